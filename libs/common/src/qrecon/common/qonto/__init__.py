@@ -1,0 +1,1 @@
+"""Speaking Qonto: the webhook signature format and (later) the API client."""

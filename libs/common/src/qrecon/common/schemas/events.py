@@ -1,0 +1,170 @@
+"""Event envelopes carried on the Kafka topics (values are JSON, UTF-8)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from qrecon.common.schemas.qonto import QontoTransaction
+from qrecon.common.timeutil import ensure_aware, utcnow
+
+SCHEMA_VERSION = "1"
+# Namespace of the deterministic ids given to versions that no webhook carried.
+_POLLED_VERSION_NAMESPACE = uuid.UUID("6f1d2a4e-8f8b-4c59-9a0e-2f7f3c1b9d10")
+
+TransactionSource = Literal["webhook", "poll", "backfill"]
+
+
+def polled_event_id(transaction_id: str, updated_at: datetime) -> str:
+    """Deterministic event id of a transaction version read from the API.
+
+    Two pollers that read the same version produce the same id, so consumers can treat
+    it as a duplicate.
+    """
+    stamp = ensure_aware(updated_at).isoformat()
+    return str(uuid.uuid5(_POLLED_VERSION_NAMESPACE, f"{transaction_id}@{stamp}"))
+
+
+class TransactionEvent(BaseModel):
+    """Value of ``qonto.transactions.v1`` (key: the transaction UUID)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event_type: Literal["qonto.transaction"] = "qonto.transaction"
+    event_id: str
+    source: TransactionSource
+    connection_id: str = "default"
+    organization_id: str | None = None
+    observed_at: datetime = Field(default_factory=utcnow)
+    transaction: QontoTransaction
+
+    @field_validator("observed_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return ensure_aware(value)
+
+    @property
+    def key(self) -> str:
+        return self.transaction.id
+
+    @property
+    def version(self) -> datetime:
+        return self.transaction.updated_at
+
+
+class QontoWebhookEvent(BaseModel):
+    """A verified webhook as Qonto sent it (``qonto.events.v1`` carries it as received)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    type: str
+    created_at: datetime | None = None
+    subscription_id: str | None = None
+    organization_id: str | None = None
+    membership_id: str | None = None
+    data: dict[str, Any] = {}
+
+    @property
+    def resource_id(self) -> str:
+        value = self.data.get("id")
+        return str(value) if value is not None else self.id
+
+
+InvoiceKind = Literal["receivable", "payable"]
+InvoiceStatus = Literal["open", "paid", "canceled"]
+
+
+class Invoice(BaseModel):
+    """An invoice of the back office (input contract; also the matcher CLI's).
+
+    ``receivable`` is a client invoice (paid by a credit), ``payable`` a supplier invoice
+    (paid by a debit). A credit note is an invoice with a negative ``amount_cents``.
+    Extra fields are allowed and kept.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    number: str
+    kind: InvoiceKind
+    counterparty_name: str
+    counterparty_iban: str | None = None
+    amount_cents: int
+    currency: str = "EUR"
+    issue_date: date
+    due_date: date | None = None
+    status: InvoiceStatus = "open"
+    payment_reference: str | None = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _cancelled_spelling(cls, value: Any) -> Any:
+        return "canceled" if value == "cancelled" else value
+
+
+class InvoiceEvent(BaseModel):
+    """Value of ``invoices.v1`` (key: the invoice id): an upsert or a cancellation."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event_type: Literal["invoice.upsert", "invoice.cancel"] = "invoice.upsert"
+    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str = "back_office"
+    observed_at: datetime = Field(default_factory=utcnow)
+    invoice_id: str = ""
+    invoice: Invoice | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InvoiceEvent:
+        if self.event_type == "invoice.upsert" and self.invoice is None:
+            raise ValueError("an invoice.upsert event carries the invoice")
+        if self.invoice is not None:
+            if self.invoice_id and self.invoice_id != self.invoice.id:
+                raise ValueError("invoice_id differs from invoice.id")
+            self.invoice_id = self.invoice.id
+        if not self.invoice_id:
+            raise ValueError("invoice_id is required")
+        return self
+
+    @property
+    def key(self) -> str:
+        return self.invoice_id
+
+
+MatchStatus = Literal["auto_matched", "suggested", "unmatched", "reverted"]
+
+
+class Allocation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    invoice_id: str
+    invoice_number: str
+    amount_cents: int
+
+
+class MatchResult(BaseModel):
+    """Value of ``reconciliation.matches.v1`` (key: the transaction UUID).
+
+    A later result for the same transaction supersedes the earlier one.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    event_type: Literal["reconciliation.match"] = "reconciliation.match"
+    transaction_id: str
+    transaction_version: datetime
+    status: MatchStatus
+    allocations: list[Allocation] = []
+    residual_cents: int = 0
+    confidence: float = Field(ge=0.0, le=1.0)
+    reasons: list[str] = []
+    matcher_version: str
+    decided_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def key(self) -> str:
+        return self.transaction_id

@@ -1,0 +1,93 @@
+"""Settings shared by every service: one pydantic-settings class per service extends these.
+
+Variable names are the ones in ``shared/architecture.md``; the Qonto ones are those a Qonto
+user already has in ``.env.local`` from Qonto's setup guide. ``.env`` and ``.env.local``
+are read; secrets are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qrecon.common.topics import Topics
+
+QONTO_PRODUCTION_API = "https://thirdparty.qonto.com"
+QONTO_SANDBOX_API = "https://thirdparty-sandbox.staging.qonto.co"
+QONTO_PRODUCTION_OAUTH = "https://oauth.qonto.com"
+QONTO_SANDBOX_OAUTH = "https://oauth-sandbox.staging.qonto.co"
+
+ENV_FILES = (".env", ".env.local")
+
+
+class QontoSettings(BaseSettings):
+    """How to reach Qonto for the default connection."""
+
+    model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore", populate_by_name=True)
+
+    organization_id: str | None = Field(None, alias="QONTO_ORGANIZATION_ID")
+    api_key: SecretStr | None = Field(None, alias="QONTO_API_KEY")
+    webhook_secret: SecretStr | None = Field(None, alias="QONTO_WEBHOOK_SECRET")
+    environment: Literal["production", "sandbox"] = Field("production", alias="QONTO_ENVIRONMENT")
+    sandbox_organization_id: str | None = Field(None, alias="QONTO_SANDBOX_ORGANIZATION_ID")
+    sandbox_api_key: SecretStr | None = Field(None, alias="QONTO_SANDBOX_API_KEY")
+    staging_token: SecretStr | None = Field(None, alias="QONTO_STAGING_TOKEN")
+    api_base_url: str | None = Field(None, alias="QONTO_API_BASE_URL")
+    oauth_base_url: str | None = Field(None, alias="QONTO_OAUTH_BASE_URL")
+    client_id: str | None = Field(None, alias="QONTO_CLIENT_ID")
+    client_secret: SecretStr | None = Field(None, alias="QONTO_CLIENT_SECRET")
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.environment == "sandbox"
+
+    @property
+    def effective_organization_id(self) -> str | None:
+        if self.is_sandbox:
+            return self.sandbox_organization_id or self.organization_id
+        return self.organization_id
+
+    @property
+    def effective_api_key(self) -> SecretStr | None:
+        if self.is_sandbox:
+            return self.sandbox_api_key or self.api_key
+        return self.api_key
+
+    @property
+    def effective_api_base_url(self) -> str:
+        if self.api_base_url:
+            return self.api_base_url.rstrip("/")
+        return QONTO_SANDBOX_API if self.is_sandbox else QONTO_PRODUCTION_API
+
+    @property
+    def effective_oauth_base_url(self) -> str:
+        if self.oauth_base_url:
+            return self.oauth_base_url.rstrip("/")
+        if self.api_base_url:  # an emulator serves OAuth next to the API
+            return self.api_base_url.rstrip("/")
+        return QONTO_SANDBOX_OAUTH if self.is_sandbox else QONTO_PRODUCTION_OAUTH
+
+
+class ServiceSettings(BaseSettings):
+    """Infrastructure every service needs."""
+
+    model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://qrecon:qrecon@127.0.0.1:55432/qrecon"),
+        validation_alias=AliasChoices("DATABASE_URL"),
+    )
+    kafka_topic_prefix: str = Field("", validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX"))
+    log_level: str = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL"))
+    log_format: Literal["json", "console"] = Field(
+        "json", validation_alias=AliasChoices("LOG_FORMAT")
+    )
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.kafka_topic_prefix)

@@ -1,0 +1,149 @@
+"""Where the tests find real Kafka and PostgreSQL: one switchable backend for every test.
+
+Order: ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` from the environment; else the
+project's own local servers (``infra/up.sh``) if they answer; else testcontainers when a
+Docker engine answers. When none is found the test fails (it never skips: a green run
+must mean the servers were really there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+LOCAL_KAFKA = "127.0.0.1:9092"
+LOCAL_DATABASE_URL = "postgresql://qrecon:qrecon@127.0.0.1:55432/qrecon"
+KAFKA_IMAGE = "apache/kafka:3.9.1"
+POSTGRES_IMAGE = "postgres:16-alpine"
+
+
+class BackendUnavailable(RuntimeError):
+    pass
+
+
+def _answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env().ping()
+    except Exception:
+        return False
+    return True
+
+
+_MISSING = (
+    "no {what}: set {var}, or start the project's servers with `infra/up.sh` "
+    "(`make test` does it for you), or run where a Docker engine answers"
+)
+
+
+@contextlib.contextmanager
+def kafka_backend() -> Iterator[str]:
+    """Yields a bootstrap address of a real Kafka broker."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    if _answers("127.0.0.1", 9092):
+        yield LOCAL_KAFKA
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    raise BackendUnavailable(_MISSING.format(what="Kafka", var="KAFKA_BOOTSTRAP_SERVERS"))
+
+
+@contextlib.contextmanager
+def postgres_backend() -> Iterator[str]:
+    """Yields the DSN of a real PostgreSQL server (a role allowed to create databases)."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    if _answers("127.0.0.1", 55432):
+        yield LOCAL_DATABASE_URL
+        return
+    if _docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer(POSTGRES_IMAGE, driver=None) as container:
+            yield container.get_connection_url()
+        return
+    raise BackendUnavailable(_MISSING.format(what="PostgreSQL", var="DATABASE_URL"))
+
+
+def with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(admin_dsn: str) -> AsyncIterator[str]:
+    """A new, empty database for one test; dropped afterwards."""
+    import asyncpg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield with_database(admin_dsn, name)
+    finally:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def unique_prefix() -> str:
+    """A topic prefix no other test uses."""
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+async def consume_until(
+    bootstrap: str,
+    topic: str,
+    *,
+    count: int,
+    timeout: float = 30.0,  # noqa: ASYNC109 - a deadline for the whole read, simpler for tests
+    group_id: str | None = None,
+) -> list[Any]:
+    """Read ``count`` records from the start of ``topic`` (aiokafka ConsumerRecords)."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(records) < count:
+                batch = await consumer.getmany(timeout_ms=500)
+                for part in batch.values():
+                    records.extend(part)
+    except TimeoutError:
+        pass
+    finally:
+        await consumer.stop()
+    return records

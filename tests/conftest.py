@@ -1,0 +1,45 @@
+"""Fixtures shared by every test: real Kafka and PostgreSQL from one switchable backend.
+
+See ``qrecon.common.testing`` for how the servers are found. A test that needs a server
+and finds none fails, in CI and locally alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from qrecon.common import testing
+from qrecon.common.topics import Topics
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    try:
+        with testing.kafka_backend() as bootstrap:
+            yield bootstrap
+    except testing.BackendUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_dsn() -> Iterator[str]:
+    try:
+        with testing.postgres_backend() as dsn:
+            yield dsn
+    except testing.BackendUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+async def database_url(postgres_admin_dsn: str) -> AsyncIterator[str]:
+    """A fresh, empty database for this test."""
+    async with testing.fresh_database(postgres_admin_dsn) as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def topics() -> Topics:
+    """The contract's topics under a prefix unique to this test."""
+    return Topics(testing.unique_prefix())
