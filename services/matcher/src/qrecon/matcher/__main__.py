@@ -1,10 +1,52 @@
-"""Console entry point (placeholder until the service is built)."""
+"""``qonto-matcher``: the matching engine offline (``match``, ``evaluate``) and the service (``run``).
 
+Each subcommand's module is imported only when used, so the offline commands start fast
+and need no Kafka or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
 import sys
+from collections.abc import Callable, Sequence
+
+# subcommand -> (module, function registering its arguments, function running it)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "match": ("qrecon.matcher.cli.match", "Match transactions to invoices offline (JSONL)."),
+    "evaluate": ("qrecon.matcher.cli.evaluate", "Generate labelled data and score the engine."),
+    "run": ("qrecon.matcher.cli.run", "Run the streaming service and its review API."),
+}
 
 
-def main() -> None:
-    sys.exit("not implemented yet")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qonto-matcher", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            command.set_defaults(handler=_unavailable(name))
+            continue
+        module.add_arguments(command)
+        command.set_defaults(handler=module.main)
+    return parser
+
+
+def _unavailable(name: str) -> Callable[[argparse.Namespace], int]:
+    def handler(_: argparse.Namespace) -> int:
+        print(f"qonto-matcher {name}: not available in this build", file=sys.stderr)
+        return 2
+
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.handler(args))
 
 
 if __name__ == "__main__":

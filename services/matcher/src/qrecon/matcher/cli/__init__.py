@@ -1,0 +1,1 @@
+"""Subcommands of qonto-matcher: each module has add_arguments(parser) and main(args) -> int."""
