@@ -1,9 +1,12 @@
 """Kafka through FastStream on aiokafka, configured for no loss.
 
 * Producer: idempotent, ``acks=all``; a publish returns once the broker has the record.
-* Consumers: explicit acknowledgement (``AckPolicy.ACK``: the offset is committed after the
-  handler returns, never automatically in the background), so a crash re-delivers what was
-  not processed. Handlers are idempotent (versions, event ids) to make that harmless.
+* Consumers: no auto-commit; ``AckPolicy.NACK_ON_ERROR``: the offset is committed after the
+  handler returns, and when it raises the consumer seeks back so the message is delivered
+  again. (``AckPolicy.ACK`` would commit even after an exception, i.e. lose the message.)
+  A crash re-delivers what was not committed; handlers are idempotent (versions, event
+  ids) to make that harmless, and send poison messages to ``<topic>.dlq`` themselves after
+  bounded retries so a partition never blocks.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def make_broker(bootstrap_servers: str, *, client_id: str, **kwargs: Any) -> Kaf
         "client_id": client_id,
         "enable_idempotence": True,
         "acks": "all",
-        "ack_policy": AckPolicy.ACK,
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
         "graceful_timeout": 30.0,
     }
     options.update(kwargs)
