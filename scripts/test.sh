@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite against real Kafka and PostgreSQL (`make test`).
+#
+# Installs uv when missing, syncs the locked environment, starts Kafka and PostgreSQL
+# when they are not already up (infra/up.sh), runs every test, then stops only what it
+# started. The fault-injection tests (marker `faults`) stop and restart the servers, so
+# they run after the rest, on their own.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+UV="$(scripts/ensure-uv.sh)"
+$UV sync --locked --quiet
+
+RUN_DIR="$ROOT/.run"
+mkdir -p "$RUN_DIR"
+STARTED="$RUN_DIR/test-started.$$"
+: > "$STARTED"
+cleanup() { infra/down.sh --only-from "$STARTED" >&2 || true; }
+trap cleanup EXIT
+
+# shellcheck disable=SC1090
+eval "$(infra/up.sh --record "$STARTED")"
+export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL
+
+status=0
+$UV run pytest -m "not faults" "$@" || status=$?
+if [ "$status" -eq 0 ]; then
+  faults=0
+  $UV run pytest -m faults "$@" || faults=$?
+  # 5 = no test carries the marker (yet): not a failure of the suite above.
+  if [ "$faults" -ne 0 ] && [ "$faults" -ne 5 ]; then status=$faults; fi
+fi
+exit "$status"
