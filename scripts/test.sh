@@ -4,7 +4,7 @@
 # Installs uv when missing, syncs the locked environment, starts Kafka and PostgreSQL
 # when they are not already up (infra/up.sh), runs every test, then stops only what it
 # started. The fault-injection tests (marker `faults`) stop and restart the servers, so
-# they run after the rest, on their own.
+# tests/conftest.py orders them after all the others.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -23,12 +23,4 @@ trap cleanup EXIT
 eval "$(infra/up.sh --record "$STARTED")"
 export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL
 
-status=0
-$UV run pytest -m "not faults" "$@" || status=$?
-if [ "$status" -eq 0 ]; then
-  faults=0
-  $UV run pytest -m faults "$@" || faults=$?
-  # 5 = no test carries the marker (yet): not a failure of the suite above.
-  if [ "$faults" -ne 0 ] && [ "$faults" -ne 5 ]; then status=$faults; fi
-fi
-exit "$status"
+$UV run pytest "$@"

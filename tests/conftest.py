@@ -14,6 +14,11 @@ from qrecon.common import testing
 from qrecon.common.topics import Topics
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fault-injection tests stop and restart the shared servers: run them last."""
+    items.sort(key=lambda item: item.get_closest_marker("faults") is not None)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     try:
