@@ -12,6 +12,12 @@ cd "$ROOT"
 UV="$(scripts/ensure-uv.sh)"
 $UV sync --locked --quiet
 
+# Debian's docker-compose validates docker-compose.yml without an engine (best effort).
+if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  { apt-get install -y -q docker-compose || { apt-get update -q && apt-get install -y -q docker-compose; }; } \
+    >/dev/null 2>&1 || echo "test: docker-compose not installable; compose file checked statically" >&2
+fi
+
 RUN_DIR="$ROOT/.run"
 mkdir -p "$RUN_DIR"
 STARTED="$RUN_DIR/test-started.$$"

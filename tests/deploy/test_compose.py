@@ -1,0 +1,99 @@
+"""docker-compose.yml, checked without a Docker engine (none runs on the dev/CI machines).
+
+Static checks read the file; where Debian's ``docker-compose`` is installed
+(scripts/test.sh installs it when it can), its own ``config`` validation runs too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+SERVICES = {"ingest": "qonto-ingest", "sync": "qonto-sync", "matcher": "qonto-matcher"}
+QONTO_ENV = {
+    "QONTO_ORGANIZATION_ID", "QONTO_API_KEY", "QONTO_WEBHOOK_SECRET", "QONTO_ENVIRONMENT",
+    "QONTO_SANDBOX_ORGANIZATION_ID", "QONTO_SANDBOX_API_KEY", "QONTO_STAGING_TOKEN",
+    "QONTO_API_BASE_URL", "QONTO_CLIENT_ID", "QONTO_CLIENT_SECRET",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_kafka_is_apache_kafka_in_kraft_mode_at_the_local_scripts_version(
+    compose: dict[str, Any],
+) -> None:
+    kafka = compose["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    version = kafka["image"].split(":", 1)[1]
+    pom = (ROOT / "infra/kafka/pom.xml").read_text()
+    assert f"<version>{version}</version>" in pom or f"<kafka.version>{version}" in pom
+    assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
+    assert "healthcheck" in kafka
+
+
+def test_postgres_has_a_healthcheck(compose: dict[str, Any]) -> None:
+    postgres = compose["services"]["postgres"]
+    assert postgres["image"].startswith("postgres:")
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize(("service", "script"), SERVICES.items())
+def test_each_service_runs_its_console_script_after_healthy_infrastructure(
+    compose: dict[str, Any], service: str, script: str
+) -> None:
+    spec = compose["services"][service]
+    assert spec["command"][0] == script
+    assert spec["build"]["dockerfile"] == "Dockerfile"
+    assert spec["depends_on"] == {
+        "kafka": {"condition": "service_healthy"},
+        "postgres": {"condition": "service_healthy"},
+    }
+    assert "healthz" in " ".join(spec["healthcheck"]["test"])
+    env = spec["environment"]
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert env["DATABASE_URL"].startswith("postgresql://")
+    assert QONTO_ENV <= set(env)
+
+
+def test_the_emulator_is_an_optional_profile(compose: dict[str, Any]) -> None:
+    emulator = compose["services"]["emulator"]
+    assert emulator["profiles"] == ["emulator"]
+    assert emulator["command"][0] == "qonto-sim"
+
+
+def test_console_scripts_named_in_compose_exist() -> None:
+    scripts: dict[str, str] = {}
+    for pyproject in ROOT.glob("*/*/pyproject.toml"):
+        scripts.update(tomllib.loads(pyproject.read_text())["project"].get("scripts", {}))
+    assert {"qonto-ingest", "qonto-sync", "qonto-matcher", "qonto-sim"} <= set(scripts)
+
+
+def test_the_dockerfile_is_multi_stage_and_locked() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.count("FROM ") >= 2
+    assert "uv sync --locked" in dockerfile
+
+
+def test_docker_compose_itself_accepts_the_file() -> None:
+    tool = shutil.which("docker-compose")
+    if tool is None:  # not a server dependency; the static checks above still ran
+        return
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [tool, "-f", str(COMPOSE), "--profile", "emulator", "config", "--services"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(result.stdout.split()) == {"kafka", "postgres", *SERVICES, "emulator"}
