@@ -1,0 +1,1 @@
+"""The whole system as local processes, for exploration, the demo and the fault suite."""
