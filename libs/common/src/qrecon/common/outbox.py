@@ -1,0 +1,412 @@
+"""A generic transactional outbox: rows written in PostgreSQL, relayed to Kafka.
+
+Why: a service that must both change its state (or accept a webhook) and publish an event
+cannot do both atomically across PostgreSQL and Kafka. It writes the event as a row in an
+outbox table *in the same transaction* as its state change (:func:`enqueue`), and a relay
+(:class:`OutboxRelay`) publishes pending rows to Kafka, then marks them published. The
+event reaches Kafka if and only if the transaction committed, even when Kafka is down at
+that moment or the process dies right after committing.
+
+Table (any name; the caller's migration creates it; :func:`table_ddl` prints the DDL)::
+
+    id            bigserial PRIMARY KEY          -- publication order
+    topic         text NOT NULL
+    key           bytea                          -- Kafka key (NULL: no key)
+    value         bytea NOT NULL                 -- Kafka value, the exact bytes
+    headers       jsonb NOT NULL DEFAULT '{}'    -- {"name": "text value"}
+    created_at    timestamptz NOT NULL DEFAULT now()
+    published_at  timestamptz                    -- NULL while pending
+    attempts      integer NOT NULL DEFAULT 0     -- failed publish attempts
+    last_error    text                           -- last failure, for operators
+    + a partial index ON (id) WHERE published_at IS NULL
+
+Extra columns are allowed (ingest's inbox adds ``connection_id``, ``event_id`` and a
+unique constraint on them); the relay reads and writes only the standard ones.
+
+How the relay works (:meth:`OutboxRelay.run_once`): in one transaction it locks up to
+``batch_size`` pending rows in ``id`` order with ``FOR UPDATE SKIP LOCKED`` (so several
+replicas relay disjoint batches), hands them all to the producer in order without waiting
+(the producer batches them per partition), then waits for every broker acknowledgement,
+marks the acknowledged rows ``published_at = now()`` and records ``attempts`` /
+``last_error`` on the others, and commits. The loop (:meth:`start`) wakes on
+``LISTEN/NOTIFY`` (:func:`enqueue` notifies at commit) or every ``poll_interval``, backs off
+exponentially (with jitter) while Kafka or PostgreSQL fails, and periodically deletes
+published rows older than ``retention``.
+
+Guarantee: **at least once**, and in practice exactly once. The producer is idempotent with
+``acks=all`` (:func:`qrecon.common.kafka.make_broker`): while Kafka is unreachable the
+relay does not give up on a record it handed to the producer, it waits for it (the
+idempotent producer retries with the same producer id and sequence numbers, which the
+broker deduplicates), so an outage produces no duplicate. A duplicate is possible only
+when a record reached the broker but its row could not be marked: the process died (or
+PostgreSQL failed) between the broker's acknowledgement and the commit, or a shutdown
+gave up waiting. Such a record is published again by the next relay. Consumers therefore
+deduplicate by the ``event-id`` header (or, for transactions, by version). Ordering: rows
+are published in ``id`` order by one relay; several replicas may interleave, so consumers
+must not rely on order across records (the contracts already don't).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import re
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from prometheus_client import Counter, Gauge, Histogram
+
+from qrecon.common.logging import get_logger
+
+if TYPE_CHECKING:
+    from faststream.kafka import KafkaBroker
+
+__all__ = [
+    "OutboxRelay",
+    "enqueue",
+    "notify_channel",
+    "table_ddl",
+]
+
+log = get_logger(__name__)
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+PUBLISHED = Counter("qrecon_outbox_published_total", "Outbox rows published to Kafka.", ["table"])
+PUBLISH_ERRORS = Counter(
+    "qrecon_outbox_publish_errors_total", "Outbox rows whose publication failed.", ["table"]
+)
+BACKLOG = Gauge("qrecon_outbox_backlog", "Outbox rows not yet published.", ["table"])
+DELAY = Histogram(
+    "qrecon_outbox_delay_seconds",
+    "Time from an outbox row's creation to its broker acknowledgement.",
+    ["table"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+def _check_table(table: str) -> str:
+    """Table names are interpolated into SQL: only plain lower-case identifiers pass."""
+    if not _IDENTIFIER.match(table):
+        raise ValueError(f"not a plain table name: {table!r}")
+    return table
+
+
+def notify_channel(table: str) -> str:
+    """The ``LISTEN/NOTIFY`` channel on which writers of ``table`` wake its relay."""
+    return f"{_check_table(table)}_outbox"
+
+
+def table_ddl(table: str) -> str:
+    """DDL of an outbox table with the standard columns (copy it into a migration)."""
+    t = _check_table(table)
+    return f"""
+CREATE TABLE IF NOT EXISTS {t} (
+    id           bigserial PRIMARY KEY,
+    topic        text NOT NULL,
+    key          bytea,
+    value        bytea NOT NULL,
+    headers      jsonb NOT NULL DEFAULT '{{}}'::jsonb,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz,
+    attempts     integer NOT NULL DEFAULT 0,
+    last_error   text
+);
+CREATE INDEX IF NOT EXISTS {t}_pending_idx ON {t} (id) WHERE published_at IS NULL;
+"""
+
+
+def _key_bytes(key: str | bytes | None) -> bytes | None:
+    if key is None or isinstance(key, bytes):
+        return key
+    return key.encode()
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    table: str,
+    *,
+    topic: str,
+    key: str | bytes | None,
+    value: bytes,
+    headers: Mapping[str, str],
+) -> None:
+    """Write one record to the outbox ``table`` on ``conn``.
+
+    Call it inside the caller's transaction (``async with conn.transaction():``): the record
+    is published if and only if that transaction commits. The relay is woken at commit.
+    """
+    t = _check_table(table)
+    await conn.execute(
+        f"WITH ins AS (INSERT INTO {t} (topic, key, value, headers)"  # noqa: S608 - checked name
+        " VALUES ($1, $2, $3, $4::text::jsonb) RETURNING id)"
+        " SELECT pg_notify($5, '') FROM ins",
+        topic,
+        _key_bytes(key),
+        value,
+        json.dumps(dict(headers)),
+        notify_channel(t),
+    )
+
+
+class OutboxRelay:
+    """Publishes the pending rows of one outbox table to Kafka (see the module doc).
+
+    ``broker`` is a :func:`qrecon.common.kafka.make_broker` broker; the caller connects and
+    closes it (the relay keeps retrying while it is not connected). ``pool`` lends the relay
+    one connection for ``LISTEN`` for as long as it runs, and one per batch.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        broker: KafkaBroker,
+        *,
+        table: str,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        retention: timedelta = timedelta(days=7),
+        cleanup_interval: float = 300.0,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 5.0,
+        drain_timeout: float = 10.0,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        self.pool = pool
+        self.broker = broker
+        self.table = _check_table(table)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retention = retention
+        self.cleanup_interval = cleanup_interval
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.drain_timeout = drain_timeout
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.pool.PoolConnectionProxy | None = None
+        self._last_cleanup = 0.0
+        self._listen_retry_at = 0.0
+        self.consecutive_failures = 0
+        t = self.table
+        self._select = (
+            f"SELECT id, topic, key, value, headers::text AS headers, created_at FROM {t}"  # noqa: S608
+            " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
+        )
+        self._mark = f"UPDATE {t} SET published_at = now() WHERE id = ANY($1::bigint[])"  # noqa: S608
+        self._fail = (
+            f"UPDATE {t} AS o SET attempts = o.attempts + 1, last_error = f.err"  # noqa: S608
+            " FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id"
+        )
+        self._cleanup = (
+            f"DELETE FROM {t} WHERE id IN (SELECT id FROM {t}"  # noqa: S608
+            " WHERE published_at IS NOT NULL AND published_at < now() - $1::interval"
+            " ORDER BY id LIMIT $2)"
+        )
+        self._count = f"SELECT count(*) FROM {t} WHERE published_at IS NULL"  # noqa: S608
+
+    # -- one batch -------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Publish one batch of pending rows. Returns how many rows were published.
+
+        Raises when PostgreSQL fails or when no row of the batch could be published.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(self._select, self.batch_size)
+            if not rows:
+                return 0
+            futures: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
+            failed: dict[int, str] = {}
+            for index, row in enumerate(rows):
+                try:
+                    future = await self.broker.publish(
+                        bytes(row["value"]),
+                        row["topic"],
+                        key=None if row["key"] is None else bytes(row["key"]),
+                        headers=json.loads(row["headers"]),
+                        no_confirm=True,
+                    )
+                except Exception as exc:
+                    # Not handed to the producer: this row and the ones after it (kept in
+                    # order) are retried later.
+                    error = _describe(exc)
+                    for later in rows[index:]:
+                        failed[later["id"]] = error
+                    break
+                futures.append((row, future))
+            # Never give up on a record the producer holds: it retries it idempotently.
+            results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
+            published: list[int] = []
+            now = time.time()
+            for (row, _), result in zip(futures, results, strict=True):
+                if isinstance(result, BaseException):
+                    failed[row["id"]] = _describe(result)
+                else:
+                    published.append(row["id"])
+                    DELAY.labels(self.table).observe(max(0.0, now - row["created_at"].timestamp()))
+            if published:
+                await conn.execute(self._mark, published)
+            if failed:
+                await conn.execute(self._fail, list(failed), list(failed.values()))
+        PUBLISHED.labels(self.table).inc(len(published))
+        if failed:
+            PUBLISH_ERRORS.labels(self.table).inc(len(failed))
+            log.warning(
+                "outbox_publish_failed",
+                table=self.table,
+                failed=len(failed),
+                published=len(published),
+                error=next(iter(failed.values())),
+            )
+            if not published:
+                raise OutboxPublishError(next(iter(failed.values())))
+        return len(published)
+
+    async def backlog(self) -> int:
+        """How many rows are waiting (also exported as ``qrecon_outbox_backlog``)."""
+        async with self.pool.acquire() as conn:
+            count = int(await conn.fetchval(self._count))
+        BACKLOG.labels(self.table).set(count)
+        return count
+
+    async def cleanup(self, *, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` published rows older than ``retention``."""
+        async with self.pool.acquire() as conn:
+            status = await conn.execute(self._cleanup, self.retention, limit)
+        return int(status.split()[-1])
+
+    # -- the loop --------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Ask the loop to look for rows now (writers in this process may call it)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Start relaying in a background task."""
+        if self._task is not None:
+            return
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.table}")
+
+    async def stop(self) -> None:
+        """Publish what is pending (up to ``drain_timeout`` seconds), then stop."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.drain_timeout)
+        except TimeoutError:
+            log.warning("outbox_drain_timeout", table=self.table, timeout=self.drain_timeout)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._unlisten()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        delay = self.backoff_initial
+        while True:
+            if (
+                self._listener is None or self._listener.is_closed()
+            ) and time.monotonic() >= self._listen_retry_at:
+                self._listener = None
+                await self._listen()
+            self._wake.clear()
+            try:
+                published = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.consecutive_failures += 1
+                if self._stopping:
+                    log.warning(
+                        "outbox_stopped_with_pending", table=self.table, error=_describe(exc)
+                    )
+                    return
+                if self.consecutive_failures == 1 or self.consecutive_failures % 20 == 0:
+                    log.warning(
+                        "outbox_relay_retrying",
+                        table=self.table,
+                        failures=self.consecutive_failures,
+                        error=_describe(exc),
+                    )
+                await self._sleep(delay * (0.5 + random.random()))  # jitter
+                delay = min(delay * 2, self.backoff_max)
+                continue
+            if self.consecutive_failures:
+                log.info(
+                    "outbox_relay_recovered", table=self.table, failures=self.consecutive_failures
+                )
+            self.consecutive_failures = 0
+            delay = self.backoff_initial
+            if published >= self.batch_size:
+                continue  # more is probably waiting
+            if self._stopping:
+                return
+            await self._housekeeping()
+            await self._sleep(self.poll_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _housekeeping(self) -> None:
+        try:
+            await self.backlog()
+            if time.monotonic() - self._last_cleanup >= self.cleanup_interval:
+                self._last_cleanup = time.monotonic()
+                deleted = await self.cleanup()
+                if deleted:
+                    log.info("outbox_cleanup", table=self.table, deleted=deleted)
+        except Exception as exc:  # housekeeping never stops relaying
+            log.warning("outbox_housekeeping_failed", table=self.table, error=_describe(exc))
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        self._listen_retry_at = time.monotonic() + 5.0
+        try:
+            conn = await self.pool.acquire()
+        except Exception as exc:
+            log.warning("outbox_listen_failed", table=self.table, error=_describe(exc))
+            return
+        try:
+            await conn.add_listener(notify_channel(self.table), self._on_notify)
+        except Exception as exc:
+            log.warning("outbox_listen_failed", table=self.table, error=_describe(exc))
+            with contextlib.suppress(Exception):
+                await self.pool.release(conn)
+            return
+        self._listener = conn
+
+    async def _unlisten(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            await conn.remove_listener(notify_channel(self.table), self._on_notify)
+        with contextlib.suppress(Exception):
+            await self.pool.release(conn)
+
+
+class OutboxPublishError(RuntimeError):
+    """No row of a batch could be published (Kafka unreachable, ...)."""
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
