@@ -37,9 +37,12 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    commit = subprocess.run(  # noqa: S603
+    commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-        capture_output=True, text=True, check=False, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
     ).stdout.strip()
     return {
         "cpu": cpu,
@@ -102,7 +105,9 @@ def main() -> None:
     if notes:
         lines += ["", "## Notes", ""]
         for result in notes:
-            lines.append(f"- **{result.get('title') or result.get('benchmark')}**: {result['notes']}")
+            lines.append(
+                f"- **{result.get('title') or result.get('benchmark')}**: {result['notes']}"
+            )
     MARKDOWN.write_text("\n".join(lines) + "\n")
     print(MARKDOWN.read_text())
 

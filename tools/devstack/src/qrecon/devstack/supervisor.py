@@ -88,7 +88,8 @@ class Supervisor:
                     return
             time.sleep(0.2)
         raise ProcessFailed(
-            f"{spec.name} not ready after {spec.ready_timeout:.0f} s; see {self.log_path(spec.name)}"
+            f"{spec.name} not ready after {spec.ready_timeout:.0f} s;"
+            f" see {self.log_path(spec.name)}"
         )
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
