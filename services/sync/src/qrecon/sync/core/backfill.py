@@ -1,0 +1,96 @@
+"""Backfill planning: history walked as ``settled_at`` windows, resumable. No I/O.
+
+A period's transactions are found by ``settled_at`` (filtering history by ``updated_at``
+loses every transaction edited since: a note, a category, an attachment). The range
+``[since, until]`` is cut into windows (consecutive windows share a millisecond so that
+nothing on a boundary is lost, the duplicate is deduplicated by version); each window is a
+keyset sweep over ``settled_at`` (see ``core.sweep``). The whole state, window and
+cursor, is checkpointed after every page: a killed backfill continues where it stopped.
+Transactions still pending (no ``settled_at``) are the gap-fill's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+
+from qrecon.sync.core.sweep import MILLISECOND, QONTO_EPOCH, PageSummary, Sweep, truncate_ms
+
+
+class BackfillRangeError(ValueError):
+    """The requested range cannot be asked of Qonto."""
+
+
+def backfill_range(
+    since: date | datetime, until: date | datetime | None, now: datetime
+) -> tuple[datetime, datetime, bool]:
+    """The effective ``[since, until]`` (aware UTC) and whether ``since`` was clamped.
+
+    Qonto rejects dates before 2017-01-01: an earlier ``since`` is moved there. A date
+    ``until`` means the end of that day. ``until`` defaults to now.
+    """
+    start = _as_instant(since, end_of_day=False)
+    clamped = start < QONTO_EPOCH
+    start = max(start, QONTO_EPOCH)
+    end = truncate_ms(now) if until is None else _as_instant(until, end_of_day=True)
+    end = min(end, truncate_ms(now))
+    if end <= start:
+        raise BackfillRangeError(f"nothing to backfill: {start.isoformat()} >= {end.isoformat()}")
+    return start, end, clamped
+
+
+def _as_instant(value: date | datetime, *, end_of_day: bool) -> datetime:
+    if isinstance(value, datetime):
+        return truncate_ms(value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    if end_of_day:
+        return datetime.combine(value, time(23, 59, 59, 999000), tzinfo=UTC)
+    return datetime.combine(value, time(0, 0), tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    """A backfill of one bank account (persisted after every page)."""
+
+    since: datetime
+    until: datetime
+    window: timedelta
+    sweep: Sweep  # the current window's sweep
+
+    @classmethod
+    def begin(cls, since: datetime, until: datetime, window: timedelta) -> Backfill:
+        if window <= MILLISECOND:
+            raise ValueError("the window must be longer than a millisecond")
+        end = min(since + window, until)
+        return cls(since, until, window, Sweep.begin("settled_at", since, end))
+
+    @property
+    def done(self) -> bool:
+        return self.sweep.done and self.sweep.end >= self.until
+
+    @property
+    def covered_until(self) -> datetime:
+        return self.sweep.covered_until
+
+    @property
+    def progress(self) -> float:
+        span = (self.until - self.since).total_seconds()
+        if self.done or span <= 0:
+            return 1.0
+        covered = (self.covered_until - self.since).total_seconds()
+        return min(1.0, max(0.0, covered / span))
+
+    def advance(self, page: PageSummary) -> Backfill:
+        """After a page is published: the next state (moves to the next window at its end)."""
+        sweep = self.sweep.advance(page)
+        if sweep.done and sweep.end < self.until:
+            start = sweep.end - MILLISECOND
+            sweep = Sweep.begin("settled_at", start, min(start + self.window, self.until))
+        return replace(self, sweep=sweep)
+
+    def extended(self, until: datetime) -> Backfill:
+        """A completed open-ended backfill carried on to a later ``until``."""
+        if until <= self.until:
+            return self
+        start = self.until - MILLISECOND
+        sweep = Sweep.begin("settled_at", start, min(start + self.window, until))
+        return replace(self, until=until, sweep=sweep)
