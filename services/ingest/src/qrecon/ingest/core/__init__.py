@@ -1,0 +1,1 @@
+"""The pure core of ingest: signature verification and payload routing (no I/O)."""

@@ -1,0 +1,1 @@
+"""SQL migrations of ingest (``NNNN_name.sql``), applied at startup."""

@@ -1,0 +1,157 @@
+"""Wiring of the ingest service: PostgreSQL inbox, Kafka relay, HTTP app, lifecycle.
+
+Durability design (why an inbox in PostgreSQL rather than publishing from the handler):
+Qonto wants a 2xx within 1 s and retries anything else, so the answer must mean "this
+event will reach Kafka". Publishing synchronously would make every webhook fail while
+Kafka is down or slow, and a crash between Kafka's ack and the HTTP answer (or an
+answer sent before the ack) loses or duplicates events. Instead the handler commits the
+event into ``ingest_inbox`` (``INSERT … ON CONFLICT DO NOTHING``: a redelivery is one
+row) and answers; PostgreSQL's commit is the durability point. The relay
+(:class:`qrecon.common.outbox.OutboxRelay`) then publishes pending rows with the
+idempotent ``acks=all`` producer and marks them, retrying with backoff while Kafka is
+down. If PostgreSQL cannot take the row in time, the answer is 503 and Qonto retries.
+
+Guarantees:
+
+* every acknowledged webhook is published (at least once), also across Kafka outages and
+  ``kill -9`` of ingest, as long as PostgreSQL keeps its committed data;
+* one webhook event id (per connection) is one row, so redeliveries within the
+  retention (``INGEST_RETENTION_HOURS``, 7 days) publish nothing more;
+* a Kafka outage produces no duplicate (the producer retries idempotently and the relay
+  never re-sends a record it is still waiting for); a duplicate record is possible only if
+  ingest dies (or PostgreSQL fails) after Kafka acknowledged a record and before its row
+  was marked — consumers dedupe by the ``event-id`` header / transaction version.
+
+Shutdown (SIGTERM/SIGINT): uvicorn stops accepting and finishes in-flight requests, then
+the lifespan stops the inbox writers, lets the relay publish what is pending (up to
+``INGEST_DRAIN_TIMEOUT_SECONDS``), flushes and closes the producer, closes the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
+
+import asyncpg
+from fastapi import FastAPI
+
+from qrecon.common.kafka import make_broker
+from qrecon.common.logging import get_logger
+from qrecon.common.outbox import OutboxRelay
+from qrecon.ingest import metrics
+from qrecon.ingest.adapters import pg
+from qrecon.ingest.adapters.http import Inbox, create_http_app
+from qrecon.ingest.adapters.kafka import BrokerConnector
+from qrecon.ingest.core.payload import Routed
+from qrecon.ingest.settings import Connection, IngestSettings
+
+log = get_logger(__name__)
+
+
+class IngestRuntime:
+    """The real runtime behind the HTTP routes."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.settings = settings
+        self.connections: Mapping[str, Connection] = settings.resolve_connections()
+        self.topics = settings.topics
+        self.max_body_bytes = settings.max_body_bytes
+        self.signature_tolerance_seconds = settings.signature_tolerance_seconds
+        self.durable_timeout_seconds = settings.durable_timeout_seconds
+        self.pool: asyncpg.Pool | None = None
+        self.inbox: Inbox = _NotStarted()
+        self.relay: OutboxRelay | None = None
+        self.connector: BrokerConnector | None = None
+
+    def now(self) -> float:
+        return time.time()
+
+    async def start(self) -> None:
+        s = self.settings
+        self.pool = await pg.wait_for_pool(
+            s.database_url.get_secret_value(),
+            size=s.pg_pool_size,
+            timeout=s.startup_timeout_seconds,
+        )
+        applied = await pg.migrate(self.pool)
+        writer = pg.InboxWriter(self.pool, writers=s.inbox_writers, batch_max=s.inbox_batch_max)
+        await writer.start()
+        self.inbox = writer
+        broker = make_broker(s.kafka_bootstrap_servers, client_id="qonto-ingest")
+        self.connector = BrokerConnector(broker)
+        await self.connector.start()
+        self.relay = OutboxRelay(
+            self.pool,
+            broker,
+            table=pg.INBOX_TABLE,
+            batch_size=s.relay_batch_size,
+            poll_interval=s.relay_poll_interval_seconds,
+            retention=timedelta(hours=s.retention_hours),
+            drain_timeout=s.drain_timeout_seconds,
+        )
+        await self.relay.start()
+        if not self.connections:
+            log.warning("no_webhook_connection", hint="set QONTO_WEBHOOK_SECRET")
+        log.info(
+            "ingest_started",
+            connections=sorted(self.connections),
+            migrations=applied,
+            topics=[self.topics.transactions, self.topics.qonto_events],
+        )
+
+    async def stop(self) -> None:
+        if isinstance(self.inbox, pg.InboxWriter):
+            await self.inbox.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.connector is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await self.connector.stop()
+            except TimeoutError:
+                log.warning("kafka_close_timeout")
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5):
+                    await self.pool.close()
+        log.info("ingest_stopped")
+
+    async def readiness(self) -> dict[str, bool]:
+        async def postgres() -> bool:
+            if self.pool is None:
+                return False
+            try:
+                await pg.ping(self.pool, timeout=1.0)
+            except Exception:
+                return False
+            return True
+
+        async def kafka() -> bool:
+            return self.connector is not None and await self.connector.ping(timeout=1.0)
+
+        pg_ok, kafka_ok = await asyncio.gather(postgres(), kafka())
+        metrics.KAFKA_CONNECTED.set(1 if kafka_ok else 0)
+        return {"postgres": pg_ok, "kafka": kafka_ok}
+
+
+class _NotStarted:
+    async def write(self, connection_id: str, topic: str, routed: Routed) -> bool:
+        raise pg.InboxUnavailable("not started")
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    """The ASGI application of ``qonto-ingest`` (settings from the environment by default)."""
+    runtime = IngestRuntime(settings or IngestSettings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return create_http_app(runtime, lifespan=lifespan)
