@@ -125,6 +125,7 @@ class OAuthAuth:
         timeout: float = 30.0,
         max_attempts: int = 3,
         retry_delay: float = 0.5,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.client_id = client_id
         self._client_secret = (
@@ -141,6 +142,7 @@ class OAuthAuth:
         self._timeout = timeout
         self._max_attempts = max(1, max_attempts)
         self._retry_delay = retry_delay
+        self._transport = transport  # for token calls made without the API client's
         self._tokens: OAuthTokens | None = None
         self._lock: asyncio.Lock | None = None
         self.refreshes = 0  # refreshes this instance performed (metrics, tests)
@@ -277,7 +279,7 @@ class OAuthAuth:
         if self._staging_token is not None:
             headers[STAGING_TOKEN_HEADER] = self._staging_token.get_secret_value()
         own = client is None
-        http = client or httpx.AsyncClient(timeout=self._timeout)
+        http = client or httpx.AsyncClient(timeout=self._timeout, transport=self._transport)
         try:
             for attempt in range(1, self._max_attempts + 1):
                 # A retry re-sends the same refresh token: safe, Qonto honours a used one

@@ -575,10 +575,11 @@ class QontoClient:
             window: dict[str, Any] = {f"{field}_from": lower, f"{field}_to": upper}
             async for transaction in self.iter_transactions(**window, **filters):
                 version = (transaction.id, transaction.updated_at)
-                if version in previous or version in current:
+                if version in current:
                     continue
                 current.add(version)
-                yield transaction
+                if version not in previous:
+                    yield transaction
             previous = current
 
     async def get_transaction(self, id: str) -> QontoTransaction:
