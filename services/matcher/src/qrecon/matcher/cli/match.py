@@ -1,0 +1,94 @@
+"""``qonto-matcher match``: the matching engine offline, on JSONL files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from qrecon.common.schemas import Invoice, MatchResult, QontoTransaction
+from qrecon.matcher.core import EngineConfig, InvoiceBook, MatchingEngine, reconcile
+
+DESCRIPTION = """\
+Match Qonto transactions to invoices with the same engine as the service.
+
+--invoices: one invoice per line (the Invoice contract: id, number, kind, counterparty_name,
+counterparty_iban, amount_cents, currency, issue_date, due_date, status, payment_reference).
+--transactions: one Qonto API transaction object per line (REST or webhook shape).
+
+Writes one MatchResult per transaction, in input order. Transactions are processed in
+the order given and invoice residuals are carried from one to the next: the allocations
+of an `auto_matched` result are applied to the invoices before the next transaction is
+decided. A `suggested` result is NOT applied (a suggestion has no effect until a reviewer
+confirms it), so its invoices stay open for later transactions.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--invoices", type=Path, required=True, help="invoices, JSONL")
+    parser.add_argument(
+        "--transactions", type=Path, required=True, help="Qonto transactions, JSONL"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write the results (default: stdout)"
+    )
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, json.loads(line)
+
+
+def load_invoices(path: Path) -> list[Invoice]:
+    return [Invoice.model_validate(obj) for _, obj in read_jsonl(path)]
+
+
+def load_transactions(path: Path) -> Iterator[QontoTransaction]:
+    for _, obj in read_jsonl(path):
+        # an event envelope (TransactionEvent / webhook) is accepted too
+        if "transaction" in obj and isinstance(obj["transaction"], dict):
+            obj = obj["transaction"]
+        elif "data" in obj and isinstance(obj["data"], dict) and "side" in obj["data"]:
+            obj = obj["data"]
+        yield QontoTransaction.model_validate(obj)
+
+
+def run_match(
+    invoices: Iterable[Invoice],
+    transactions: Iterable[QontoTransaction],
+    engine: MatchingEngine | None = None,
+) -> Iterator[MatchResult]:
+    """What ``match`` does, without files (``evaluate`` uses it too)."""
+    book = InvoiceBook(invoices)
+    return reconcile(transactions, book, engine or MatchingEngine(EngineConfig()))
+
+
+def write_results(results: Iterable[MatchResult], out: IO[str]) -> int:
+    count = 0
+    for result in results:
+        out.write(result.model_dump_json())
+        out.write("\n")
+        count += 1
+    return count
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        invoices = load_invoices(args.invoices)
+        results = run_match(invoices, load_transactions(args.transactions))
+        if args.out is None:
+            write_results(results, sys.stdout)
+        else:
+            with args.out.open("w", encoding="utf-8") as out:
+                write_results(results, out)
+    except (OSError, ValueError) as exc:
+        print(f"qonto-matcher match: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,27 @@
+"""Deciding a sequence of transactions, carrying invoice residuals (what ``match`` runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from qrecon.common.schemas import MatchResult, QontoTransaction
+from qrecon.matcher.core.book import InvoiceBook
+from qrecon.matcher.core.engine import MatchingEngine
+from qrecon.matcher.core.knowledge import Knowledge
+
+
+def reconcile(
+    transactions: Iterable[QontoTransaction],
+    book: InvoiceBook,
+    engine: MatchingEngine,
+    knowledge: Knowledge | None = None,
+) -> Iterator[MatchResult]:
+    """One result per transaction, in order; ``auto_matched`` allocations are applied to
+    the book before the next transaction is decided. A suggestion changes nothing until a
+    reviewer confirms it (the service's job), so it is not applied here.
+    """
+    for tx in transactions:
+        result = engine.decide(tx, book, knowledge)
+        if result.status == "auto_matched" and result.allocations:
+            book.allocate(result.allocations)
+        yield result

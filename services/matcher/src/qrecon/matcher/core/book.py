@@ -1,0 +1,307 @@
+"""The invoice book: every known invoice with its residual, indexed for the engine.
+
+Indexes (all dictionaries, so a lookup costs the same with 1k or 1M invoices):
+
+* counterparty: normalised name key -> invoices, IBAN -> name keys, name word -> name keys
+  (for fuzzy look-ups), and the *open* items of each counterparty;
+* amount: (kind, residual) -> open invoices;
+* reference: digit key of the number, its last group, the payment reference.
+
+An invoice stays indexed by number, name and IBAN after it is paid (so a second
+payment of it is recognised as a duplicate); only open items (residual != 0) are
+candidates for an allocation.
+
+Residuals are in the invoice's own sign: positive for an invoice, negative for a credit
+note. An allocation moves a residual towards zero and never past it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from qrecon.common.schemas import Allocation, Invoice
+from qrecon.matcher.core.normalize import name_key, name_tokens, normalise_iban
+from qrecon.matcher.core.references import compact_reference, number_keys
+
+__all__ = ["BookEntry", "InvoiceBook", "OverAllocation"]
+
+MAX_PATTERNS = 6
+NAME_PREFIX_LEN = 4
+
+
+class OverAllocation(ValueError):
+    """An allocation exceeds an invoice's residual (or names an unknown invoice)."""
+
+
+@dataclass(slots=True)
+class BookEntry:
+    invoice: Invoice
+    residual: int
+    name_key: str
+    iban: str | None
+    digit_key: str | None
+    last_key: str | None
+    prefix: str
+    pattern: tuple[int, ...] | None
+    payref: str | None
+    order: tuple[date, date, str, str]  # oldest first: due date, issue date, number, id
+
+    @property
+    def id(self) -> str:
+        return self.invoice.id
+
+    @property
+    def is_open(self) -> bool:
+        return self.residual != 0 and self.invoice.status != "canceled"
+
+
+def _add(index: dict[str, dict[str, None]], key: str | None, value: str) -> None:
+    if key is None:
+        return
+    bucket = index.get(key)
+    if bucket is None:
+        index[key] = {value: None}
+    else:
+        bucket[value] = None
+
+
+def _discard(index: dict[str, dict[str, None]], key: str | None, value: str) -> None:
+    if key is None:
+        return
+    bucket = index.get(key)
+    if bucket is not None:
+        bucket.pop(value, None)
+        if not bucket:
+            del index[key]
+
+
+class InvoiceBook:
+    """The open items and what they are known by; mutable, not thread-safe."""
+
+    def __init__(self, invoices: Iterable[Invoice] = ()) -> None:
+        self._entries: dict[str, BookEntry] = {}
+        self._by_name: dict[str, dict[str, None]] = {}
+        self._open_by_name: dict[str, dict[str, None]] = {}
+        self._names_by_iban: dict[str, dict[str, None]] = {}
+        self._iban_refcount: Counter[tuple[str, str]] = Counter()
+        self._names_by_word: dict[str, dict[str, None]] = {}
+        self._name_refcount: Counter[str] = Counter()
+        self._by_amount: dict[tuple[str, int], dict[str, None]] = {}
+        self._by_digit_key: dict[str, dict[str, None]] = {}
+        self._by_last_key: dict[str, dict[str, None]] = {}
+        self._by_payref: dict[str, dict[str, None]] = {}
+        self._patterns: Counter[tuple[int, ...]] = Counter()
+        self._patterns_cache: tuple[tuple[int, ...], ...] | None = None
+        for invoice in invoices:
+            self.upsert(invoice)
+
+    # ------------------------------------------------------------------ mutations
+    def upsert(self, invoice: Invoice, residual_cents: int | None = None) -> None:
+        """Add or replace an invoice. The residual defaults to its amount (0 if paid/canceled)."""
+        if invoice.id in self._entries:
+            self.remove(invoice.id)
+        if residual_cents is None:
+            residual_cents = invoice.amount_cents if invoice.status == "open" else 0
+        keys = number_keys(invoice.number)
+        nkey = name_key(invoice.counterparty_name)
+        due = invoice.due_date or invoice.issue_date
+        entry = BookEntry(
+            invoice=invoice,
+            residual=residual_cents,
+            name_key=nkey,
+            iban=normalise_iban(invoice.counterparty_iban),
+            digit_key=keys.digit_key,
+            last_key=keys.last_key,
+            prefix=keys.prefix,
+            pattern=keys.pattern,
+            payref=compact_reference(invoice.payment_reference)
+            if invoice.payment_reference
+            else None,
+            order=(due, invoice.issue_date, invoice.number, invoice.id),
+        )
+        self._entries[invoice.id] = entry
+        _add(self._by_name, nkey, invoice.id)
+        if self._name_refcount[nkey] == 0:
+            for word in self._name_index_words(nkey):
+                _add(self._names_by_word, word, nkey)
+        self._name_refcount[nkey] += 1
+        if entry.iban:
+            _add(self._names_by_iban, entry.iban, nkey)
+            self._iban_refcount[(entry.iban, nkey)] += 1
+        _add(self._by_digit_key, entry.digit_key, invoice.id)
+        _add(self._by_last_key, entry.last_key, invoice.id)
+        _add(self._by_payref, entry.payref, invoice.id)
+        if entry.pattern is not None:
+            self._patterns[entry.pattern] += 1
+            self._patterns_cache = None
+        if entry.is_open:
+            self._index_open(entry)
+
+    def remove(self, invoice_id: str) -> None:
+        entry = self._entries.pop(invoice_id, None)
+        if entry is None:
+            return
+        if entry.is_open:
+            self._unindex_open(entry)
+        _discard(self._by_name, entry.name_key, invoice_id)
+        self._name_refcount[entry.name_key] -= 1
+        if self._name_refcount[entry.name_key] <= 0:
+            del self._name_refcount[entry.name_key]
+            for word in self._name_index_words(entry.name_key):
+                bucket = self._names_by_word.get(word)
+                if bucket is not None:
+                    bucket.pop(entry.name_key, None)
+                    if not bucket:
+                        del self._names_by_word[word]
+        if entry.iban:
+            pair = (entry.iban, entry.name_key)
+            self._iban_refcount[pair] -= 1
+            if self._iban_refcount[pair] <= 0:
+                del self._iban_refcount[pair]
+                _discard(self._names_by_iban, entry.iban, entry.name_key)
+        _discard(self._by_digit_key, entry.digit_key, invoice_id)
+        _discard(self._by_last_key, entry.last_key, invoice_id)
+        _discard(self._by_payref, entry.payref, invoice_id)
+        if entry.pattern is not None:
+            self._patterns[entry.pattern] -= 1
+            if self._patterns[entry.pattern] <= 0:
+                del self._patterns[entry.pattern]
+            self._patterns_cache = None
+
+    def allocate(self, allocations: Sequence[Allocation]) -> None:
+        """Reduce residuals; all or nothing. Raises OverAllocation if any would pass zero."""
+        totals = self._totals(allocations)
+        for invoice_id, amount in totals.items():
+            entry = self._entries.get(invoice_id)
+            if entry is None:
+                raise OverAllocation(f"unknown invoice {invoice_id!r}")
+            if entry.invoice.status == "canceled" and amount:
+                raise OverAllocation(f"invoice {invoice_id!r} is canceled")
+            residual = entry.residual
+            if amount and (
+                (residual > 0 and not 0 < amount <= residual)
+                or (residual < 0 and not residual <= amount < 0)
+                or residual == 0
+            ):
+                raise OverAllocation(
+                    f"allocation of {amount} to invoice {invoice_id!r} exceeds its residual "
+                    f"{residual}"
+                )
+        for invoice_id, amount in totals.items():
+            if amount:
+                self._set_residual(
+                    self._entries[invoice_id], self._entries[invoice_id].residual - amount
+                )
+
+    def release(self, allocations: Sequence[Allocation]) -> None:
+        """Give allocated amounts back to their invoices (undo, revert).
+
+        Unknown invoices (removed since) are ignored; a residual is not checked against the
+        invoice amount, so a release after an amount change cannot fail.
+        """
+        for invoice_id, amount in self._totals(allocations).items():
+            entry = self._entries.get(invoice_id)
+            if entry is not None and amount:
+                self._set_residual(entry, entry.residual + amount)
+
+    # ------------------------------------------------------------------ reads
+    def get(self, invoice_id: str) -> Invoice | None:
+        entry = self._entries.get(invoice_id)
+        return entry.invoice if entry else None
+
+    def entry(self, invoice_id: str) -> BookEntry | None:
+        return self._entries.get(invoice_id)
+
+    def residual(self, invoice_id: str) -> int:
+        """The residual of a known invoice (KeyError otherwise)."""
+        return self._entries[invoice_id].residual
+
+    def open_invoices(self) -> Iterable[Invoice]:
+        return [e.invoice for e in self._entries.values() if e.is_open]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, invoice_id: object) -> bool:
+        return invoice_id in self._entries
+
+    def __iter__(self) -> Iterator[Invoice]:
+        return iter([e.invoice for e in self._entries.values()])
+
+    # indexes, for the engine
+    def patterns(self) -> tuple[tuple[int, ...], ...]:
+        """The most common leading-group lengths of the invoice numbers (learned)."""
+        if self._patterns_cache is None:
+            ranked = sorted(self._patterns.items(), key=lambda kv: (-kv[1], kv[0]))
+            self._patterns_cache = tuple(p for p, _ in ranked[:MAX_PATTERNS])
+        return self._patterns_cache
+
+    def ids_by_digit_key(self, key: str) -> Iterable[str]:
+        return self._by_digit_key.get(key, ())
+
+    def ids_by_last_key(self, key: str) -> Iterable[str]:
+        return self._by_last_key.get(key, ())
+
+    def ids_by_payref(self, ref: str) -> Iterable[str]:
+        return self._by_payref.get(ref, ())
+
+    def ids_by_amount(self, kind: str, residual: int) -> dict[str, None]:
+        return self._by_amount.get((kind, residual), {})
+
+    def names_by_iban(self, iban: str) -> Iterable[str]:
+        return self._names_by_iban.get(iban, ())
+
+    def has_name(self, key: str) -> bool:
+        return key in self._by_name
+
+    def names_by_word(self, word: str) -> dict[str, None]:
+        return self._names_by_word.get(word, {})
+
+    def open_ids_of(self, key: str) -> Iterable[str]:
+        return self._open_by_name.get(key, ())
+
+    def open_count_of(self, key: str) -> int:
+        return len(self._open_by_name.get(key, ()))
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _name_index_words(key: str) -> set[str]:
+        words: set[str] = set()
+        for word in name_tokens(key):
+            words.add(word)
+            if len(word) > NAME_PREFIX_LEN:
+                words.add(word[:NAME_PREFIX_LEN] + "*")
+        return words
+
+    @staticmethod
+    def _totals(allocations: Sequence[Allocation]) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for allocation in allocations:
+            totals[allocation.invoice_id] = (
+                totals.get(allocation.invoice_id, 0) + allocation.amount_cents
+            )
+        return totals
+
+    def _index_open(self, entry: BookEntry) -> None:
+        _add(self._open_by_name, entry.name_key, entry.id)
+        bucket = self._by_amount.setdefault((entry.invoice.kind, entry.residual), {})
+        bucket[entry.id] = None
+
+    def _unindex_open(self, entry: BookEntry) -> None:
+        _discard(self._open_by_name, entry.name_key, entry.id)
+        key = (entry.invoice.kind, entry.residual)
+        bucket = self._by_amount.get(key)
+        if bucket is not None:
+            bucket.pop(entry.id, None)
+            if not bucket:
+                del self._by_amount[key]
+
+    def _set_residual(self, entry: BookEntry, residual: int) -> None:
+        if entry.is_open:
+            self._unindex_open(entry)
+        entry.residual = residual
+        if entry.is_open:
+            self._index_open(entry)

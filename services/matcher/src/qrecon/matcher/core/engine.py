@@ -1,0 +1,788 @@
+"""The matching engine: one Qonto transaction + the invoice book -> one MatchResult.
+
+Pure and deterministic: ``decide`` reads the book and never changes it; the same
+transaction, book and knowledge always give the same result (``decided_at`` defaults to
+the transaction's version, ``updated_at``).
+
+How a decision is made
+----------------------
+1. *Gates.* A declined transaction, a Qonto fee, a zero amount: ``unmatched``. A pending
+   transaction or *noise* (card spend or refund, salary, a payout from a payment
+   processor, a refund) is at best ``suggested``.
+2. *Evidence.* References read from ``reference`` and ``label`` (invoice numbers, RF
+   creditor references, payment references); the payer's IBAN (validated) and name
+   (``clean_counterparty_name``, ``label``, the nested counterparty object) looked up
+   exactly, through the reviewers' aliases, then fuzzily.
+3. *Candidates.* For every counterparty the evidence points to, and for both directions
+   (a credit pays receivables or is the refund of a payable credit note, and the other
+   way round for a debit), candidate allocations over its open items: the invoices the
+   reference names (with or without extra items such as credit notes), a single invoice
+   of the exact amount (the oldest of equal ones), a bounded subset-sum (exact, then
+   within the fee tolerance), a partial payment of the oldest item; and, when nothing
+   else exists, invoices of exactly this amount anywhere (``amount.only``).
+4. *Scores.* Each candidate's log-odds is the sum of the weights of its signals
+   (``Weights``); its confidence is the logistic of that.
+5. *Decision.* ``auto_matched`` when the best candidate's evidence is decisive (a
+   reference, or a known counterparty with an exact or fee-short amount), its confidence
+   reaches ``auto_threshold``, no different candidate scores within
+   ``competitor_margin``, nothing caps it (status, noise, an invoice issued after the
+   payment); otherwise ``suggested`` above ``suggest_threshold``; otherwise ``unmatched``.
+
+The result
+----------
+* ``allocations``: the best candidate's allocation, also when only suggested (empty when
+  unmatched). Amounts are in each invoice's own sign: positive against an invoice,
+  negative against a credit note netted in the same payment.
+* ``residual_cents`` = transaction amount - |sum of allocations|, in cents:
+  ``0`` when the payment is fully allocated; ``> 0`` money not allocated (an
+  overpayment: the invoices are settled and the excess is left; the whole amount when
+  unmatched); ``< 0`` a shortfall, only with reason ``amount.fee_shortfall``: the
+  invoices are allocated in full and ``-residual_cents`` is a bank fee deducted by the
+  payer's bank. A partial payment (``amount.partial``) allocates the whole transaction
+  to the oldest named invoices and leaves their remaining residual open in the book.
+* ``confidence``: the estimated probability that ``allocations`` is right; for
+  ``unmatched``, that of the best candidate discarded (0.0 if there was none).
+* ``reasons``: machine-readable signals, e.g. ``reference.invoice_number.exact``,
+  ``counterparty.iban``, ``amount.subset_sum``, ``competitor.close``, ``noise.card``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from rapidfuzz.distance import OSA
+
+from qrecon.common.schemas import Allocation, MatchResult, QontoTransaction
+from qrecon.matcher.core.book import BookEntry, InvoiceBook
+from qrecon.matcher.core.config import MATCHER_VERSION, EngineConfig
+from qrecon.matcher.core.knowledge import Knowledge
+from qrecon.matcher.core.normalize import (
+    fold,
+    label_name_key,
+    name_similarity,
+    name_tokens,
+    normalise_iban,
+)
+from qrecon.matcher.core.references import ReferenceQuery, read_references
+from qrecon.matcher.core.subset import find_subsets
+
+__all__ = ["MatchingEngine"]
+
+KINDS = ("receivable", "payable")
+# Reference evidence levels, strongest first.
+REF_PAYREF, REF_EXACT, REF_FUZZY, REF_PARTIAL = 4, 3, 2, 1
+CP_IBAN, CP_EXACT, CP_ALIAS, CP_FUZZY = "iban", "exact", "alias", "fuzzy"
+_STRONG_CP = frozenset({CP_IBAN, CP_EXACT, CP_ALIAS})
+
+_SALARY_WORDS = frozenset(
+    {"SALAIRE", "SALAIRES", "PAIE", "REMUNERATION", "SALARY", "PAYROLL", "NDF", "FRAIS"}
+)
+_REFUND_WORDS = frozenset({"REMBOURSEMENT", "REMB", "REFUND", "RETOUR", "ANNULATION"})
+_PAYOUT_WORDS = frozenset(
+    {"STRIPE", "PAYPAL", "SUMUP", "ADYEN", "PAYPLUG", "MOLLIE", "PAYOUT", "PAYOUTS", "LYDIA"}
+)
+_WORD = re.compile(r"[A-Z]+")
+_COUNTERPARTY_NAME_FIELDS = (
+    "counterparty_name",
+    "name",
+    "creditor_name",
+    "debtor_name",
+    "beneficiary_name",
+)
+
+
+@dataclass(slots=True)
+class _RefHit:
+    level: int
+    prefix: bool = False
+
+
+@dataclass(slots=True)
+class _CpHit:
+    level: str
+    score: float  # name similarity 0..100 (100 for iban/exact/alias)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    name: str
+    kind: str
+    sign: int  # +1: the transaction pays these items; -1: it refunds (credit notes)
+    entries: tuple[BookEntry, ...]
+    fit: str  # exact | fee | partial | over
+    total: int  # sum of the items' residuals seen from the transaction (sign applied)
+    tie: bool = False
+    score: float = 0.0
+    blocked: bool = False
+    decisive: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(e.id for e in self.entries)
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (-self.score, len(self.entries), [e.order for e in self.entries])
+
+
+@dataclass(slots=True)
+class _Context:
+    tx: QontoTransaction
+    book: InvoiceBook
+    knowledge: Knowledge | None
+    amount: int
+    tx_date: date
+    refs: ReferenceQuery
+    ref_hits: dict[str, _RefHit]
+    closed_ref_ids: list[str]
+    cp_hits: dict[str, _CpHit]
+    observed_name: bool
+    strong_other: set[str]  # counterparties the payer strongly matches
+    noise: str | None
+    rejected_any: bool = False
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+def transaction_date(tx: QontoTransaction) -> date:
+    stamp = tx.settled_at or tx.emitted_at or tx.created_at or tx.updated_at
+    return stamp.date()
+
+
+class MatchingEngine:
+    """Decides one transaction at a time against an InvoiceBook (see the module doc)."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config if config is not None else EngineConfig()
+        self.version = MATCHER_VERSION
+
+    # ------------------------------------------------------------------ entry point
+    def decide(
+        self,
+        tx: QontoTransaction,
+        book: InvoiceBook,
+        knowledge: Knowledge | None = None,
+        *,
+        decided_at: datetime | None = None,
+    ) -> MatchResult:
+        """The decision for ``tx``; pure (the book is not changed) and deterministic."""
+        stamp = decided_at if decided_at is not None else tx.updated_at
+        pre: list[str] = []
+        cap_suggest = False
+        if tx.status != "completed":
+            pre += ["status.not_completed", f"status.{tx.status}"]
+            if tx.status == "declined":
+                return self._result(tx, stamp, "unmatched", None, 0.0, pre)
+            cap_suggest = True
+        noise = self._noise(tx)
+        if noise == "noise.bank_fee":
+            return self._result(tx, stamp, "unmatched", None, 0.0, [*pre, noise])
+        if noise is not None:
+            pre.append(noise)
+            cap_suggest = True
+        if tx.amount_cents <= 0:
+            return self._result(tx, stamp, "unmatched", None, 0.0, [*pre, "amount.zero"])
+
+        ctx = self._context(tx, book, knowledge, noise)
+        candidates = self._candidates(ctx)
+        if ctx.rejected_any:
+            pre.append("knowledge.rejected_pair")
+        if not candidates:
+            if ctx.closed_ref_ids:
+                pre.append("reference.invoice_closed")
+                pre.append("duplicate.suspected")
+            return self._result(tx, stamp, "unmatched", None, 0.0, pre)
+        for candidate in candidates:
+            self._score(ctx, candidate)
+        candidates.sort(key=_Candidate.sort_key)
+        best = candidates[0]
+        confidence = _sigmoid(best.score)
+        reasons = [*pre, *best.reasons]
+        competitor = self._competitor(best, candidates[1:])
+        if competitor:
+            reasons.append("competitor.close")
+        if ctx.closed_ref_ids and not any(
+            ctx.ref_hits.get(e.id, _RefHit(0)).level >= REF_EXACT for e in best.entries
+        ):
+            reasons.append("reference.invoice_closed")
+        cfg = self.config
+        if (
+            not cap_suggest
+            and not competitor
+            and not best.blocked
+            and best.decisive
+            and confidence >= cfg.auto_threshold
+        ):
+            status = "auto_matched"
+        elif confidence >= cfg.suggest_threshold:
+            status = "suggested"
+        else:
+            status = "unmatched"
+        if status == "unmatched":
+            return self._result(tx, stamp, status, None, confidence, reasons)
+        return self._result(tx, stamp, status, best, confidence, reasons)
+
+    # ------------------------------------------------------------------ gates
+    @staticmethod
+    def _noise(tx: QontoTransaction) -> str | None:
+        op = (tx.operation_type or "").lower()
+        subject = (tx.subject_type or "").lower()
+        if op == "qonto_fee" or subject == "qonto_fee":
+            return "noise.bank_fee"
+        if op == "card" or subject == "card":
+            return "noise.card"
+        text = fold(" ".join(x for x in (tx.label, tx.reference, tx.category) if x))
+        words = set(_WORD.findall(text))
+        category = (tx.category or "").lower()
+        if tx.side == "debit" and (words & _SALARY_WORDS or category in {"salary", "payroll"}):
+            return "noise.salary"
+        if tx.side == "credit" and words & _PAYOUT_WORDS:
+            return "noise.payout"
+        if tx.side == "credit" and (words & _REFUND_WORDS or category == "refund"):
+            return "noise.refund"
+        return None
+
+    # ------------------------------------------------------------------ evidence
+    def _context(
+        self,
+        tx: QontoTransaction,
+        book: InvoiceBook,
+        knowledge: Knowledge | None,
+        noise: str | None,
+    ) -> _Context:
+        cfg = self.config
+        refs = read_references((tx.reference, tx.label), book.patterns())
+        ref_hits: dict[str, _RefHit] = {}
+        closed: list[str] = []
+
+        def hit(invoice_id: str, level: int, prefix: bool = False) -> None:
+            current = ref_hits.get(invoice_id)
+            if current is None or level > current.level:
+                ref_hits[invoice_id] = _RefHit(level, prefix)
+            elif level == current.level and prefix:
+                current.prefix = True
+
+        for token in (*refs.rf_valid, *refs.tokens):
+            for invoice_id in book.ids_by_payref(token):
+                hit(invoice_id, REF_PAYREF)
+        for key, prefix in refs.keys.items():
+            ids = book.ids_by_digit_key(key)
+            if not ids or len(ids) > cfg.reference_max_fanout:  # type: ignore[arg-type]
+                continue
+            digits = len(key) - key.count("-")
+            level = REF_EXACT if digits >= cfg.min_exact_key_digits else REF_PARTIAL
+            for invoice_id in ids:
+                entry = book.entry(invoice_id)
+                same_prefix = bool(
+                    prefix and entry is not None and entry.prefix and prefix == entry.prefix
+                )
+                hit(invoice_id, level, same_prefix)
+        for key in refs.weak_keys:
+            if len(key) < 2:
+                continue
+            ids = book.ids_by_last_key(key)
+            if not ids or len(ids) > cfg.reference_max_fanout:  # type: ignore[arg-type]
+                continue
+            for invoice_id in ids:
+                hit(invoice_id, REF_PARTIAL)
+        for invoice_id, ref in ref_hits.items():
+            entry = book.entry(invoice_id)
+            if ref.level >= REF_EXACT and entry is not None and not entry.is_open:
+                closed.append(invoice_id)
+
+        # counterparty
+        nested = tx.counterparty
+        iban = None
+        account = nested.get("counterparty_account_number")
+        if isinstance(account, str) and nested.get("counterparty_account_number_format") in (
+            None,
+            "IBAN",
+            "iban",
+        ):
+            iban = normalise_iban(account)
+        observed: dict[str, None] = {}
+        for text in (tx.clean_counterparty_name, tx.label):
+            if text:
+                key = label_name_key(text)
+                if key:
+                    observed[key] = None
+        for field_name in _COUNTERPARTY_NAME_FIELDS:
+            value = nested.get(field_name)
+            if isinstance(value, str) and value:
+                key = label_name_key(value)
+                if key:
+                    observed[key] = None
+        cp_hits: dict[str, _CpHit] = {}
+        if iban:
+            for name in book.names_by_iban(iban):
+                cp_hits[name] = _CpHit(CP_IBAN, 100.0)
+        for key in observed:
+            if book.has_name(key) and key not in cp_hits:
+                cp_hits[key] = _CpHit(CP_EXACT, 100.0)
+        if knowledge is not None:
+            for name in knowledge.aliases(observed, iban):
+                if name not in cp_hits and book.has_name(name):
+                    cp_hits[name] = _CpHit(CP_ALIAS, 100.0)
+        strong = set(cp_hits)
+        fuzzy: dict[str, float] = {}
+        for key in observed:
+            for name in self._fuzzy_candidates(book, key):
+                if name in cp_hits:
+                    continue
+                score = name_similarity(key, name)
+                if score >= cfg.name_min_score and score > fuzzy.get(name, 0.0):
+                    fuzzy[name] = score
+        ranked = sorted(fuzzy.items(), key=lambda kv: (-kv[1], kv[0]))
+        for name, score in ranked[: cfg.max_name_candidates]:
+            cp_hits[name] = _CpHit(CP_FUZZY, score)
+        return _Context(
+            tx=tx,
+            book=book,
+            knowledge=knowledge,
+            amount=tx.amount_cents,
+            tx_date=transaction_date(tx),
+            refs=refs,
+            ref_hits=ref_hits,
+            closed_ref_ids=closed,
+            cp_hits=cp_hits,
+            observed_name=bool(observed) or iban is not None,
+            strong_other=strong,
+            noise=noise,
+        )
+
+    def _fuzzy_candidates(self, book: InvoiceBook, key: str) -> list[str]:
+        found: dict[str, None] = {}
+        fanout = self.config.name_word_max_fanout
+        for word in name_tokens(key):
+            for probe in (word, word[:4] + "*" if len(word) > 4 else None):
+                if probe is None:
+                    continue
+                names = book.names_by_word(probe)
+                if len(names) > fanout:
+                    continue
+                found.update(names)
+        return list(found)
+
+    # ------------------------------------------------------------------ candidates
+    def _candidates(self, ctx: _Context) -> list[_Candidate]:
+        cfg = self.config
+        book = ctx.book
+        tx = ctx.tx
+        names: dict[str, None] = dict.fromkeys(ctx.cp_hits)
+        for invoice_id in ctx.ref_hits:
+            entry = book.entry(invoice_id)
+            if entry is not None and entry.is_open:
+                names[entry.name_key] = None
+        out: dict[frozenset[str], _Candidate] = {}
+
+        def add(candidate: _Candidate) -> None:
+            key = candidate.ids
+            if key not in out:
+                out[key] = candidate
+
+        amount = ctx.amount
+        for name in names:
+            open_ids = book.open_ids_of(name)
+            if not open_ids:
+                continue
+            for kind in KINDS:
+                sign = 1 if (kind == "receivable") == (tx.side == "credit") else -1
+                items = self._items(ctx, open_ids, kind)
+                if not items:
+                    continue
+                if sign < 0 and not any(e.residual < 0 for e in items):
+                    continue  # a refund needs a credit note
+                self._candidates_for(ctx, name, kind, sign, items, amount, add)
+        if ctx.noise is None and (not out or not ctx.cp_hits):
+            for kind in KINDS:
+                sign = 1 if (kind == "receivable") == (tx.side == "credit") else -1
+                ids = book.ids_by_amount(kind, sign * amount)
+                if not ids or len(ids) > cfg.amount_only_max:
+                    continue
+                for invoice_id in ids:
+                    entry = book.entry(invoice_id)
+                    if entry is None or entry.name_key in names:
+                        continue
+                    if not self._usable(ctx, entry):
+                        continue
+                    add(
+                        _Candidate(
+                            entry.name_key, kind, sign, (entry,), "exact", sign * entry.residual
+                        )
+                    )
+        return list(out.values())
+
+    def _usable(self, ctx: _Context, entry: BookEntry) -> bool:
+        if entry.invoice.currency != ctx.tx.currency:
+            return False
+        if ctx.knowledge is not None and ctx.knowledge.is_rejected(ctx.tx.id, entry.id):
+            ctx.rejected_any = True
+            return False
+        return True
+
+    def _items(self, ctx: _Context, open_ids: Any, kind: str) -> list[BookEntry]:
+        book = ctx.book
+        items = []
+        for invoice_id in open_ids:
+            entry = book.entry(invoice_id)
+            if entry is None or entry.invoice.kind != kind or not self._usable(ctx, entry):
+                continue
+            items.append(entry)
+        items.sort(key=lambda e: e.order)
+        return items
+
+    def _fee_range(self, total: int) -> int:
+        cfg = self.config
+        return min(cfg.fee_tolerance_cents, int(total * cfg.fee_tolerance_ratio))
+
+    def _fit(self, total: int, amount: int) -> str | None:
+        if total <= 0:
+            return None
+        if total == amount:
+            return "exact"
+        if total > amount:
+            return "fee" if total - amount <= self._fee_range(total) else "partial"
+        return "over"
+
+    def _candidates_for(
+        self,
+        ctx: _Context,
+        name: str,
+        kind: str,
+        sign: int,
+        items: list[BookEntry],
+        amount: int,
+        add: Any,
+    ) -> None:
+        cfg = self.config
+        values = [sign * e.residual for e in items]
+        referenced = [i for i, e in enumerate(items) if e.id in ctx.ref_hits]
+
+        def make(indices: tuple[int, ...] | list[int], fit: str, tie: bool = False) -> None:
+            chosen = tuple(items[i] for i in indices)
+            add(_Candidate(name, kind, sign, chosen, fit, sum(values[i] for i in indices), tie))
+
+        # 1. what the reference names, alone or with other items (credit notes, ...)
+        if referenced:
+            total = sum(values[i] for i in referenced)
+            fit = self._fit(total, amount)
+            if fit is not None:
+                make(referenced, fit)
+            if len(referenced) > 1:
+                for i in referenced:
+                    single = self._fit(values[i], amount)
+                    if single is not None:
+                        make([i], single)
+            rest = [i for i in range(len(items)) if i not in set(referenced)]
+            room = cfg.max_subset_size - len(referenced)
+            if rest and room > 0 and fit != "exact":
+                rest = rest[: cfg.max_subset_items]
+                rest_values = [values[i] for i in rest]
+                need = amount - total
+                for combo in find_subsets(
+                    rest_values,
+                    need,
+                    need + self._fee_range(total + max(0, need)),
+                    max_size=room,
+                    limit=cfg.max_subset_solutions,
+                ):
+                    indices = sorted([*referenced, *(rest[j] for j in combo)])
+                    chosen_total = sum(values[i] for i in indices)
+                    chosen_fit = self._fit(chosen_total, amount)
+                    if chosen_fit in ("exact", "fee"):
+                        make(indices, chosen_fit)
+        # 2. one invoice of exactly this amount (the oldest of equal ones)
+        exact = [i for i, v in enumerate(values) if v == amount]
+        if exact:
+            make([exact[0]], "exact", tie=len(exact) > 1)
+            return
+        # 3. several invoices (credit notes netted), exact then within the fee tolerance
+        pool = list(range(min(len(items), cfg.max_subset_items)))
+        pool_values = [values[i] for i in pool]
+        solutions = find_subsets(
+            pool_values,
+            amount,
+            amount,
+            max_size=cfg.max_subset_size,
+            limit=cfg.max_subset_solutions,
+        )
+        if not solutions:
+            tolerance = min(
+                cfg.fee_tolerance_cents,
+                int(amount * cfg.fee_tolerance_ratio / (1 - cfg.fee_tolerance_ratio)),
+            )
+            solutions = find_subsets(
+                pool_values,
+                amount + 1,
+                amount + tolerance,
+                max_size=cfg.max_subset_size,
+                limit=cfg.max_subset_solutions,
+            )
+        for combo in solutions:
+            chosen = [pool[j] for j in combo]
+            fit = self._fit(sum(values[i] for i in chosen), amount)
+            if fit in ("exact", "fee"):
+                make(chosen, fit)
+        if solutions:
+            return
+        # 4. a partial payment of the oldest item larger than the payment
+        for i, value in enumerate(values):
+            if value > amount:
+                make([i], "partial")
+                break
+
+    # ------------------------------------------------------------------ scoring
+    def _score(self, ctx: _Context, c: _Candidate) -> None:
+        cfg = self.config
+        w = cfg.weights
+        reasons = c.reasons
+        score = w.bias
+        # reference
+        positives = [e for e in c.entries if c.sign * e.residual > 0]
+        levels = [ctx.ref_hits[e.id].level if e.id in ctx.ref_hits else 0 for e in positives]
+        ref_level = 0
+        if positives and any(levels):
+            fuzzy_ids: set[str] = set()
+            if not all(levels):
+                fuzzy_ids = self._typo_hits(
+                    ctx, [e for e, lv in zip(positives, levels, strict=True) if not lv]
+                )
+                levels = [
+                    lv or (REF_FUZZY if e.id in fuzzy_ids else 0)
+                    for e, lv in zip(positives, levels, strict=True)
+                ]
+            ref_level = min(lv for lv in levels if lv)
+            named = sum(1 for lv in levels if lv)
+            score += sum(self._ref_weight(lv) for lv in levels if lv) / len(levels)
+            score += w.ref_unlisted_item * (len(levels) - named)
+            if ref_level == REF_PAYREF:
+                reasons.append(
+                    "reference.rf_valid"
+                    if ctx.refs.rf_valid
+                    else "reference.payment_reference.exact"
+                )
+            reasons.append(
+                {
+                    REF_PAYREF: "reference.payment_reference.exact",
+                    REF_EXACT: "reference.invoice_number.exact",
+                    REF_FUZZY: "reference.invoice_number.fuzzy",
+                    REF_PARTIAL: "reference.invoice_number.partial",
+                }[ref_level]
+            )
+            if any(ctx.ref_hits[e.id].prefix for e in positives if e.id in ctx.ref_hits):
+                score += w.ref_prefix
+                reasons.append("reference.invoice_number.prefix")
+            if named > 1:
+                reasons.append("reference.invoice_number.several")
+            if len(levels) > named:
+                reasons.append("reference.invoice_number.incomplete")
+        elif positives and not ctx.refs.empty:
+            typo = self._typo_hits(ctx, positives)
+            if typo and len(typo) == len(positives):
+                ref_level = REF_FUZZY
+                score += w.ref_fuzzy
+                reasons.append("reference.invoice_number.fuzzy")
+        if ctx.refs.rf_invalid and ref_level < REF_PAYREF:
+            reasons.append("reference.rf_invalid")
+        # the text names other invoices
+        chosen = c.ids
+        elsewhere_same = elsewhere_other = False
+        for invoice_id, ref in ctx.ref_hits.items():
+            if ref.level < REF_EXACT or invoice_id in chosen:
+                continue
+            entry = ctx.book.entry(invoice_id)
+            if entry is None:
+                continue
+            if entry.name_key == c.name:
+                elsewhere_same = True
+            else:
+                elsewhere_other = True
+        if ref_level < REF_EXACT:
+            if elsewhere_same:
+                score += w.ref_elsewhere_same
+                reasons.append("reference.points_elsewhere")
+            elif elsewhere_other:
+                score += w.ref_elsewhere_other
+                reasons.append("reference.points_elsewhere")
+        # counterparty
+        cp = ctx.cp_hits.get(c.name)
+        cp_strong = False
+        if cp is not None:
+            if cp.level == CP_IBAN:
+                score += w.cp_iban
+                reasons.append("counterparty.iban")
+                cp_strong = True
+            elif cp.level == CP_EXACT:
+                score += w.cp_exact
+                reasons.append("counterparty.name.exact")
+                cp_strong = True
+            elif cp.level == CP_ALIAS:
+                score += w.cp_alias
+                reasons.append("counterparty.alias")
+                cp_strong = True
+            else:
+                span = max(1.0, 100.0 - cfg.name_min_score)
+                score += w.cp_fuzzy_max * max(0.0, cp.score - cfg.name_min_score) / span
+                reasons.append("counterparty.name.fuzzy")
+                cp_strong = cp.score >= cfg.name_auto_min_score
+        elif ctx.strong_other:
+            score += w.cp_conflict
+            reasons.append("counterparty.third_party")
+        elif ctx.observed_name:
+            reasons.append("counterparty.unknown")
+        # amount
+        n_items = len(c.entries)
+        credit_notes = n_items - len(positives)
+        if c.sign < 0:
+            reasons.append("direction.refund")
+        if c.fit == "exact":
+            score += w.amount_exact
+            reasons.append("amount.exact" if n_items == 1 else "amount.subset_sum")
+        elif c.fit == "fee":
+            score += w.amount_fee
+            reasons.append("amount.fee_shortfall")
+            if n_items > 1:
+                reasons.append("amount.subset_sum")
+        elif c.fit == "partial":
+            score += w.amount_partial
+            reasons.append("amount.partial")
+        else:
+            score += w.amount_over
+            reasons.append("amount.overpayment")
+        score += w.amount_subset_item * (n_items - 1) + w.amount_credit_note * credit_notes
+        if credit_notes:
+            reasons.append("amount.credit_note")
+        if c.tie:
+            score += w.amount_tie
+            reasons.append("amount.tie_oldest_first")
+        if ref_level == 0 and cp is None:
+            reasons.append("amount.only")
+        # dates
+        limit = ctx.tx_date + timedelta(days=cfg.date_tolerance_days)
+        if any(e.invoice.issue_date > limit for e in c.entries):
+            score += w.date_future
+            c.blocked = True
+            reasons.append("date.invoice_after_payment")
+        if ctx.noise is not None:
+            score += w.noise
+        c.score = score
+        # decisive: a reference, or a known payer, with an amount that fits
+        if c.fit in ("exact", "fee"):
+            c.decisive = (
+                ref_level >= REF_EXACT or cp_strong or (ref_level == REF_FUZZY and cp is not None)
+            )
+            if c.tie and not cfg.fifo_ties_auto:
+                c.decisive = False
+        else:
+            c.decisive = ref_level >= REF_EXACT and cp_strong
+
+    def _ref_weight(self, level: int) -> float:
+        w = self.config.weights
+        return {
+            REF_PAYREF: w.ref_payment_reference,
+            REF_EXACT: w.ref_exact,
+            REF_FUZZY: w.ref_fuzzy,
+            REF_PARTIAL: w.ref_partial,
+        }[level]
+
+    @staticmethod
+    def _typo_hits(ctx: _Context, entries: list[BookEntry]) -> set[str]:
+        """Invoices whose number is one typo (edit or transposition) from a number in the text."""
+        found: set[str] = set()
+        strings = [s for s in ctx.refs.digit_strings if len(s) >= 4]
+        if not strings:
+            return found
+        for entry in entries:
+            if entry.digit_key is None:
+                continue
+            digits = entry.digit_key.replace("-", "")
+            if len(digits) < 4:
+                continue
+            for s in strings:
+                if abs(len(s) - len(digits)) <= 1 and OSA.distance(s, digits, score_cutoff=1) <= 1:
+                    found.add(entry.id)
+                    break
+        return found
+
+    def _competitor(self, best: _Candidate, others: list[_Candidate]) -> bool:
+        margin = self.config.competitor_margin
+        best_ids = best.ids
+        for other in others:
+            if other.score < best.score - margin:
+                return False
+            if other.ids == best_ids:
+                continue
+            return True
+        return False
+
+    # ------------------------------------------------------------------ result
+    def _result(
+        self,
+        tx: QontoTransaction,
+        decided_at: datetime,
+        status: str,
+        best: _Candidate | None,
+        confidence: float,
+        reasons: list[str],
+    ) -> MatchResult:
+        allocations: list[Allocation] = []
+        residual = tx.amount_cents
+        if best is not None:
+            allocations, residual = self._allocate(best, tx.amount_cents)
+        return MatchResult(
+            transaction_id=tx.id,
+            transaction_version=tx.updated_at,
+            status=status,  # type: ignore[arg-type]
+            allocations=allocations,
+            residual_cents=residual,
+            confidence=round(min(1.0, max(0.0, confidence)), 6),
+            reasons=list(dict.fromkeys(reasons)),
+            matcher_version=self.version,
+            decided_at=decided_at,
+        )
+
+    @staticmethod
+    def _allocate(c: _Candidate, amount: int) -> tuple[list[Allocation], int]:
+        """Allocations in each invoice's sign, and the residual (see the module doc)."""
+        out: list[Allocation] = []
+        if c.fit in ("exact", "fee", "over"):
+            for e in c.entries:
+                out.append(
+                    Allocation(
+                        invoice_id=e.id, invoice_number=e.invoice.number, amount_cents=e.residual
+                    )
+                )
+            return out, amount - c.total
+        # partial: net what reduces the amount due (credit notes) first, then oldest first
+        remaining = amount
+        parts: dict[str, int] = {}
+        for e in c.entries:
+            effective = c.sign * e.residual
+            if effective < 0:
+                parts[e.id] = effective
+                remaining -= effective
+        for e in c.entries:
+            effective = c.sign * e.residual
+            if effective > 0 and remaining > 0:
+                take = min(effective, remaining)
+                parts[e.id] = take
+                remaining -= take
+        for e in c.entries:
+            if parts.get(e.id):
+                out.append(
+                    Allocation(
+                        invoice_id=e.id,
+                        invoice_number=e.invoice.number,
+                        amount_cents=c.sign * parts[e.id],
+                    )
+                )
+        return out, remaining

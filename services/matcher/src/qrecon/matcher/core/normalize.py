@@ -1,0 +1,117 @@
+"""Text normalisation for counterparty names, bank labels and IBANs (pure, cached).
+
+Names are compared on a *key*: accents removed, upper case, punctuation dropped, dotted
+acronyms joined (``S.A.R.L.`` -> ``SARL``), legal forms and stop words removed, the
+remaining words sorted. ``Maison Dupont S.A.R.L.``, ``DUPONT (MAISON) SARL`` and
+``sarl maison dupont`` all have the key ``DUPONT MAISON``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+# Legal forms and company-designation words (French first, then the neighbours').
+LEGAL_FORMS = frozenset(
+    {
+        "SARL", "SAS", "SASU", "EURL", "SA", "SCI", "SNC", "SCS", "SCA", "SCOP", "SCP",
+        "SELARL", "SELAS", "SELAFA", "SEL", "SCM", "GIE", "GAEC", "EARL", "EI", "EIRL", "SEM",
+        "ETS", "ETABLISSEMENTS", "ETABLISSEMENT", "STE", "SOCIETE", "CIE", "CO", "COMPAGNIE",
+        "GMBH", "AG", "KG", "UG", "LTD", "LIMITED", "LLC", "LLP", "INC", "CORP", "CORPORATION",
+        "PLC", "BV", "NV", "BVBA", "SPRL", "SRL", "SPA", "SL", "SLU", "AB", "AS", "OY", "SE",
+    }
+)  # fmt: skip
+STOP_WORDS = frozenset({"DE", "DU", "DES", "LA", "LE", "LES", "L", "D", "ET", "AND", "THE", "OF"})
+# Words a bank puts around the counterparty in a label ("VIR SEPA INST DE ...").
+BANK_WORDS = frozenset(
+    {
+        "VIR", "VIRT", "VIREMENT", "VRT", "SEPA", "INST", "INSTANTANE", "RECU", "RECUS", "EMIS",
+        "PRLV", "PRELEVEMENT", "PRELEV", "SDD", "SCT", "CB", "CARTE", "PAIEMENT", "PAYMENT",
+        "FAVEUR", "ORDRE", "PAR", "POUR", "REF", "REFERENCE", "MOTIF", "REGLEMENT", "REGL",
+        "FACTURE", "FACTURES", "FACT", "FAC", "FA", "N", "NO", "NUM", "NUMERO", "M", "MR", "MME",
+        "MLLE", "EUR", "EUROS", "TRANSFER", "INVOICE", "INV", "DATE", "ECHEANCE", "AVOIR",
+        "ACOMPTE", "SOLDE", "PMT", "FROM", "TO", "RCUR", "FRST", "OOFF", "MANDAT", "ICS", "RUM",
+    }
+)  # fmt: skip
+
+_NON_ALNUM = re.compile(r"[^A-Z0-9]+")
+_DOTTED_ACRONYM = re.compile(r"\b([A-Z])\.(?=[A-Z]\b|[A-Z]\.)")
+_HAS_DIGIT = re.compile(r"\d")
+
+
+@lru_cache(maxsize=65536)
+def fold(text: str) -> str:
+    """Accents removed, upper case (``Société Générale`` -> ``SOCIETE GENERALE``)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.upper().replace("Œ", "OE").replace("Æ", "AE").replace("ß", "SS")
+
+
+def _words(text: str) -> list[str]:
+    folded = fold(text).replace("&", " ET ").replace("'", " ").replace("’", " ")
+    folded = _DOTTED_ACRONYM.sub(r"\1", folded)
+    return [w for w in _NON_ALNUM.split(folded) if w]
+
+
+@lru_cache(maxsize=131072)
+def name_key(name: str) -> str:
+    """The comparison key of a company name (legal forms, stop words, order removed)."""
+    words = [w for w in _words(name) if w not in LEGAL_FORMS and w not in STOP_WORDS]
+    if not words:  # a name made only of designations ("SAS"): keep it as written
+        words = _words(name)
+    return " ".join(sorted(dict.fromkeys(words)))
+
+
+@lru_cache(maxsize=131072)
+def label_name_key(label: str) -> str:
+    """The name key of a bank label: bank words, numbers and dates dropped as well.
+
+    ``VIR SEPA MAISON DUPONT S.A.R.L. REGLEMENT FAC2025123`` -> ``DUPONT MAISON``.
+    """
+    words = [
+        w
+        for w in _words(label)
+        if w not in LEGAL_FORMS
+        and w not in STOP_WORDS
+        and w not in BANK_WORDS
+        and not _HAS_DIGIT.search(w)
+        and len(w) > 1
+    ]
+    return " ".join(sorted(dict.fromkeys(words)))
+
+
+def name_tokens(key: str) -> list[str]:
+    return key.split() if key else []
+
+
+def name_similarity(query_key: str, candidate_key: str) -> float:
+    """0..100: how alike two name keys are (word order and extra words tolerated).
+
+    ``token_sort_ratio`` on the sorted keys, or ``token_set_ratio`` (one name's words a
+    subset of the other's: ``DUPONT`` in ``DUPONT MAISON``) discounted by 8 points, since
+    a subset is weaker evidence than the same words.
+    """
+    if query_key == candidate_key:
+        return 100.0
+    sort_score = fuzz.ratio(query_key, candidate_key)
+    set_score = fuzz.token_set_ratio(query_key, candidate_key) - 8.0
+    return max(sort_score, set_score, 0.0)
+
+
+@lru_cache(maxsize=65536)
+def normalise_iban(value: str | None) -> str | None:
+    """A valid IBAN in compact upper case, or ``None`` (schwifty checks country, length, mod 97)."""
+    if not value:
+        return None
+    compact = _NON_ALNUM.sub("", fold(value))
+    if len(compact) < 15 or not compact[:2].isalpha():
+        return None
+    from schwifty import IBAN
+
+    try:
+        return str(IBAN(compact, validate_bban=False).compact)
+    except Exception:  # schwifty raises its own SchwiftyException subclasses (ValueError too)
+        return None

@@ -1,0 +1,172 @@
+"""Invoice numbers and structured references: the keys invoices are indexed by, and the
+keys read out of a messy remittance text.
+
+An invoice number is reduced to its *digit key*: its digit groups with leading zeros
+removed, joined by ``-`` (``FAC-2025-0123`` -> ``2025-123``, ``INV000123`` -> ``123``).
+Separators, case, prefixes and missing or extra leading zeros then no longer matter.
+A reference such as ``REGLEMENT FAC2025123`` has lost the boundary between the year and
+the sequence; the *numbering patterns* learned from the open invoices (the lengths of
+the leading digit groups, ``(4,)`` for ``FAC-2025-0123``) say where to cut it again.
+
+ISO 11649 creditor references (``RF18 5390 0754 7034``) are checksum-validated with
+``stdnum.iso11649``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from stdnum import iso11649
+
+from qrecon.matcher.core.normalize import fold
+
+_NON_ALNUM = re.compile(r"[^A-Z0-9]+")
+_DIGITS = re.compile(r"\d+")
+_LEADING_ALPHA = re.compile(r"^[A-Z]+")
+# Letters typed for digits inside a number: 2O25 -> 2025, 2025-l23 -> 2025-123.
+_O_IN_DIGITS = re.compile(r"(?<=\d)[O](?=\d)|(?<=\d[-/ .])O(?=\d)")
+_I_IN_DIGITS = re.compile(r"(?<=\d)[IL](?=\d)")
+# An optional alphabetic prefix, then digit groups joined by single separators.
+_CHAIN = re.compile(r"(?<![A-Z0-9])(?:([A-Z]{1,10})[ ._/#:-]?)?(\d+(?:[ ._/-]\d+)*)(?!\d)")
+_GROUP_SPLIT = re.compile(r"[ ._/-]")
+_RF_START = re.compile(r"RF\s?\d\d")
+MAX_CHAIN_GROUPS = 4
+
+
+def strip_zeros(group: str) -> str:
+    return group.lstrip("0") or "0"
+
+
+@dataclass(frozen=True, slots=True)
+class NumberKeys:
+    """What an invoice number is indexed by."""
+
+    digit_key: str | None  # "2025-123"
+    last_key: str | None  # "123" when the number has several groups (weak evidence)
+    prefix: str  # "FAC"
+    pattern: tuple[int, ...] | None  # lengths of the leading groups: (4,) for FAC-2025-0123
+    compact: str  # "FAC20250123"
+
+
+@lru_cache(maxsize=131072)
+def number_keys(number: str) -> NumberKeys:
+    text = fold(number)
+    compact = _NON_ALNUM.sub("", text)
+    groups = _DIGITS.findall(text)
+    prefix_match = _LEADING_ALPHA.match(compact)
+    prefix = prefix_match.group(0) if prefix_match else ""
+    if not groups:
+        return NumberKeys(None, None, prefix, None, compact)
+    stripped = [strip_zeros(g) for g in groups]
+    digit_key = "-".join(stripped)
+    last_key = stripped[-1] if len(groups) > 1 else None
+    pattern = tuple(len(g) for g in groups[:-1]) if len(groups) > 1 else None
+    return NumberKeys(digit_key, last_key, prefix, pattern, compact)
+
+
+def compact_reference(value: str) -> str:
+    return _NON_ALNUM.sub("", fold(value))
+
+
+@dataclass(slots=True)
+class ReferenceQuery:
+    """The keys found in a remittance text (reference, label, note)."""
+
+    keys: dict[str, str] = field(default_factory=dict)  # digit key -> alpha prefix seen
+    weak_keys: set[str] = field(default_factory=set)  # single groups: "123"
+    digit_strings: list[str] = field(default_factory=list)  # for typo comparison
+    tokens: set[str] = field(default_factory=set)  # compact words, for payment references
+    rf_valid: list[str] = field(default_factory=list)
+    rf_invalid: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.keys or self.weak_keys or self.tokens or self.rf_valid or self.rf_invalid)
+
+
+def _add(query: ReferenceQuery, key: str, prefix: str) -> None:
+    if key not in query.keys or (prefix and not query.keys[key]):
+        query.keys[key] = prefix
+
+
+def _read_rf(text: str, query: ReferenceQuery) -> None:
+    for match in _RF_START.finditer(text):
+        tail = text[match.start() : match.start() + 40]
+        pieces = tail.split(" ")
+        found: str | None = None
+        candidate = ""
+        for piece in pieces:
+            candidate += _NON_ALNUM.sub("", piece)
+            if len(candidate) > 25:
+                break
+            if len(candidate) >= 5 and iso11649.is_valid(candidate):
+                found = candidate
+        if found:
+            query.rf_valid.append(found)
+            query.tokens.add(found)
+        else:
+            first = _NON_ALNUM.sub("", pieces[0] if len(pieces[0]) > 4 else "".join(pieces[:4]))
+            query.rf_invalid.append(first[:25])
+
+
+def read_references(
+    texts: Iterable[str | None], patterns: tuple[tuple[int, ...], ...]
+) -> ReferenceQuery:
+    """Every key a remittance text may refer to an invoice by.
+
+    ``patterns`` are the leading-group lengths learned from the open invoices, used to cut
+    glued numbers (``2025123`` -> ``2025-123`` with pattern ``(4,)``).
+    """
+    query = ReferenceQuery()
+    previous: list[str] = []  # the last multi-group number, for "2025-123 ET 124"
+    for raw in texts:
+        if not raw:
+            continue
+        text = fold(raw)
+        text = _O_IN_DIGITS.sub("0", text)
+        text = _I_IN_DIGITS.sub("1", text)
+        if "RF" in text:
+            _read_rf(text, query)
+        for word in text.split():
+            token = _NON_ALNUM.sub("", word)
+            if len(token) >= 4:
+                query.tokens.add(token)
+        for chain in _CHAIN.finditer(text):
+            prefix = chain.group(1) or ""
+            groups = _GROUP_SPLIT.split(chain.group(2))[: MAX_CHAIN_GROUPS * 2]
+            stripped = [strip_zeros(g) for g in groups]
+            query.digit_strings.append("".join(stripped))
+            n = len(groups)
+            # shorthand for sibling numbers: "2025-123/124" and "2025-123 ET 124" name 2025-124
+            for j in range(2, n):
+                _add(query, stripped[0] + "-" + stripped[j], "")
+            if n == 1 and len(previous) > 1 and len(groups[0]) <= len(previous[-1]) + 1:
+                _add(query, "-".join([*(strip_zeros(g) for g in previous[:-1]), stripped[0]]), "")
+            if n > 1:
+                previous = groups
+            for i in range(n):
+                query.weak_keys.add(stripped[i])
+                for j in range(i + 1, min(n, i + MAX_CHAIN_GROUPS) + 1):
+                    _add(query, "-".join(stripped[i:j]), prefix if i == 0 else "")
+                # a glued number cut along a learned pattern
+                group = groups[i]
+                for pattern in patterns:
+                    total = sum(pattern)
+                    if len(group) <= total:
+                        continue
+                    cuts: list[str] = []
+                    pos = 0
+                    for length in pattern:
+                        cuts.append(strip_zeros(group[pos : pos + length]))
+                        pos += length
+                    cuts.append(strip_zeros(group[pos:]))
+                    key = "-".join(cuts)
+                    _add(query, key, prefix if i == 0 else "")
+                    query.digit_strings.append("".join(cuts))
+                    # a glued number followed by more groups ("2025123-2")
+                    if i + 1 < n:
+                        _add(query, key + "-" + "-".join(stripped[i + 1 : i + 2]), "")
+    return query
