@@ -1,0 +1,179 @@
+"""Qonto's JSON shapes: REST transactions, webhook flavour, invoices, the Invoice contract."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from qrecon.common.money import from_cents, to_cents
+from qrecon.sim.clock import format_ts
+
+# operation_type -> REST subject_type (snake case; the webhook capitalises it).
+SUBJECT_TYPES: dict[str, str] = {
+    "transfer": "transfer",
+    "income": "income",
+    "swift_income": "swift_income",
+    "direct_debit": "direct_debit",
+    "direct_debit_collection": "direct_debit_collection",
+    "direct_debit_hold": "direct_debit_hold",
+    "card": "card",
+    "cheque": "check",
+    "qonto_fee": "billing_transfer",
+    "financing_installment": "financing_installment",
+    "pagopa_payment": "pagoda_payment",
+    "f24_payment": "f24_payment",
+}
+# Subjects whose nested object carries the counterparty account.
+NESTED_SUBJECTS = frozenset(
+    {"transfer", "income", "swift_income", "direct_debit", "direct_debit_collection"}
+)
+
+MONEY_FIELDS = (
+    ("amount", "amount_cents"),
+    ("local_amount", "local_amount_cents"),
+    ("settled_balance", "settled_balance_cents"),
+    ("vat_amount", "vat_amount_cents"),
+)
+TIMESTAMP_FIELDS = ("settled_at", "emitted_at", "created_at", "updated_at")
+STATUSES = ("pending", "declined", "completed")
+
+AmountFormat = Literal["number", "string", "comma"]
+
+
+def camel_subject_type(value: str) -> str:
+    """``direct_debit`` -> ``DirectDebit`` (the webhook's spelling)."""
+    return "".join(part.capitalize() for part in value.split("_"))
+
+
+def cents_to_float(cents: int) -> float:
+    return float(from_cents(cents))
+
+
+def cents_from_input(value: Any) -> int:
+    """Cents from an int (cents) — used by ``*_cents`` fields."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"cents must be an integer, got {value!r}")
+    return value
+
+
+def major_to_cents(value: Any) -> int:
+    return to_cents(value)
+
+
+def ts_value(value: Any) -> str | None:
+    """A timestamp input (datetime or ISO string or None) in Qonto's format."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return format_ts(value)
+    if isinstance(value, str):
+        from qrecon.sim.clock import parse_ts
+
+        return format_ts(parse_ts(value))
+    raise ValueError(f"not a timestamp: {value!r}")
+
+
+def date_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10]).isoformat()
+    raise ValueError(f"not a date: {value!r}")
+
+
+def money_object(cents: int, currency: str = "EUR") -> dict[str, str]:
+    """Qonto's invoice money: ``{"value": "12.52", "currency": "EUR"}``."""
+    return {"value": f"{from_cents(cents):.2f}", "currency": currency}
+
+
+def format_amount(cents: int, fmt: AmountFormat) -> float | str:
+    if fmt == "string":
+        return f"{from_cents(cents):.2f}"
+    if fmt == "comma":
+        return f"{from_cents(cents):.2f}".replace(".", ",")
+    return cents_to_float(cents)
+
+
+def webhook_data(
+    tx: dict[str, Any],
+    event: str,
+    *,
+    bank_account: dict[str, Any] | None,
+    amount_format: AmountFormat = "number",
+    bank_account_style: Literal["object", "id", "both"] = "object",
+) -> dict[str, Any]:
+    """The ``data`` of a ``v1/transactions`` webhook: no ``*_cents``, capitalised subject."""
+    data: dict[str, Any] = {"event": event}
+    for key, value in tx.items():
+        if key.endswith("_cents"):
+            continue
+        data[key] = value
+    for major, cents in MONEY_FIELDS:
+        if tx.get(cents) is not None:
+            data[major] = format_amount(int(tx[cents]), amount_format)
+    if isinstance(tx.get("subject_type"), str):
+        data["subject_type"] = camel_subject_type(tx["subject_type"])
+    if bank_account is not None and bank_account_style in ("object", "both"):
+        data["bank_account"] = {
+            "id": bank_account["id"],
+            "iban": bank_account["iban"],
+            "bic": bank_account["bic"],
+            "name": bank_account["name"],
+        }
+        if bank_account_style == "object":
+            data.pop("bank_account_id", None)
+    return data
+
+
+def client_invoice_contract(inv: dict[str, Any]) -> dict[str, Any]:
+    """A Qonto client invoice in the project's ``Invoice`` contract (receivable)."""
+    status = inv["status"]
+    contract_status = {"paid": "paid", "canceled": "canceled"}.get(status, "open")
+    return {
+        "id": inv["id"],
+        "number": inv["number"],
+        "kind": "receivable",
+        "counterparty_name": inv["client"]["name"],
+        "counterparty_iban": inv.get("_counterparty_iban"),
+        "amount_cents": inv["total_amount_cents"],
+        "currency": inv["currency"],
+        "issue_date": inv["issue_date"],
+        "due_date": inv["due_date"],
+        "status": contract_status,
+        "payment_reference": inv.get("_payment_reference"),
+    }
+
+
+def supplier_invoice_contract(inv: dict[str, Any]) -> dict[str, Any]:
+    """A Qonto supplier invoice in the project's ``Invoice`` contract (payable)."""
+    status = inv["status"]
+    contract_status = {"paid": "paid", "archived": "canceled", "canceled": "canceled"}.get(
+        status, "open"
+    )
+    return {
+        "id": inv["id"],
+        "number": inv["invoice_number"],
+        "kind": "payable",
+        "counterparty_name": inv["supplier_name"],
+        "counterparty_iban": inv.get("iban"),
+        "amount_cents": inv["total_amount_cents"],
+        "currency": inv["total_amount"]["currency"],
+        "issue_date": inv["issue_date"],
+        "due_date": inv["due_date"],
+        "status": contract_status,
+        "payment_reference": inv.get("_payment_reference"),
+    }
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    """Drop the simulator's private keys (``_...``) from a record."""
+    return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+def decimal_str(value: Decimal | float | str) -> str:
+    return str(Decimal(str(value)))
