@@ -88,7 +88,7 @@ def parse_signature_header(value: str | None) -> SignatureHeader:
 
 
 def check_timestamp(header: SignatureHeader, *, now: float, tolerance: float) -> None:
-    if abs(now - header.timestamp) > tolerance:
+    if not abs(now - header.timestamp) <= tolerance:  # also refuses a NaN clock
         raise SignatureError(
             SignatureError.STALE,
             f"timestamp is more than {tolerance:g} s away from the receiver's clock",
