@@ -333,6 +333,14 @@ async def test_from_settings_production_sandbox_and_override() -> None:
     assert emulated.connection_id == "acme"
     await emulated.aclose()
 
+    # A QONTO_API_KEY holding the whole "<login>:<secret>" header value is accepted too.
+    whole = QontoClient.from_settings(
+        settings(QONTO_ORGANIZATION_ID="org-uuid", QONTO_API_KEY=f"{LOGIN}:{SECRET_KEY}")
+    )
+    assert isinstance(whole.auth, ApiKeyAuth)
+    assert await whole.auth.headers(whole.http) == {"Authorization": f"{LOGIN}:{SECRET_KEY}"}
+    await whole.aclose()
+
     with pytest.raises(ValueError, match="no Qonto credentials"):
         QontoClient.from_settings(settings())
 

@@ -210,8 +210,11 @@ class QontoClient:
                     connection_id=connection_id,
                     staging_token=staging,
                 )
-            elif settings.effective_api_key is not None and settings.effective_organization_id:
-                auth = ApiKeyAuth(settings.effective_organization_id, settings.effective_api_key)
+            elif settings.effective_api_key is not None and (
+                settings.effective_organization_id
+                or ":" in settings.effective_api_key.get_secret_value()
+            ):
+                auth = _api_key_auth(settings.effective_organization_id, settings.effective_api_key)
             else:
                 raise ValueError(
                     "no Qonto credentials: set QONTO_ORGANIZATION_ID and QONTO_API_KEY "
@@ -568,7 +571,8 @@ class QontoClient:
         for key in (f"{field}_from", f"{field}_to"):
             if key in filters:
                 raise TypeError(f"{key} is set by the windows")
-        filters.setdefault("sort_by", f"{field}:asc")
+        if field in ("updated_at", "settled_at"):  # Qonto sorts on these two only
+            filters.setdefault("sort_by", f"{field}:asc")
         previous: set[tuple[str, datetime]] = set()
         for lower, upper in time_windows(start, end, size=size, overlap=overlap):
             current: set[tuple[str, datetime]] = set()
@@ -638,6 +642,18 @@ class QontoClient:
 
     async def delete_webhook_subscription(self, id: str) -> None:
         await self.request("DELETE", f"/v2/webhook_subscriptions/{_segment(id)}")
+
+
+def _api_key_auth(organization_id: str | None, api_key: SecretStr) -> ApiKeyAuth:
+    """``QONTO_ORGANIZATION_ID`` is the login and ``QONTO_API_KEY`` the secret key, as in
+    Qonto's setup guide (``Authorization: $QONTO_ORGANIZATION_ID:$QONTO_API_KEY``); a key
+    that already holds ``<login>:<secret>`` (a copied header value) is accepted too."""
+    raw = api_key.get_secret_value()
+    if ":" in raw:
+        login, _, secret = raw.partition(":")
+        return ApiKeyAuth(login, SecretStr(secret))
+    assert organization_id is not None
+    return ApiKeyAuth(organization_id, api_key)
 
 
 def _segment(value: str) -> str:
