@@ -319,9 +319,7 @@ class OutboxRelay:
     async def _run(self) -> None:
         delay = self.backoff_initial
         while True:
-            if (
-                self._listener is None or self._listener.is_closed()
-            ) and time.monotonic() >= self._listen_retry_at:
+            if not self._listening() and time.monotonic() >= self._listen_retry_at:
                 self._listener = None
                 await self._listen()
             self._wake.clear()
@@ -373,6 +371,15 @@ class OutboxRelay:
                     log.info("outbox_cleanup", table=self.table, deleted=deleted)
         except Exception as exc:  # housekeeping never stops relaying
             log.warning("outbox_housekeeping_failed", table=self.table, error=_describe(exc))
+
+    def _listening(self) -> bool:
+        conn = self._listener
+        if conn is None:
+            return False
+        try:
+            return not conn.is_closed()
+        except asyncpg.InterfaceError:  # the pool took back a connection the server closed
+            return False
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
