@@ -260,3 +260,15 @@ def test_property_nothing_stable_is_missed(
     stable = {f"t{i:03}" for i in range(n)} - edited
     assert stable <= read
     assert done.covered_until == end
+
+
+def test_past_the_last_page_inside_a_tie_group_rereads_the_group() -> None:
+    sweep = Sweep.begin("updated_at", T0, T0 + timedelta(hours=1), 2)
+    tie = T0 + timedelta(seconds=1)
+    sweep = sweep.advance(PageSummary(values=[tie, tie], has_next=True, total_count=5))
+    sweep = sweep.advance(PageSummary(values=[tie, tie], has_next=True, total_count=5))
+    assert sweep.page == 2
+    sweep = sweep.advance(PageSummary(values=[], has_next=False, past_end=True))
+    assert sweep.page == 1
+    assert not sweep.done
+    assert sweep.tie_restarts == 1

@@ -92,6 +92,7 @@ class PageSummary:
     values: Sequence[datetime | None]  # the swept field of each item, in page order
     has_next: bool  # ``meta.next_page`` is not null
     total_count: int | None = None  # ``meta.total_count``
+    past_end: bool = False  # Qonto answered 422 "past the last page" (page > 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,15 @@ class Sweep:
             raise RuntimeError("the sweep is complete")
         read = self.pages_read + 1
         in_tie_group = self.page > 1
+        if page.past_end and in_tie_group:
+            # The tie group shrank below our offset: read it again from its first page.
+            if self.tie_restarts >= MAX_TIE_RESTARTS:
+                raise SweepUnstable(
+                    f"{self.field} tie group at {self.cursor.isoformat()} keeps changing"
+                )
+            return replace(
+                self, page=1, tie_total=None, tie_restarts=self.tie_restarts + 1, pages_read=read
+            )
         if (
             in_tie_group
             and self.tie_total is not None

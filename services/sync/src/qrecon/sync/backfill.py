@@ -1,0 +1,241 @@
+"""``qonto-sync backfill``: history by ``settled_at`` windows, resumable, with progress.
+
+Each (connection, bank account) gets a row in ``sync_backfills`` keyed by the requested
+range; its state (window and keyset cursor) is checkpointed after every published page,
+in the same PostgreSQL transaction as the record of what was published. Kill it, run the
+same command again: it continues. An open-ended backfill (no ``--until``) freezes its end
+when it starts; run again after it completed, it carries on from there to now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from qrecon.common.db import create_pool
+from qrecon.common.kafka import make_broker
+from qrecon.common.logging import get_logger
+from qrecon.common.qonto import PostgresTokenStore, QontoClient, RateLimiter, RetryPolicy
+from qrecon.common.timeutil import utcnow
+from qrecon.sync.adapters import qonto as qonto_adapter
+from qrecon.sync.adapters.publisher import EventSink, KafkaSink
+from qrecon.sync.adapters.store import SyncStore, migrate
+from qrecon.sync.core.backfill import Backfill, backfill_range
+from qrecon.sync.metrics import SyncMetrics
+from qrecon.sync.pages import fetch_page, publish_page
+from qrecon.sync.settings import SyncSettings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class BackfillReport:
+    connection_id: str
+    bank_account_id: str
+    since: datetime
+    until: datetime
+    pages: int = 0
+    published: int = 0
+    skipped: int = 0
+    resumed: bool = False
+    already_done: bool = False
+    completed: bool = False
+
+
+async def backfill_account(
+    client: QontoClient,
+    *,
+    store: SyncStore,
+    sink: EventSink,
+    metrics: SyncMetrics,
+    connection_id: str,
+    bank_account_id: str,
+    organization_id: str | None,
+    since: date | datetime,
+    until: date | datetime | None,
+    settings: SyncSettings,
+    stop: asyncio.Event | None = None,
+    restart: bool = False,
+    on_progress: Callable[[BackfillReport, Backfill], None] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> BackfillReport:
+    now = clock()
+    start, end, clamped = backfill_range(since, until, now)
+    if clamped:
+        log.warning("backfill_since_clamped", since=start.isoformat(), reason="Qonto's epoch")
+    until_key = None if until is None else end
+    row = await store.find_backfill(connection_id, bank_account_id, start, until_key)
+    report = BackfillReport(connection_id, bank_account_id, start, end)
+    if row is None:
+        state = Backfill.begin(start, end, settings.backfill_window)
+        row = await store.create_backfill(connection_id, bank_account_id, start, until_key, state)
+    else:
+        state = row.state
+        report.resumed = not row.done
+        if restart:
+            state = Backfill.begin(start, end, settings.backfill_window)
+            await store.reset_backfill(row.id, state)
+        elif row.done and until is None and state.until < end:
+            state = state.extended(end)  # open-ended: carry on to now
+            await store.reset_backfill(row.id, state)
+        elif row.done:
+            report.already_done = True
+            report.completed = True
+            report.until = state.until
+            return report
+    report.until = state.until
+    if on_progress:
+        on_progress(report, state)
+    while not state.done:
+        if stop is not None and stop.is_set():
+            return report
+        page = await fetch_page(client, bank_account_id, state.sweep.request())
+        after = state.advance(page.summary)
+        result = await publish_page(
+            page,
+            store=store,
+            sink=sink,
+            metrics=metrics,
+            connection_id=connection_id,
+            organization_id=organization_id,
+            source="backfill",
+        )
+        await store.commit_backfill_page(
+            row.id,
+            connection_id=connection_id,
+            published=result.published,
+            skipped=result.skipped,
+            state=after,
+        )
+        metrics.pages.labels(connection_id, "backfill").inc()
+        state = after
+        report.pages += 1
+        report.published += len(result.published)
+        report.skipped += result.skipped
+        if on_progress:
+            on_progress(report, state)
+    report.completed = True
+    return report
+
+
+async def run_backfill(
+    settings: SyncSettings,
+    *,
+    since: date,
+    until: date | None,
+    connection_id: str | None,
+    restart: bool = False,
+    console: Console | None = None,
+    stop: asyncio.Event | None = None,
+    retry: RetryPolicy | None = None,
+    limiter: RateLimiter | None = None,
+) -> list[BackfillReport]:
+    """Backfill every account of the chosen connection(s), with a rich progress bar."""
+    console = console or Console(stderr=True)
+    metrics = SyncMetrics()
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=4)
+    reports: list[BackfillReport] = []
+    try:
+        await migrate(pool)
+        store = SyncStore(pool)
+        conns = [
+            c
+            for c in qonto_adapter.connections(settings)
+            if connection_id is None or c.id == connection_id
+        ]
+        if not conns:
+            raise SystemExit(
+                f"no such connection: {connection_id!r}"
+                if connection_id
+                else "no connection configured (QONTO_* or SYNC_CONNECTIONS)"
+            )
+        token_store = None
+        if any(c.uses_oauth for c in conns):
+            token_store = PostgresTokenStore(pool)
+            await token_store.migrate()
+            for c in conns:
+                if c.refresh_token_seed is not None:
+                    await qonto_adapter.seed_refresh_token(token_store, c.id, c.refresh_token_seed)
+        limiter = limiter or qonto_adapter.make_limiter(settings)
+        broker = make_broker(settings.kafka_bootstrap_servers, client_id="qonto-sync-backfill")
+        await broker.start()
+        sink = KafkaSink(broker, settings.topics)
+        try:
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>5.1f}%"),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            ) as progress:
+                for conn in conns:
+                    client, _ = qonto_adapter.build_client(
+                        settings,
+                        conn.id,
+                        limiter=limiter,
+                        metrics=metrics,
+                        token_store=token_store,
+                        retry=retry,
+                    )
+                    async with client:
+                        organization = await client.get_organization()
+                        org_id = organization.get("id")
+                        accounts = list(conn.bank_account_ids or []) or [
+                            str(a["id"]) for a in qonto_adapter.bank_accounts_of(organization)
+                        ]
+                        for account_id in accounts:
+                            task = progress.add_task(
+                                f"{conn.id}/{account_id[:8]}", total=1000, detail=""
+                            )
+                            reports.append(
+                                await backfill_account(
+                                    client,
+                                    store=store,
+                                    sink=sink,
+                                    metrics=metrics,
+                                    connection_id=conn.id,
+                                    bank_account_id=account_id,
+                                    organization_id=str(org_id) if org_id else None,
+                                    since=since,
+                                    until=until,
+                                    settings=settings,
+                                    stop=stop,
+                                    restart=restart,
+                                    on_progress=_progress_callback(progress, task),
+                                )
+                            )
+        finally:
+            await broker.stop()
+    finally:
+        await pool.close()
+    return reports
+
+
+def _progress_callback(
+    progress: Progress, task: TaskID
+) -> Callable[[BackfillReport, Backfill], None]:
+    def update(report: BackfillReport, state: Backfill) -> None:
+        progress.update(
+            task,
+            completed=round(state.progress * 1000),
+            detail=(
+                f"settled ≤ {state.covered_until:%Y-%m-%d} · {report.pages} pages · "
+                f"{report.published} published · {report.skipped} already seen"
+                + (" · resumed" if report.resumed else "")
+            ),
+        )
+
+    return update

@@ -1,0 +1,246 @@
+"""The continuous gap-fill of one bank account: sweep, publish, checkpoint, sleep, repeat.
+
+Every cycle resumes the sweep in progress (after a restart: exactly where the last
+acknowledged page left it) or plans a new one from the watermark (``core.sweep``). Pages
+are fetched one ahead (the next request is known as soon as a page is read, since the
+keyset cursor depends only on it), so Qonto and Kafka/PostgreSQL work overlap; the
+checkpoint of a page still waits for its own publish to be acknowledged.
+
+Stop (SIGTERM) is honoured between pages: the page being published is finished and
+checkpointed, a page being fetched is abandoned (nothing of it was published), and the
+watermark never moves past what Kafka acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from qrecon.common.logging import get_logger
+from qrecon.common.qonto import QontoClient
+from qrecon.common.timeutil import utcnow
+from qrecon.sync.adapters.publisher import EventSink
+from qrecon.sync.adapters.store import SyncStore
+from qrecon.sync.core.sweep import (
+    Sweep,
+    SweepPlan,
+    SweepUnstable,
+    backoff_delay,
+    jittered,
+    lag_seconds,
+)
+from qrecon.sync.metrics import SyncMetrics
+from qrecon.sync.pages import FetchedPage, fetch_page, publish_page
+
+log = get_logger(__name__)
+
+CycleOutcome = Literal["completed", "idle", "stopped"]
+
+
+@dataclass
+class AccountProgress:
+    """What the lag gauge and the tests read."""
+
+    watermark: datetime | None = None
+    covered_until: datetime | None = None
+    sweeps_completed: int = 0
+    pages: int = 0
+    published: int = 0
+    skipped: int = 0
+    last_error: str | None = None
+    cycle_done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class AccountSync:
+    """Gap-fill of one (connection, bank account)."""
+
+    def __init__(
+        self,
+        *,
+        client: QontoClient,
+        store: SyncStore,
+        sink: EventSink,
+        metrics: SyncMetrics,
+        plan: SweepPlan,
+        connection_id: str,
+        bank_account_id: str,
+        organization_id: str | None,
+        per_page: int = 100,
+        prefetch: bool = True,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.sink = sink
+        self.metrics = metrics
+        self.plan = plan
+        self.connection_id = connection_id
+        self.bank_account_id = bank_account_id
+        self.organization_id = organization_id
+        self.per_page = per_page
+        self.prefetch = prefetch
+        self.clock = clock
+        self.progress = AccountProgress()
+        self._log = log.bind(connection_id=connection_id, bank_account_id=bank_account_id)
+
+    def update_lag(self) -> None:
+        covered = self.progress.covered_until or self.progress.watermark
+        self.metrics.lag.labels(self.connection_id, self.bank_account_id).set(
+            lag_seconds(covered, self.clock())
+        )
+        if self.progress.watermark is not None:
+            self.metrics.watermark.labels(self.connection_id, self.bank_account_id).set(
+                self.progress.watermark.timestamp()
+            )
+
+    async def _fetch(self, sweep: Sweep) -> FetchedPage:
+        return await fetch_page(self.client, self.bank_account_id, sweep.request())
+
+    async def run_cycle(self, stop: asyncio.Event) -> CycleOutcome:
+        """Resume or start one sweep and run it to its end (or until ``stop``)."""
+        state = await self.store.load_account(self.connection_id, self.bank_account_id)
+        self.progress.watermark = state.watermark
+        sweep = state.sweep
+        if sweep is None:
+            sweep = self.plan.next_sweep(state.watermark, self.clock())
+            if sweep is None:
+                self.progress.covered_until = state.watermark
+                return "idle"
+            if sweep.per_page != self.per_page:
+                sweep = Sweep.begin(sweep.field, sweep.start, sweep.end, self.per_page)
+            self._log.debug(
+                "sweep_started", start=sweep.start.isoformat(), end=sweep.end.isoformat()
+            )
+        else:
+            self._log.info("sweep_resumed", cursor=sweep.cursor.isoformat(), page=sweep.page)
+        self.progress.covered_until = sweep.covered_until
+        pending: asyncio.Task[FetchedPage] | None = asyncio.create_task(self._fetch(sweep))
+        try:
+            while True:
+                assert pending is not None
+                page = await _until_stopped(pending, stop)
+                if page is None:
+                    return "stopped"
+                try:
+                    after = sweep.advance(page.summary)
+                except SweepUnstable:
+                    self.metrics.sweeps.labels(self.connection_id, "unstable").inc()
+                    raise
+                pending = None
+                if self.prefetch and not after.done and not stop.is_set():
+                    pending = asyncio.create_task(self._fetch(after))
+                result = await publish_page(
+                    page,
+                    store=self.store,
+                    sink=self.sink,
+                    metrics=self.metrics,
+                    connection_id=self.connection_id,
+                    organization_id=self.organization_id,
+                    source="poll",
+                )
+                await self.store.commit_page(
+                    self.connection_id,
+                    self.bank_account_id,
+                    published=result.published,
+                    sweep=after,
+                )
+                self.metrics.pages.labels(self.connection_id, "poll").inc()
+                self.progress.pages += 1
+                self.progress.published += len(result.published)
+                self.progress.skipped += result.skipped
+                sweep = after
+                self.progress.covered_until = sweep.covered_until
+                if sweep.done:
+                    self.progress.watermark = sweep.end
+                    self.progress.sweeps_completed += 1
+                    self.metrics.sweeps.labels(self.connection_id, "completed").inc()
+                    self.update_lag()
+                    self._log.info(
+                        "sweep_completed",
+                        watermark=sweep.end.isoformat(),
+                        pages=sweep.pages_read,
+                    )
+                    return "completed"
+                self.update_lag()
+                if stop.is_set():
+                    return "stopped"
+                if pending is None:
+                    pending = asyncio.create_task(self._fetch(sweep))
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
+
+    async def run_forever(
+        self,
+        stop: asyncio.Event,
+        *,
+        interval: float,
+        jitter: float,
+        backoff_max: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Cycles started every jittered ``interval`` (at once when a long catch-up took
+        longer); failures back off, and never stop the other accounts or connections."""
+        rng = rng or random.Random()
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while not stop.is_set():
+            started = loop.time()
+            try:
+                outcome = await self.run_cycle(stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # QontoError, SweepUnstable, Kafka, PostgreSQL...
+                failures += 1
+                kind = type(exc).__name__
+                self.progress.last_error = f"{kind}: {exc}"
+                self.metrics.errors.labels(self.connection_id, "poll", kind).inc()
+                self._log.warning("sync_cycle_failed", error=kind, detail=str(exc)[:500])
+                with contextlib.suppress(Exception):
+                    await self.store.record_error(
+                        self.connection_id, self.bank_account_id, f"{kind}: {exc}"
+                    )
+                delay = backoff_delay(failures, 1.0, backoff_max, rng.random())
+                retry_after = getattr(exc, "retry_after", None)
+                if isinstance(retry_after, int | float) and retry_after > delay:
+                    delay = float(retry_after)
+            else:
+                failures = 0
+                self.progress.last_error = None
+                if outcome == "stopped":
+                    break
+                delay = max(0.0, jittered(interval, jitter, rng.random()) - (loop.time() - started))
+            finally:
+                self.progress.cycle_done.set()
+            self.update_lag()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+
+
+async def _until_stopped(
+    task: asyncio.Task[FetchedPage], stop: asyncio.Event
+) -> FetchedPage | None:
+    """The task's result, or None (task cancelled) if ``stop`` is set first."""
+    if stop.is_set():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        return None
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return None

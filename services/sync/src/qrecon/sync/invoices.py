@@ -1,0 +1,98 @@
+"""Polling Qonto's client and supplier invoices into ``invoices.v1`` (when enabled).
+
+Every cycle lists both kinds, maps each (``core.invoices``), and publishes an
+``invoice.upsert`` / ``invoice.cancel`` only when what would be published differs from
+what was published last time (a content hash per invoice in ``sync_invoice_state``,
+recorded after the broker acknowledged). A missing OAuth scope for one kind is logged
+and that kind skipped; the other kind and the transactions carry on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from qrecon.common.logging import get_logger
+from qrecon.common.qonto import QontoClient, QontoForbidden
+from qrecon.sync.adapters.publisher import EventSink
+from qrecon.sync.adapters.store import SyncStore
+from qrecon.sync.core.invoices import QontoInvoiceKind, content_hash, map_invoice, to_invoice_event
+from qrecon.sync.metrics import SyncMetrics
+
+log = get_logger(__name__)
+
+
+async def sync_invoices_once(
+    client: QontoClient,
+    *,
+    store: SyncStore,
+    sink: EventSink,
+    metrics: SyncMetrics,
+    connection_id: str,
+) -> Counter[str]:
+    """One pass over both kinds; returns counts by outcome."""
+    counts: Counter[str] = Counter()
+    listings: list[tuple[QontoInvoiceKind, Callable[[], AsyncIterator[dict[str, Any]]]]] = [
+        ("client_invoice", client.iter_client_invoices),
+        ("supplier_invoice", client.iter_supplier_invoices),
+    ]
+    for kind, listing in listings:
+        try:
+            batch: list[dict[str, Any]] = []
+            async for raw in listing():
+                batch.append(raw)
+                if len(batch) >= 100:
+                    await _handle(batch, kind, store, sink, metrics, connection_id, counts)
+                    batch = []
+            await _handle(batch, kind, store, sink, metrics, connection_id, counts)
+        except QontoForbidden as exc:
+            metrics.errors.labels(connection_id, "invoices", type(exc).__name__).inc()
+            log.warning(
+                "qonto_invoices_forbidden",
+                connection_id=connection_id,
+                kind=kind,
+                detail=str(exc),
+                hint="the OAuth scope client_invoices.read / supplier_invoice.read is missing",
+            )
+            counts[f"{kind}:forbidden"] += 1
+    return counts
+
+
+async def _handle(
+    batch: list[dict[str, Any]],
+    kind: QontoInvoiceKind,
+    store: SyncStore,
+    sink: EventSink,
+    metrics: SyncMetrics,
+    connection_id: str,
+    counts: Counter[str],
+) -> None:
+    if not batch:
+        return
+    mapped = [map_invoice(kind, raw) for raw in batch]
+    ids = [m.invoice.id for m in mapped if m.invoice is not None]
+    previous = await store.invoice_hashes(ids)
+    for mapping in mapped:
+        if mapping.invoice is None or mapping.action == "skip":
+            reason = (mapping.reason or "skipped").split(" ")[0]
+            metrics.invoices_skipped.labels(connection_id, kind, reason).inc()
+            counts["skipped"] += 1
+            continue
+        digest = content_hash(mapping)
+        if previous.get(mapping.invoice.id) == digest:
+            metrics.invoices_skipped.labels(connection_id, kind, "unchanged").inc()
+            counts["unchanged"] += 1
+            continue
+        event = to_invoice_event(mapping, connection_id=connection_id)
+        await sink.publish_invoice(event)
+        await store.record_invoice(
+            invoice_id=mapping.invoice.id,
+            connection_id=connection_id,
+            qonto_kind=kind,
+            content_hash=digest,
+            event_id=event.event_id,
+            event_type=event.event_type,
+        )
+        metrics.invoices_published.labels(connection_id, kind, event.event_type).inc()
+        counts[event.event_type] += 1

@@ -1,0 +1,210 @@
+"""``SyncSettings``: every knob of qonto-sync, from the environment (and ``.env`` files).
+
+Connections (organizations) to poll:
+
+* the **default connection**, id ``default`` (``SYNC_DEFAULT_CONNECTION_ID``), from the
+  ``QONTO_*`` variables a Qonto user already has (``QONTO_ORGANIZATION_ID`` +
+  ``QONTO_API_KEY``, the ``QONTO_SANDBOX_*`` ones when ``QONTO_ENVIRONMENT=sandbox``, or
+  ``QONTO_CLIENT_ID``/``QONTO_CLIENT_SECRET`` for OAuth); it is skipped when no credential
+  is set;
+* plus ``SYNC_CONNECTIONS``, a JSON list, one object per further organization::
+
+    [{"id": "acme", "organization_id": "acme-sas-1234", "api_key": "<secret key>"},
+     {"id": "beta", "auth": "oauth", "client_id": "...", "client_secret": "...",
+      "refresh_token": "<seed, used only if none is stored yet>",
+      "environment": "sandbox", "staging_token": "...",
+      "bank_account_ids": ["..."], "invoices": true}]
+
+  ``auth`` is ``api_key`` (``organization_id`` is the login, ``api_key`` the secret key)
+  or ``oauth`` (tokens kept in PostgreSQL, table ``qonto_oauth_tokens``, per connection
+  id). ``api_base_url``/``oauth_base_url`` override the hosts (e.g. the emulator).
+  Secrets are ``SecretStr``: they never print.
+
+All connections of a process share one rate budget (``SYNC_RATE_LIMITS``, Qonto's per-IP
+limits by default: give each replica a fraction when several run behind one IP).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import SettingsConfigDict
+
+from qrecon.common.settings import (
+    ENV_FILES,
+    QONTO_PRODUCTION_API,
+    QONTO_PRODUCTION_OAUTH,
+    QONTO_SANDBOX_API,
+    QONTO_SANDBOX_OAUTH,
+    QontoSettings,
+    ServiceSettings,
+)
+from qrecon.common.timeutil import ensure_aware
+from qrecon.sync.core.sweep import QONTO_EPOCH
+
+
+class ConnectionSpec(BaseModel):
+    """One organization to poll (an entry of ``SYNC_CONNECTIONS``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    auth: Literal["api_key", "oauth"] = "api_key"
+    organization_id: str | None = None
+    api_key: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    environment: Literal["production", "sandbox"] = "production"
+    staging_token: SecretStr | None = None
+    api_base_url: str | None = None
+    oauth_base_url: str | None = None
+    bank_account_ids: list[str] | None = None
+    invoices: bool | None = None  # None: follow SYNC_INVOICES_ENABLED
+
+    @model_validator(mode="after")
+    def _credentials(self) -> ConnectionSpec:
+        if self.auth == "api_key":
+            key = self.api_key.get_secret_value() if self.api_key else ""
+            if not key:
+                raise ValueError(f"connection {self.id!r}: api_key is required")
+            if ":" in key and not self.organization_id:
+                login, _, secret = key.partition(":")  # "login:secret" in one value
+                self.organization_id = login
+                self.api_key = SecretStr(secret)
+            if not self.organization_id:
+                raise ValueError(f"connection {self.id!r}: organization_id (the login) is needed")
+        elif not (self.client_id and self.client_secret):
+            raise ValueError(f"connection {self.id!r}: oauth needs client_id and client_secret")
+        return self
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.environment == "sandbox"
+
+    @property
+    def effective_api_base_url(self) -> str:
+        if self.api_base_url:
+            return self.api_base_url.rstrip("/")
+        return QONTO_SANDBOX_API if self.is_sandbox else QONTO_PRODUCTION_API
+
+    @property
+    def effective_oauth_base_url(self) -> str:
+        if self.oauth_base_url:
+            return self.oauth_base_url.rstrip("/")
+        if self.api_base_url:
+            return self.api_base_url.rstrip("/")
+        return QONTO_SANDBOX_OAUTH if self.is_sandbox else QONTO_PRODUCTION_OAUTH
+
+
+class SyncSettings(ServiceSettings, QontoSettings):
+    """Settings of qonto-sync (``SYNC_*``), with the shared infrastructure and Qonto ones."""
+
+    model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore", populate_by_name=True)
+
+    # Connections
+    connections: list[ConnectionSpec] = Field(
+        default_factory=list, validation_alias=AliasChoices("SYNC_CONNECTIONS")
+    )
+    default_connection_id: str = Field("default", validation_alias="SYNC_DEFAULT_CONNECTION_ID")
+    default_bank_account_ids: list[str] | None = Field(
+        None, validation_alias="SYNC_BANK_ACCOUNT_IDS"
+    )
+
+    # Continuous gap-fill
+    poll_interval: float = Field(60.0, gt=0, validation_alias="SYNC_POLL_INTERVAL_SECONDS")
+    poll_jitter: float = Field(0.2, ge=0, le=1, validation_alias="SYNC_POLL_JITTER")
+    overlap: float = Field(600.0, ge=0, validation_alias="SYNC_OVERLAP_SECONDS")
+    settle_delay: float = Field(5.0, ge=0, validation_alias="SYNC_SETTLE_DELAY_SECONDS")
+    initial_watermark: datetime = Field(QONTO_EPOCH, validation_alias="SYNC_INITIAL_WATERMARK")
+    per_page: int = Field(100, ge=1, le=100, validation_alias="SYNC_PER_PAGE")
+    accounts_refresh: float = Field(3600.0, gt=0, validation_alias="SYNC_ACCOUNTS_REFRESH_SECONDS")
+    error_backoff_max: float = Field(300.0, gt=0, validation_alias="SYNC_ERROR_BACKOFF_MAX_SECONDS")
+    prefetch: bool = Field(True, validation_alias="SYNC_PREFETCH")
+
+    # Shared rate budget: "1000/10,10000/600" (requests/seconds, comma separated)
+    rate_limits: str = Field("1000/10,10000/600", validation_alias="SYNC_RATE_LIMITS")
+
+    # Seen versions (a consumer of qonto.transactions.v1)
+    consumer_group: str = Field("qonto-sync-seen", validation_alias="SYNC_CONSUMER_GROUP")
+    seen_consumer_enabled: bool = Field(True, validation_alias="SYNC_SEEN_CONSUMER")
+
+    # Invoices
+    invoices_enabled: bool = Field(False, validation_alias="SYNC_INVOICES_ENABLED")
+    invoices_interval: float = Field(300.0, gt=0, validation_alias="SYNC_INVOICES_INTERVAL_SECONDS")
+
+    # Backfill
+    backfill_window_days: float = Field(31.0, gt=0, validation_alias="SYNC_BACKFILL_WINDOW_DAYS")
+
+    # HTTP (health, readiness, metrics)
+    http_host: str = Field("127.0.0.1", validation_alias="SYNC_HOST")
+    http_port: int = Field(8081, ge=0, le=65535, validation_alias="SYNC_PORT")
+
+    @field_validator("initial_watermark")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return max(ensure_aware(value), QONTO_EPOCH)
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _limits_parse(cls, value: str) -> str:
+        parse_rate_limits(value)
+        return value
+
+    @property
+    def overlap_delta(self) -> timedelta:
+        return timedelta(seconds=self.overlap)
+
+    @property
+    def settle_delta(self) -> timedelta:
+        return timedelta(seconds=self.settle_delay)
+
+    @property
+    def backfill_window(self) -> timedelta:
+        return timedelta(days=self.backfill_window_days)
+
+    @property
+    def rate_limit_pairs(self) -> tuple[tuple[int, float], ...]:
+        return parse_rate_limits(self.rate_limits)
+
+    def has_default_connection(self) -> bool:
+        oauth = bool(self.client_id and self.client_secret)
+        api_key = bool(self.effective_api_key and self.effective_organization_id)
+        return oauth or api_key
+
+    def all_connection_ids(self) -> list[str]:
+        ids = [self.default_connection_id] if self.has_default_connection() else []
+        ids.extend(c.id for c in self.connections)
+        return ids
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> SyncSettings:
+        ids = self.all_connection_ids()
+        duplicates = {i for i in ids if ids.count(i) > 1}
+        if duplicates:
+            raise ValueError(f"connection ids must be unique: {sorted(duplicates)}")
+        return self
+
+
+def parse_rate_limits(text: str) -> tuple[tuple[int, float], ...]:
+    """``"1000/10,10000/600"`` -> ``((1000, 10.0), (10000, 600.0))``; ``""`` is unlimited."""
+    pairs: list[tuple[int, float]] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        count, sep, seconds = part.partition("/")
+        if not sep:
+            raise ValueError(f"a rate limit is 'requests/seconds', got {part!r}")
+        pairs.append((int(count), float(seconds)))
+    return tuple(pairs)
