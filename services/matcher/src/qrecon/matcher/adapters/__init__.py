@@ -1,0 +1,1 @@
+"""Adapters of the matcher service: PostgreSQL, Kafka consumers, the HTTP review API."""

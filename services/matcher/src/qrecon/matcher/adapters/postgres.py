@@ -1,0 +1,582 @@
+"""PostgreSQL repository of the matcher service (the tables of ``migrations/0001``).
+
+Every method runs on the connection it is given, inside the caller's transaction (see
+:class:`qrecon.matcher.service.uow.UnitOfWork`). Locking discipline, which keeps replicas
+free of deadlocks: first the transaction advisory locks (several: in key order), then the
+invoice rows ``FOR UPDATE`` (in ``invoice_id`` order), never the other way round.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from qrecon.common import outbox
+from qrecon.common.kafka import headers_for
+from qrecon.common.schemas import MatchResult
+
+OUTBOX_TABLE = "matcher_outbox"
+MATCH_EVENT_TYPE = "reconciliation.match"
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRow:
+    invoice_id: str
+    invoice: dict[str, Any]
+    kind: str
+    currency: str
+    amount_cents: int
+    allocated_cents: int
+    status: str
+    last_event_at: datetime
+    row_version: int
+    updated_at: datetime
+
+    @property
+    def residual_cents(self) -> int:
+        return self.amount_cents - self.allocated_cents
+
+    @property
+    def allocatable(self) -> bool:
+        return self.status == "open"
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionRow:
+    transaction_id: str
+    version: datetime
+    transaction: dict[str, Any]
+    result_status: str
+    result: dict[str, Any]
+    result_seq: int
+    decided_by: str
+    needs_redecide: bool
+    event_observed_at: datetime | None
+    candidate_invoice_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRow:
+    transaction_id: str
+    tx_date: datetime
+    transaction: dict[str, Any]
+    result: dict[str, Any]
+    result_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRow:
+    id: int
+    transaction_id: str
+    action: str
+    payload: dict[str, Any]
+    actor: str | None
+    created_at: datetime
+    undone_at: datetime | None
+
+
+_INVOICE_COLUMNS = (
+    "invoice_id, invoice, kind, currency, amount_cents, allocated_cents, status,"
+    " last_event_at, row_version, updated_at"
+)
+_TX_COLUMNS = (
+    "transaction_id, version, transaction, result_status, result, result_seq, decided_by,"
+    " needs_redecide, event_observed_at, candidate_invoice_ids"
+)
+
+
+def _invoice(row: asyncpg.Record) -> InvoiceRow:
+    return InvoiceRow(
+        invoice_id=row["invoice_id"],
+        invoice=row["invoice"],
+        kind=row["kind"],
+        currency=row["currency"],
+        amount_cents=row["amount_cents"],
+        allocated_cents=row["allocated_cents"],
+        status=row["status"],
+        last_event_at=row["last_event_at"],
+        row_version=row["row_version"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _transaction(row: asyncpg.Record) -> TransactionRow:
+    return TransactionRow(
+        transaction_id=row["transaction_id"],
+        version=row["version"],
+        transaction=row["transaction"],
+        result_status=row["result_status"],
+        result=row["result"],
+        result_seq=row["result_seq"],
+        decided_by=row["decided_by"],
+        needs_redecide=row["needs_redecide"],
+        event_observed_at=row["event_observed_at"],
+        candidate_invoice_ids=list(row["candidate_invoice_ids"] or ()),
+    )
+
+
+def _json(model: MatchResult) -> Any:
+    return json.loads(model.model_dump_json())
+
+
+class PgRepository:
+    """SQL of the matcher, on one connection."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    # ------------------------------------------------------------------ locks
+    async def lock_transactions(self, transaction_ids: Iterable[str]) -> None:
+        """Serialise every writer of these transactions until the end of the transaction.
+
+        An advisory lock works before the row exists (first version), across replicas.
+        """
+        keys = sorted(set(transaction_ids))
+        for key in keys:
+            await self.conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('matcher_tx:' || $1, 0))", key
+            )
+
+    async def lock_invoices(self, invoice_ids: Iterable[str]) -> dict[str, InvoiceRow]:
+        ids = sorted(set(invoice_ids))
+        if not ids:
+            return {}
+        rows = await self.conn.fetch(
+            f"SELECT {_INVOICE_COLUMNS} FROM matcher_invoices"  # noqa: S608 - constant columns
+            " WHERE invoice_id = ANY($1::text[]) ORDER BY invoice_id FOR UPDATE",
+            ids,
+        )
+        return {row["invoice_id"]: _invoice(row) for row in rows}
+
+    # ------------------------------------------------------------------ transactions
+    async def get_transaction(self, transaction_id: str) -> TransactionRow | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_TX_COLUMNS} FROM matcher_transactions WHERE transaction_id = $1",  # noqa: S608
+            transaction_id,
+        )
+        return None if row is None else _transaction(row)
+
+    async def save_transaction(
+        self,
+        *,
+        transaction_id: str,
+        version: datetime,
+        transaction: dict[str, Any],
+        side: str,
+        currency: str,
+        amount_cents: int,
+        qonto_status: str,
+        tx_date: datetime,
+        event_id: str | None,
+        event_observed_at: datetime | None,
+        result: MatchResult,
+        result_seq: int,
+        decided_by: str,
+        candidate_invoice_ids: Sequence[str],
+    ) -> None:
+        await self.conn.execute(
+            """
+            INSERT INTO matcher_transactions (
+                transaction_id, version, transaction, side, currency, amount_cents,
+                qonto_status, tx_date, event_id, event_observed_at, result_status, result,
+                result_seq, decided_by, candidate_invoice_ids, needs_redecide
+            ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, false)
+            ON CONFLICT (transaction_id) DO UPDATE SET
+                version = EXCLUDED.version, transaction = EXCLUDED.transaction,
+                side = EXCLUDED.side, currency = EXCLUDED.currency,
+                amount_cents = EXCLUDED.amount_cents, qonto_status = EXCLUDED.qonto_status,
+                tx_date = EXCLUDED.tx_date,
+                event_id = COALESCE(EXCLUDED.event_id, matcher_transactions.event_id),
+                event_observed_at = COALESCE(
+                    EXCLUDED.event_observed_at, matcher_transactions.event_observed_at),
+                result_status = EXCLUDED.result_status, result = EXCLUDED.result,
+                result_seq = EXCLUDED.result_seq, decided_by = EXCLUDED.decided_by,
+                candidate_invoice_ids = EXCLUDED.candidate_invoice_ids,
+                needs_redecide = false, updated_at = clock_timestamp()
+            """,
+            transaction_id,
+            version,
+            transaction,
+            side,
+            currency,
+            amount_cents,
+            qonto_status,
+            tx_date,
+            event_id,
+            event_observed_at,
+            result.status,
+            _json(result),
+            result_seq,
+            decided_by,
+            list(candidate_invoice_ids),
+        )
+
+    async def flag_redecide(self, transaction_ids: Iterable[str]) -> None:
+        await self.conn.execute(
+            "UPDATE matcher_transactions SET needs_redecide = true, updated_at = clock_timestamp()"
+            " WHERE transaction_id = ANY($1::text[])",
+            sorted(set(transaction_ids)),
+        )
+
+    async def clear_redecide(self, transaction_id: str) -> None:
+        await self.conn.execute(
+            "UPDATE matcher_transactions SET needs_redecide = false WHERE transaction_id = $1",
+            transaction_id,
+        )
+
+    async def transactions_to_redecide(self, limit: int) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT transaction_id FROM matcher_transactions WHERE needs_redecide"
+            " ORDER BY transaction_id LIMIT $1",
+            limit,
+        )
+        return [row["transaction_id"] for row in rows]
+
+    async def transactions_suggesting(self, invoice_id: str) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT transaction_id FROM matcher_transactions"
+            " WHERE candidate_invoice_ids @> ARRAY[$1::text] AND result_status = 'suggested'"
+            " ORDER BY transaction_id",
+            invoice_id,
+        )
+        return [row["transaction_id"] for row in rows]
+
+    async def reexamine_candidates(
+        self, currencies: Sequence[str], since: datetime, limit: int
+    ) -> list[TransactionRow]:
+        rows = await self.conn.fetch(
+            f"SELECT {_TX_COLUMNS} FROM matcher_transactions"  # noqa: S608 - constant columns
+            " WHERE result_status IN ('unmatched', 'suggested') AND tx_date >= $1"
+            " AND currency = ANY($2::text[]) AND qonto_status <> 'declined'"
+            " ORDER BY tx_date DESC, transaction_id DESC LIMIT $3",
+            since,
+            list(currencies),
+            limit,
+        )
+        return [_transaction(row) for row in rows]
+
+    async def list_for_review(
+        self, status: str, limit: int, after: tuple[datetime, str] | None
+    ) -> list[ReviewRow]:
+        if after is None:
+            rows = await self.conn.fetch(
+                "SELECT transaction_id, tx_date, transaction, result, result_seq"
+                " FROM matcher_transactions WHERE result_status = $1"
+                " ORDER BY tx_date DESC, transaction_id DESC LIMIT $2",
+                status,
+                limit,
+            )
+        else:
+            rows = await self.conn.fetch(
+                "SELECT transaction_id, tx_date, transaction, result, result_seq"
+                " FROM matcher_transactions WHERE result_status = $1"
+                " AND (tx_date, transaction_id) < ($3, $4)"
+                " ORDER BY tx_date DESC, transaction_id DESC LIMIT $2",
+                status,
+                limit,
+                after[0],
+                after[1],
+            )
+        return [
+            ReviewRow(
+                transaction_id=row["transaction_id"],
+                tx_date=row["tx_date"],
+                transaction=row["transaction"],
+                result=row["result"],
+                result_seq=row["result_seq"],
+            )
+            for row in rows
+        ]
+
+    # ------------------------------------------------------------------ allocations
+    async def allocations_of(self, transaction_id: str) -> dict[str, int]:
+        rows = await self.conn.fetch(
+            "SELECT invoice_id, amount_cents FROM matcher_allocations"
+            " WHERE transaction_id = $1 ORDER BY invoice_id",
+            transaction_id,
+        )
+        return {row["invoice_id"]: row["amount_cents"] for row in rows}
+
+    async def allocations_of_many(
+        self, transaction_ids: Iterable[str]
+    ) -> dict[str, dict[str, int]]:
+        rows = await self.conn.fetch(
+            "SELECT transaction_id, invoice_id, amount_cents FROM matcher_allocations"
+            " WHERE transaction_id = ANY($1::text[])",
+            sorted(set(transaction_ids)),
+        )
+        found: dict[str, dict[str, int]] = {}
+        for row in rows:
+            found.setdefault(row["transaction_id"], {})[row["invoice_id"]] = row["amount_cents"]
+        return found
+
+    async def transactions_allocated_to(self, invoice_id: str) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT transaction_id FROM matcher_allocations WHERE invoice_id = $1"
+            " ORDER BY transaction_id",
+            invoice_id,
+        )
+        return [row["transaction_id"] for row in rows]
+
+    async def delete_allocations(self, transaction_ids: Iterable[str]) -> None:
+        """Release (the trigger gives the amounts back to the invoices)."""
+        await self.conn.execute(
+            "DELETE FROM matcher_allocations WHERE transaction_id = ANY($1::text[])",
+            sorted(set(transaction_ids)),
+        )
+
+    async def insert_allocations(self, transaction_id: str, allocations: dict[str, int]) -> None:
+        """Allocate (the trigger takes the amounts from the invoices, under their CHECK)."""
+        if not allocations:
+            return
+        ids = sorted(allocations)
+        await self.conn.execute(
+            "INSERT INTO matcher_allocations (transaction_id, invoice_id, amount_cents)"
+            " SELECT $1, a.invoice_id, a.amount FROM unnest($2::text[], $3::bigint[])"
+            " AS a(invoice_id, amount)",
+            transaction_id,
+            ids,
+            [allocations[i] for i in ids],
+        )
+
+    # ------------------------------------------------------------------ results
+    async def record_result(
+        self, result: MatchResult, *, seq: int, cause: str, event_id: str, topic: str
+    ) -> None:
+        """The audit row and the outbox row of a result: published iff this commits."""
+        payload = _json(result)
+        await self.conn.execute(
+            "INSERT INTO matcher_results"
+            " (transaction_id, seq, version, status, cause, result, event_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            result.transaction_id,
+            seq,
+            result.transaction_version,
+            result.status,
+            cause,
+            payload,
+            event_id,
+        )
+        await outbox.enqueue(
+            self.conn,
+            OUTBOX_TABLE,
+            topic=topic,
+            key=result.transaction_id,
+            value=result.model_dump_json().encode(),
+            headers=headers_for(event_id, MATCH_EVENT_TYPE),
+        )
+
+    async def results_of(self, transaction_id: str) -> list[dict[str, Any]]:
+        rows = await self.conn.fetch(
+            "SELECT seq, cause, event_id, created_at, result FROM matcher_results"
+            " WHERE transaction_id = $1 ORDER BY seq",
+            transaction_id,
+        )
+        return [
+            {
+                "seq": row["seq"],
+                "cause": row["cause"],
+                "event_id": row["event_id"],
+                "recorded_at": row["created_at"],
+                "result": row["result"],
+            }
+            for row in rows
+        ]
+
+    # ------------------------------------------------------------------ invoices
+    async def get_invoice(self, invoice_id: str) -> InvoiceRow | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_INVOICE_COLUMNS} FROM matcher_invoices WHERE invoice_id = $1",  # noqa: S608
+            invoice_id,
+        )
+        return None if row is None else _invoice(row)
+
+    async def get_invoices(self, invoice_ids: Iterable[str]) -> list[InvoiceRow]:
+        rows = await self.conn.fetch(
+            f"SELECT {_INVOICE_COLUMNS} FROM matcher_invoices"  # noqa: S608
+            " WHERE invoice_id = ANY($1::text[])",
+            sorted(set(invoice_ids)),
+        )
+        return [_invoice(row) for row in rows]
+
+    async def save_invoice(
+        self,
+        *,
+        invoice_id: str,
+        invoice: dict[str, Any],
+        kind: str,
+        currency: str,
+        amount_cents: int,
+        status: str,
+        event_id: str,
+        event_at: datetime,
+    ) -> None:
+        await self.conn.execute(
+            """
+            INSERT INTO matcher_invoices (invoice_id, invoice, kind, currency, amount_cents,
+                                          status, last_event_id, last_event_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (invoice_id) DO UPDATE SET
+                invoice = EXCLUDED.invoice, kind = EXCLUDED.kind, currency = EXCLUDED.currency,
+                amount_cents = EXCLUDED.amount_cents, status = EXCLUDED.status,
+                last_event_id = EXCLUDED.last_event_id, last_event_at = EXCLUDED.last_event_at
+            """,
+            invoice_id,
+            invoice,
+            kind,
+            currency,
+            amount_cents,
+            status,
+            event_id,
+            event_at,
+        )
+
+    async def invoices_changed_since(self, since: datetime | None) -> list[InvoiceRow]:
+        if since is None:
+            rows = await self.conn.fetch(
+                f"SELECT {_INVOICE_COLUMNS} FROM matcher_invoices"  # noqa: S608
+            )
+        else:
+            rows = await self.conn.fetch(
+                f"SELECT {_INVOICE_COLUMNS} FROM matcher_invoices"  # noqa: S608
+                " WHERE updated_at >= $1",
+                since,
+            )
+        return [_invoice(row) for row in rows]
+
+    async def clock(self) -> datetime:
+        value: datetime = await self.conn.fetchval("SELECT clock_timestamp()")
+        return value
+
+    # ------------------------------------------------------------------ knowledge
+    async def knowledge_epoch(self) -> int:
+        return int(await self.conn.fetchval("SELECT epoch FROM matcher_knowledge_epoch"))
+
+    async def bump_knowledge_epoch(self) -> None:
+        await self.conn.execute("UPDATE matcher_knowledge_epoch SET epoch = epoch + 1")
+
+    async def aliases_after(self, after_id: int) -> list[tuple[int, str, str, str]]:
+        rows = await self.conn.fetch(
+            "SELECT id, observed_counterparty, observed_iban, invoice_counterparty_name"
+            " FROM matcher_aliases WHERE id > $1 ORDER BY id",
+            after_id,
+        )
+        return [
+            (
+                row["id"],
+                row["observed_counterparty"],
+                row["observed_iban"],
+                row["invoice_counterparty_name"],
+            )
+            for row in rows
+        ]
+
+    async def rejections_after(self, after_id: int) -> list[tuple[int, str, str]]:
+        rows = await self.conn.fetch(
+            "SELECT id, transaction_id, invoice_id FROM matcher_rejections"
+            " WHERE id > $1 ORDER BY id",
+            after_id,
+        )
+        return [(row["id"], row["transaction_id"], row["invoice_id"]) for row in rows]
+
+    async def rejections_of(self, transaction_id: str) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT invoice_id FROM matcher_rejections WHERE transaction_id = $1",
+            transaction_id,
+        )
+        return [row["invoice_id"] for row in rows]
+
+    async def add_alias(
+        self, observed_counterparty: str, observed_iban: str, invoice_name: str, decision_id: int
+    ) -> int | None:
+        value: int | None = await self.conn.fetchval(
+            "INSERT INTO matcher_aliases"
+            " (observed_counterparty, observed_iban, invoice_counterparty_name, decision_id)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
+            observed_counterparty,
+            observed_iban,
+            invoice_name,
+            decision_id,
+        )
+        return value
+
+    async def add_rejection(
+        self, transaction_id: str, invoice_id: str, decision_id: int
+    ) -> int | None:
+        value: int | None = await self.conn.fetchval(
+            "INSERT INTO matcher_rejections (transaction_id, invoice_id, decision_id)"
+            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id",
+            transaction_id,
+            invoice_id,
+            decision_id,
+        )
+        return value
+
+    async def forget_decision(self, decision_id: int) -> tuple[int, int]:
+        """Remove what a decision taught (its aliases, its rejections)."""
+        aliases = await self.conn.execute(
+            "DELETE FROM matcher_aliases WHERE decision_id = $1", decision_id
+        )
+        rejections = await self.conn.execute(
+            "DELETE FROM matcher_rejections WHERE decision_id = $1", decision_id
+        )
+        return int(aliases.split()[-1]), int(rejections.split()[-1])
+
+    # ------------------------------------------------------------------ decisions
+    async def insert_decision(
+        self, transaction_id: str, action: str, payload: dict[str, Any], actor: str | None
+    ) -> int:
+        value: int = await self.conn.fetchval(
+            "INSERT INTO matcher_decisions (transaction_id, action, payload, actor)"
+            " VALUES ($1, $2, $3, $4) RETURNING id",
+            transaction_id,
+            action,
+            payload,
+            actor,
+        )
+        return value
+
+    async def update_decision_payload(self, decision_id: int, payload: dict[str, Any]) -> None:
+        await self.conn.execute(
+            "UPDATE matcher_decisions SET payload = $2 WHERE id = $1", decision_id, payload
+        )
+
+    async def last_undoable_decision(self, transaction_id: str) -> DecisionRow | None:
+        row = await self.conn.fetchrow(
+            "SELECT id, transaction_id, action, payload, actor, created_at, undone_at"
+            " FROM matcher_decisions WHERE transaction_id = $1 AND undone_at IS NULL"
+            " AND action IN ('confirm', 'reject', 'match')"
+            " ORDER BY id DESC LIMIT 1",
+            transaction_id,
+        )
+        return None if row is None else _decision(row)
+
+    async def mark_undone(self, decision_id: int) -> None:
+        await self.conn.execute(
+            "UPDATE matcher_decisions SET undone_at = now() WHERE id = $1", decision_id
+        )
+
+    async def decisions_of(self, transaction_id: str) -> list[DecisionRow]:
+        rows = await self.conn.fetch(
+            "SELECT id, transaction_id, action, payload, actor, created_at, undone_at"
+            " FROM matcher_decisions WHERE transaction_id = $1 ORDER BY id",
+            transaction_id,
+        )
+        return [_decision(row) for row in rows]
+
+
+def _decision(row: asyncpg.Record) -> DecisionRow:
+    return DecisionRow(
+        id=row["id"],
+        transaction_id=row["transaction_id"],
+        action=row["action"],
+        payload=row["payload"],
+        actor=row["actor"],
+        created_at=row["created_at"],
+        undone_at=row["undone_at"],
+    )

@@ -1,0 +1,65 @@
+"""``qonto-matcher run``: the streaming matcher and its review API (settings from the env).
+
+Consumes ``qonto.transactions.v1`` and ``invoices.v1`` (consumer group ``MATCHER_GROUP_ID``),
+keeps its state in PostgreSQL (``DATABASE_URL``), publishes ``reconciliation.matches.v1``
+through a transactional outbox, and serves the review API on
+``MATCHER_HOST``:``MATCHER_PORT`` (default ``127.0.0.1:8082``). Stops gracefully on
+SIGTERM or SIGINT. See ``qrecon.matcher.service.settings.MatcherSettings`` for every
+variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from qrecon.common.logging import configure_logging, get_logger
+from qrecon.matcher.adapters.runtime import MatcherRuntime
+from qrecon.matcher.service.settings import MatcherSettings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--host", help="HTTP host (overrides MATCHER_HOST)")
+    parser.add_argument("--port", type=int, help="HTTP port (overrides MATCHER_PORT)")
+    parser.add_argument(
+        "--no-api", action="store_true", help="run the consumers only, without the HTTP server"
+    )
+
+
+async def serve(settings: MatcherSettings) -> int:
+    log = get_logger("qrecon.matcher.run")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = MatcherRuntime(settings)
+    try:
+        await runtime.start()
+    except Exception as exc:
+        log.error("matcher_start_failed", error=f"{type(exc).__name__}: {exc}")
+        await runtime.stop()
+        return 1
+    try:
+        await stop.wait()
+        log.info("matcher_stopping")
+    finally:
+        await runtime.stop()
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    if getattr(args, "no_api", False):
+        overrides["api_enabled"] = False
+    settings = MatcherSettings()
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    return asyncio.run(serve(settings))

@@ -1,0 +1,66 @@
+"""``MatcherSettings``: the one settings class of ``qonto-matcher run`` (environment, ``.env``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+
+from qrecon.common.settings import ServiceSettings
+
+
+def _default_client_id() -> str:
+    return f"qonto-matcher-{socket.gethostname()}-{os.getpid()}"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class MatcherSettings(ServiceSettings):
+    """Everything ``qonto-matcher run`` reads, with its environment variable."""
+
+    host: str = Field("127.0.0.1", validation_alias=_env("MATCHER_HOST"))
+    port: int = Field(8082, validation_alias=_env("MATCHER_PORT"))
+    api_token: SecretStr | None = Field(None, validation_alias=_env("MATCHER_API_TOKEN"))
+    api_enabled: bool = Field(True, validation_alias=_env("MATCHER_API_ENABLED"))
+
+    group_id: str = Field("qonto-matcher", validation_alias=_env("MATCHER_GROUP_ID"))
+    client_id: str = Field(
+        default_factory=_default_client_id, validation_alias=_env("MATCHER_CLIENT_ID")
+    )
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", validation_alias=_env("MATCHER_AUTO_OFFSET_RESET")
+    )
+    batch_size: int = Field(200, ge=1, validation_alias=_env("MATCHER_BATCH_SIZE"))
+    # Records of different transactions processed at once within a batch (same key: in order).
+    concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("MATCHER_CONCURRENCY"))
+    # Poison handling: attempts of a failing record before it goes to <topic>.dlq.
+    max_attempts: int = Field(3, ge=1, validation_alias=_env("MATCHER_MAX_ATTEMPTS"))
+    retry_backoff_seconds: float = Field(
+        0.2, ge=0, validation_alias=_env("MATCHER_RETRY_BACKOFF_SECONDS")
+    )
+    # Optimistic allocation: decisions re-taken after a conflict on an invoice's residual.
+    conflict_retries: int = Field(8, ge=0, validation_alias=_env("MATCHER_CONFLICT_RETRIES"))
+
+    reexamine_days: int = Field(180, ge=0, validation_alias=_env("MATCHER_REEXAMINE_DAYS"))
+    reexamine_limit: int = Field(2000, ge=0, validation_alias=_env("MATCHER_REEXAMINE_LIMIT"))
+
+    cache_refresh_seconds: float = Field(
+        1.0, gt=0, validation_alias=_env("MATCHER_CACHE_REFRESH_SECONDS")
+    )
+    cache_full_reload_seconds: float = Field(
+        300.0, gt=0, validation_alias=_env("MATCHER_CACHE_FULL_RELOAD_SECONDS")
+    )
+    sweep_seconds: float = Field(5.0, gt=0, validation_alias=_env("MATCHER_SWEEP_SECONDS"))
+    lag_seconds: float = Field(5.0, gt=0, validation_alias=_env("MATCHER_LAG_SECONDS"))
+
+    db_pool_size: int = Field(10, ge=2, validation_alias=_env("MATCHER_DB_POOL_SIZE"))
+    outbox_poll_seconds: float = Field(
+        0.5, gt=0, validation_alias=_env("MATCHER_OUTBOX_POLL_SECONDS")
+    )
+    shutdown_timeout_seconds: float = Field(
+        20.0, gt=0, validation_alias=_env("MATCHER_SHUTDOWN_TIMEOUT_SECONDS")
+    )
