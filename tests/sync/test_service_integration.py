@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
 
 import httpx
 
-from qrecon.common import testing
 from qrecon.common.kafka import make_broker, publish_event
 from qrecon.common.schemas import QontoTransaction, TransactionEvent
 from qrecon.common.topics import Topics
@@ -19,37 +14,7 @@ from qrecon.sync.adapters.http import create_app
 from qrecon.sync.service import SyncService
 from qrecon.sync.settings import SyncSettings
 
-
-def add_transactions(emulator: EmulatorHandle, n: int, **fields: Any) -> list[dict[str, Any]]:
-    return [
-        emulator.sim.add_transaction(
-            amount_cents=1000 + i, side="credit" if i % 2 else "debit", notify=False, **fields
-        )
-        for i in range(n)
-    ]
-
-
-async def wait_for(predicate: Callable[[], bool], limit: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + limit
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
-def ts(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def latest_by_id(records: list[Any]) -> dict[str, dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    for record in records:
-        body = json.loads(record.value)
-        tx = body["transaction"]
-        have = latest.get(tx["id"])
-        if have is None or ts(tx["updated_at"]) > ts(have["transaction"]["updated_at"]):
-            latest[tx["id"]] = body
-    return latest
+from .helpers import add_transactions, latest_by_id, read_topic, ts, versions, wait_for
 
 
 async def test_sync_publishes_every_version_once_and_skips_webhook_ones(
@@ -112,18 +77,13 @@ async def test_sync_publishes_every_version_once_and_skips_webhook_ones(
     finally:
         await service.stop()
 
-    records = await testing.consume_until(
-        kafka_bootstrap, topics.transactions, count=10_000, timeout=5
-    )
-    latest = latest_by_id(records)
+    bodies = await read_topic(kafka_bootstrap, topics.transactions)
+    latest = latest_by_id(bodies)
     truth = {tx["id"]: tx for tx in emulator.sim.transactions_latest()}
     assert set(latest) == set(truth)
     for tx_id, tx in truth.items():
         assert ts(latest[tx_id]["transaction"]["updated_at"]) == ts(tx["updated_at"])
-    polled = [json.loads(r.value) for r in records if json.loads(r.value)["source"] == "poll"]
-    versions = [(b["transaction"]["id"], b["transaction"]["updated_at"]) for b in polled]
-    assert len(versions) == len(set(versions)), "a version was polled and published twice"
+    polled = versions(bodies, "poll")
+    assert len(polled) == len(set(polled)), "a version was polled and published twice"
     assert len(polled) <= 251  # 220 unseen + the edit, + whatever raced the seen consumer
     assert latest[created[5]["id"]]["transaction"]["note"] == "edited"
-    headers = dict(records[-1].headers)
-    assert headers["event-type"] == b"qonto.transaction"
