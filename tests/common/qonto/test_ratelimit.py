@@ -111,3 +111,12 @@ def test_invalid_limits() -> None:
         RateLimiter(((0, 10.0),))
     with pytest.raises(ValueError):
         RateLimiter(((10, 0.0),))
+
+
+def test_limits_from_a_setting() -> None:
+    assert RateLimiter.parse_limits("1000/10s, 10000/10m") == DEFAULT_LIMITS
+    assert RateLimiter.parse_limits("250/10,1/1h") == ((250, 10.0), (1, 3600.0))
+    assert RateLimiter.from_spec("5/2.5s").limits == ((5, 2.5),)
+    for bad in ("", "10", "x/10s", "10/", "10/xs"):
+        with pytest.raises(ValueError):
+            RateLimiter.parse_limits(bad)

@@ -23,6 +23,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 DEFAULT_LIMITS: tuple[tuple[int, float], ...] = ((1000, 10.0), (10000, 600.0))
 
@@ -78,6 +79,29 @@ class RateLimiter:
     @property
     def limits(self) -> tuple[tuple[int, float], ...]:
         return tuple((w.limit, w.period) for w in self._windows)
+
+    @staticmethod
+    def parse_limits(spec: str) -> tuple[tuple[int, float], ...]:
+        """``"1000/10s,10000/10m"`` -> ``((1000, 10.0), (10000, 600.0))`` (units s, m, h;
+        seconds when none), for a setting such as ``QONTO_RATE_LIMITS``."""
+        units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+        limits: list[tuple[int, float]] = []
+        for part in spec.replace(" ", "").split(","):
+            if not part:
+                continue
+            count, sep, period = part.partition("/")
+            if not sep or not count or not period:
+                raise ValueError(f"a rate limit is <count>/<period>, got {part!r}")
+            factor = units.get(period[-1].lower())
+            seconds = float(period[:-1]) * factor if factor else float(period)
+            limits.append((int(count), seconds))
+        if not limits:
+            raise ValueError("no rate limit in an empty specification")
+        return tuple(limits)
+
+    @classmethod
+    def from_spec(cls, spec: str, **kw: Any) -> RateLimiter:
+        return cls(cls.parse_limits(spec), **kw)
 
     @classmethod
     def unlimited(cls) -> RateLimiter:
