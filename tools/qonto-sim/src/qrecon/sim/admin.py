@@ -339,7 +339,7 @@ def register_admin(app: FastAPI, sim: Simulator) -> None:
         name = section.removesuffix(".jsonl")
         if name not in GROUND_TRUTH_SECTIONS:
             raise NotFound(f"no ground-truth section {name!r}")
-        rows = sim.ground_truth()[name]
+        rows = sim.ground_truth([name])[name]
 
         def lines() -> Any:
             for row in rows:

@@ -197,7 +197,7 @@ def create_app(sim: Simulator) -> FastAPI:
         staging = request.headers.get(STAGING_HEADER)
         if sim.sandbox:
             if not sim.check_staging_token(staging):
-                if getattr(sim, "sandbox_login_redirect", False):
+                if sim.sandbox_login_redirect:
                     return RedirectResponse("/login", status_code=302)
                 return HTMLResponse(LOGIN_PAGE, status_code=200)
         elif staging is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 
 from schwifty import IBAN
@@ -43,7 +44,7 @@ def foreign_iban(rng: random.Random) -> str:
     if country == "DE":
         iban = IBAN.generate("DE", bank_code="37040044", account_code=_digits(rng, 10))
     elif country == "BE":
-        iban = IBAN.generate("BE", bank_code="539", account_code=_digits(rng, 9))
+        iban = IBAN.generate("BE", bank_code="539", account_code=_digits(rng, 7))
     else:
         iban = IBAN.generate(
             "ES", bank_code="2100", branch_code="0418", account_code=_digits(rng, 10)
@@ -51,6 +52,7 @@ def foreign_iban(rng: random.Random) -> str:
     return str(iban.compact)
 
 
+@functools.lru_cache(maxsize=4096)
 def bic_of(iban: str) -> str | None:
     bic = IBAN(iban).bic
     return str(bic) if bic is not None else None

@@ -132,8 +132,10 @@ def webhook_data(
 
 def client_invoice_contract(inv: dict[str, Any]) -> dict[str, Any]:
     """A Qonto client invoice in the project's ``Invoice`` contract (receivable)."""
+    # The back office's view when it publishes the invoice: open (matching finds the
+    # payments) or canceled; Qonto's own status is kept as ``qonto_status``.
     status = inv["status"]
-    contract_status = {"paid": "paid", "canceled": "canceled"}.get(status, "open")
+    contract_status = "canceled" if status == "canceled" else "open"
     return {
         "id": inv["id"],
         "number": inv["number"],
@@ -146,15 +148,14 @@ def client_invoice_contract(inv: dict[str, Any]) -> dict[str, Any]:
         "due_date": inv["due_date"],
         "status": contract_status,
         "payment_reference": inv.get("_payment_reference"),
+        "qonto_status": status,
     }
 
 
 def supplier_invoice_contract(inv: dict[str, Any]) -> dict[str, Any]:
     """A Qonto supplier invoice in the project's ``Invoice`` contract (payable)."""
     status = inv["status"]
-    contract_status = {"paid": "paid", "archived": "canceled", "canceled": "canceled"}.get(
-        status, "open"
-    )
+    contract_status = "canceled" if status in ("archived", "canceled") else "open"
     return {
         "id": inv["id"],
         "number": inv["invoice_number"],
@@ -167,6 +168,7 @@ def supplier_invoice_contract(inv: dict[str, Any]) -> dict[str, Any]:
         "due_date": inv["due_date"],
         "status": contract_status,
         "payment_reference": inv.get("_payment_reference"),
+        "qonto_status": status,
     }
 
 

@@ -22,6 +22,7 @@ import json
 import random
 import secrets
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -245,6 +246,8 @@ class Simulator:
         self.seed = seed
         self.sandbox = sandbox
         self.faults = Faults()
+        self.storm_until = 0.0  # monotonic time until which every API request gets a 429
+        self.sandbox_login_redirect = False  # sandbox without token: 302 to /login, not 200
         self.rate_limiter = RateLimiter()
         self.api_key_scopes: frozenset[str] = frozenset(API_KEY_SCOPES)
         # "422": asking past the last page answers 422 (seen at Qonto); "empty": an empty page.
@@ -328,6 +331,7 @@ class Simulator:
                 self._subscriptions.update(subscriptions)
             if not keep_faults:
                 self.faults = Faults()
+                self.storm_until = 0.0
             self.scenario_info = None
             self.player = None
             self.clock.reset()
@@ -515,24 +519,30 @@ class Simulator:
 
     # ------------------------------------------------------------------ transactions
 
-    def _stamp(self, previous: str | None = None) -> str:
-        """Now in Qonto's format, strictly after ``previous`` (a frozen clock still moves)."""
-        now = self.clock.now()
-        stamp = format_ts(now)
+    def _stamp(self, previous: str | None = None, at: datetime | str | None = None) -> str:
+        """Now (or ``at``) in Qonto's format, strictly after ``previous`` (a frozen clock
+        still moves)."""
+        if at is None:
+            stamp = format_ts(self.clock.now())
+        else:
+            stamp = ts_value(at) or format_ts(self.clock.now())
         if previous is not None and stamp <= previous:
             stamp = format_ts(parse_ts(previous) + timedelta(milliseconds=1))
         return stamp
 
-    def add_transaction(self, *, notify: bool = True, **fields: Any) -> dict[str, Any]:
+    def add_transaction(
+        self, *, notify: bool = True, at: datetime | str | None = None, **fields: Any
+    ) -> dict[str, Any]:
         """Create a transaction from Qonto fields; returns its REST shape.
 
         Money as ``amount_cents`` (int) or ``amount`` (decimal/str); ``side`` ``credit`` or
         ``debit``; ``counterparty={"name", "iban", "bic"}`` fills the nested subject object;
         ``bank_account_id`` (or ``iban``) defaults to the main account. ``created_at`` and
-        ``updated_at`` come from ``sim.clock``. ``notify=False`` sends no webhook.
+        ``updated_at`` come from ``sim.clock`` (or ``at``: scenarios stamp their planned
+        business time). ``notify=False`` sends no webhook.
         """
         with self.lock:
-            tx = self._build_transaction(fields)
+            tx = self._build_transaction(fields, at)
             tx_id = tx["id"]
             if tx_id in self._tx:
                 raise SimError(f"transaction {tx_id} already exists", status=409, code="conflict")
@@ -554,7 +564,9 @@ class Simulator:
             self._emit("created", tx, notify)
             return dict(tx)
 
-    def _build_transaction(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def _build_transaction(
+        self, fields: dict[str, Any], at: datetime | str | None = None
+    ) -> dict[str, Any]:
         data = dict(fields)
         account = None
         if data.get("bank_account_id"):
@@ -597,7 +609,7 @@ class Simulator:
         org_slug = org["slug"]
         self._slug_counter[org_slug] = self._slug_counter.get(org_slug, 0) + 1
         tx_id = data.pop("id", None) or self.new_id()
-        now = self._stamp()
+        now = self._stamp(at=at)
         emitted = ts_value(data.pop("emitted_at", None)) or now
         settled_in = data.pop("settled_at", None)
         settled = ts_value(settled_in) if settled_in is not None else None
@@ -679,7 +691,12 @@ class Simulator:
         return None
 
     def update_transaction(
-        self, transaction_id: str, *, notify: bool = True, **changes: Any
+        self,
+        transaction_id: str,
+        *,
+        notify: bool = True,
+        at: datetime | str | None = None,
+        **changes: Any,
     ) -> dict[str, Any]:
         """Change fields of a transaction: bumps ``updated_at``, records a version, and
         sends an ``updated`` webhook (unless ``notify=False``)."""
@@ -707,7 +724,7 @@ class Simulator:
                 raise Unprocessable(f"status must be one of {STATUSES}")
             if new["side"] not in ("credit", "debit"):
                 raise Unprocessable("side must be credit or debit")
-            new["updated_at"] = self._stamp(old["updated_at"])
+            new["updated_at"] = self._stamp(old["updated_at"], at)
             self._settle(old, new)
             self._index_remove(old)
             self._tx[transaction_id] = new
@@ -992,21 +1009,31 @@ class Simulator:
                 raise Unprocessable(f"invalid include {include!r}", parameter="includes[]")
         return result
 
-    def add_attachment(self, transaction_id: str, file_name: str = "facture.pdf") -> dict[str, Any]:
+    def add_attachment(
+        self,
+        transaction_id: str,
+        file_name: str = "facture.pdf",
+        *,
+        at: datetime | str | None = None,
+        notify: bool = True,
+    ) -> dict[str, Any]:
         """Attach a file to a transaction (moves ``updated_at``, sends a webhook)."""
         with self.lock:
             tx = self.transaction(transaction_id)
             attachment_id = self.new_id()
             self._attachments[attachment_id] = {
                 "id": attachment_id,
-                "created_at": self._stamp(),
+                "created_at": self._stamp(at=at),
                 "file_name": file_name,
                 "file_size": "48213",
                 "file_content_type": "application/pdf",
                 "url": f"https://qonto.example/attachments/{attachment_id}",
             }
             return self.update_transaction(
-                transaction_id, attachment_ids=[*tx["attachment_ids"], attachment_id]
+                transaction_id,
+                notify=notify,
+                at=at,
+                attachment_ids=[*tx["attachment_ids"], attachment_id],
             )
 
     # ------------------------------------------------------------------ invoices
@@ -1148,10 +1175,10 @@ class Simulator:
             invoice = self._supplier_invoices.get(invoice_id)
             if invoice is None:
                 raise NotFound("supplier invoice not found")
-            invoice.update(changes)
             invoice["updated_at"] = (
                 self.clock.now().astimezone(_PARIS).isoformat(timespec="seconds")
             )
+            invoice.update(changes)
             return public(invoice)
 
     def client_invoices(
@@ -1237,38 +1264,43 @@ class Simulator:
                 )
             return out
 
-    def ground_truth(self) -> dict[str, list[dict[str, Any]]]:
+    def ground_truth(
+        self, sections: Iterable[str] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
         """Everything that really happened: transactions and their versions, webhook fates,
-        the true allocation of every payment, and the invoices (Qonto and contract shapes)."""
+        the true allocation of every payment, and the invoices (Qonto and contract shapes).
+
+        ``sections`` picks some of: transactions, transaction_versions, webhooks,
+        allocations, invoices, client_invoices, supplier_invoices, bank_accounts."""
+        producers: dict[str, Callable[[], list[dict[str, Any]]]] = {
+            "transactions": self.transactions_latest,
+            "transaction_versions": self.transaction_versions,
+            "webhooks": self.webhooks.log,
+            "allocations": self.allocations,
+            "invoices": self.invoices_contract,
+            "client_invoices": lambda: [public(i) for i in self._client_invoices.values()],
+            "supplier_invoices": lambda: [public(i) for i in self._supplier_invoices.values()],
+            "bank_accounts": lambda: [dict(a) for a in self._bank_accounts.values()],
+        }
+        wanted = list(producers) if sections is None else list(sections)
         with self.lock:
-            return {
-                "transactions": self.transactions_latest(),
-                "transaction_versions": self.transaction_versions(),
-                "webhooks": self.webhooks.log(),
-                "allocations": self.allocations(),
-                "invoices": self.invoices_contract(),
-                "client_invoices": [public(i) for i in self._client_invoices.values()],
-                "supplier_invoices": [public(i) for i in self._supplier_invoices.values()],
-                "bank_accounts": [dict(a) for a in self._bank_accounts.values()],
-            }
+            out = {}
+            for name in wanted:
+                if name not in producers:
+                    raise NotFound(f"no ground-truth section {name!r}")
+                out[name] = producers[name]()
+            return out
 
     def set_faults(self, faults: Faults | None = None, **changes: Any) -> Faults:
         """Replace the faults (``faults=``) or change some of them (``drop=0.2, ...``)."""
         with self.lock:
             base = faults if faults is not None else self.faults
             self.faults = base.updated(**changes)
-            if changes.get("storm_seconds"):
-                self.storm_until = self.clock_real() + float(changes["storm_seconds"])
+            if faults is not None or "storm_seconds" in changes:
+                # A storm starts when it is set and lasts storm_seconds of real time.
+                self.storm_until = time.monotonic() + self.faults.storm_seconds
             self.webhooks.set_fault_seed(self.faults.seed)
             return self.faults
-
-    storm_until: float = 0.0
-
-    @staticmethod
-    def clock_real() -> float:
-        import time
-
-        return time.monotonic()
 
     # ------------------------------------------------------------------ authentication
 
@@ -1533,7 +1565,7 @@ class Simulator:
             amount_format=settings.amount_format,
             bank_account_style=settings.bank_account_style,
         )
-        created_at = format_ts(self.clock.now())
+        created_at = tx["updated_at"]  # the change's time (a scenario's business time)
         for sub in subscriptions:
             payload = {
                 "id": str(uuid.uuid4()),
