@@ -1,0 +1,217 @@
+"""The whole system as local processes: emulator, ingest, sync and matcher.
+
+Used by ``make up`` / ``make down`` / ``make demo`` and by the fault-injection suite.
+Kafka and PostgreSQL come from ``infra/`` (or the environment); the four processes are
+started with the project's console scripts and wired together through the environment,
+exactly as an operator would run them:
+
+* the emulator plays Qonto (API, OAuth, signed webhooks with faults on demand);
+* ingest receives the emulator's webhooks on ``/webhooks/qonto``;
+* sync polls the emulator's API to fill the gaps, and syncs its invoices into
+  ``invoices.v1`` (the back office's role in the demo);
+* the matcher consumes both topics and serves the review API.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from qrecon.devstack.supervisor import ProcessSpec, Supervisor
+
+SERVICES = ("emulator", "ingest", "matcher", "sync")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _script(name: str) -> str:
+    """A console script of this environment (the venv's bin/ next to the interpreter)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+@dataclass
+class StackConfig:
+    run_dir: Path
+    kafka_bootstrap: str
+    database_url: str
+    topic_prefix: str = ""
+    emulator_port: int = 8700
+    ingest_port: int = 8080
+    sync_port: int = 8081
+    matcher_port: int = 8082
+    webhook_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    matcher_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    sync_poll_seconds: float = 5.0
+    sync_invoices_seconds: float = 2.0
+    log_format: str = "json"
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    @property
+    def ingest_url(self) -> str:
+        return f"http://127.0.0.1:{self.ingest_port}"
+
+    @property
+    def sync_url(self) -> str:
+        return f"http://127.0.0.1:{self.sync_port}"
+
+    @property
+    def matcher_url(self) -> str:
+        return f"http://127.0.0.1:{self.matcher_port}"
+
+    def save(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+        path = self.run_dir / "stack.json"
+        path.write_text(json.dumps(data, indent=2))
+        path.chmod(0o600)  # holds the demo's secrets
+
+    @classmethod
+    def load(cls, run_dir: Path) -> StackConfig:
+        data = json.loads((run_dir / "stack.json").read_text())
+        data["run_dir"] = Path(data["run_dir"])
+        return cls(**data)
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.supervisor = Supervisor(config.run_dir)
+        self._credentials: dict[str, Any] | None = None
+
+    # --- processes
+
+    def _common_env(self) -> dict[str, str]:
+        c = self.config
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": c.kafka_bootstrap,
+            "DATABASE_URL": c.database_url,
+            "KAFKA_TOPIC_PREFIX": c.topic_prefix,
+            "LOG_FORMAT": c.log_format,
+            "LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def spec(self, name: str) -> ProcessSpec:
+        c = self.config
+        env = self._common_env()
+        if name == "emulator":
+            argv = [_script("qonto-sim"), "serve", "--port", str(c.emulator_port)]
+            health = f"{c.emulator_url}/_sim/health"
+        elif name == "ingest":
+            argv = [_script("qonto-ingest")]
+            env |= {
+                "INGEST_HOST": "127.0.0.1",
+                "INGEST_PORT": str(c.ingest_port),
+                "QONTO_WEBHOOK_SECRET": c.webhook_secret,
+            }
+            health = f"{c.ingest_url}/readyz"
+        elif name == "matcher":
+            argv = [_script("qonto-matcher"), "run"]
+            env |= {
+                "MATCHER_HOST": "127.0.0.1",
+                "MATCHER_PORT": str(c.matcher_port),
+                "MATCHER_API_TOKEN": c.matcher_token,
+            }
+            health = f"{c.matcher_url}/readyz"
+        elif name == "sync":
+            creds = self.credentials()
+            argv = [_script("qonto-sync"), "run"]
+            env |= {
+                "SYNC_HOST": "127.0.0.1",
+                "SYNC_PORT": str(c.sync_port),
+                "QONTO_API_BASE_URL": c.emulator_url,
+                "QONTO_ORGANIZATION_ID": str(creds["login"]),
+                "QONTO_API_KEY": str(creds["secret_key"]),
+                "SYNC_POLL_INTERVAL_SECONDS": str(c.sync_poll_seconds),
+                "SYNC_INVOICES_ENABLED": "true",
+                "SYNC_INVOICES_INTERVAL_SECONDS": str(c.sync_invoices_seconds),
+            }
+            health = f"{c.sync_url}/readyz"
+        else:
+            raise ValueError(f"unknown service {name!r}")
+        env |= c.extra_env.get(name, {})
+        return ProcessSpec(name=name, argv=argv, env=env, health_url=health, ready_timeout=90.0)
+
+    def start(self, name: str) -> None:
+        self.supervisor.start(self.spec(name))
+
+    def start_all(self) -> None:
+        self.config.save()
+        for name in SERVICES:
+            self.start(name)
+        self.subscribe_ingest()
+
+    def stop_all(self) -> None:
+        for name in reversed(SERVICES):
+            self.supervisor.stop(name)
+
+    def kill(self, name: str) -> None:
+        self.supervisor.kill(name)
+
+    def running(self) -> dict[str, bool]:
+        return {name: self.supervisor.running(name) for name in SERVICES}
+
+    # --- the emulator's admin API
+
+    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = httpx.request(method, self.config.emulator_url + path, json=body, timeout=120.0)
+        response.raise_for_status()
+        if response.headers.get("content-type", "").startswith("application/x-ndjson"):
+            return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+        return response.json()
+
+    def credentials(self) -> dict[str, Any]:
+        if self._credentials is None:
+            self._credentials = dict(self.admin("GET", "/_sim/credentials"))
+        return self._credentials
+
+    def subscribe_ingest(self) -> None:
+        """Point the emulator's webhooks at ingest's default connection (once)."""
+        callback = f"{self.config.ingest_url}/webhooks/qonto"
+        existing = self.admin("GET", "/_sim/webhook_subscriptions")
+        rows = (
+            existing.get("webhook_subscriptions", existing)
+            if isinstance(existing, dict)
+            else existing
+        )
+        if any(s.get("callback_url") == callback for s in rows):
+            return
+        self.admin(
+            "POST",
+            "/_sim/webhook_subscriptions",
+            {
+                "callback_url": callback,
+                "secret": self.config.webhook_secret,
+                "types": ["v1/transactions"],
+            },
+        )
+
+    def set_faults(self, **faults: Any) -> Any:
+        return self.admin("PUT", "/_sim/faults", faults)
+
+    def play(self, **params: Any) -> Any:
+        return self.admin("POST", "/_sim/play", params)
+
+    def status(self) -> Any:
+        return self.admin("GET", "/_sim/status")
+
+    def ground_truth(self, section: str) -> list[dict[str, Any]]:
+        rows = self.admin("GET", f"/_sim/ground_truth/{section}")
+        return list(rows)
