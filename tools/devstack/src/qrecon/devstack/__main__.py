@@ -1,0 +1,143 @@
+"""``qrecon-stack``: the whole system as local processes.
+
+qrecon-stack demo [--seed N] [--month-seconds S] [--keep-running]
+qrecon-stack up        start the emulator and the three services, leave them running
+qrecon-stack down      stop them
+qrecon-stack status    what runs, where
+
+Kafka and PostgreSQL are found from ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL``
+(``scripts/demo.sh`` and ``scripts/stack.sh`` start them with ``infra/up.sh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+
+from qrecon.common.testing import with_database
+from qrecon.devstack.stack import SERVICES, Stack, StackConfig
+
+ROOT = Path(__file__).resolve().parents[5]
+RUN_DIR = ROOT / ".run"
+
+
+def _infra() -> tuple[str, str]:
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    database = os.environ.get("DATABASE_URL", "postgresql://qrecon:qrecon@127.0.0.1:55432/qrecon")
+    return kafka, database
+
+
+async def _fresh_database(admin_dsn: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(admin_dsn, name)
+
+
+def demo(args: argparse.Namespace) -> int:
+    from qrecon.devstack.demo import DemoOptions, run_demo
+
+    kafka, database = _infra()
+    run_id = time.strftime("%Y%m%d%H%M%S")
+    demo_db = asyncio.run(_fresh_database(database, "qrecon_demo"))
+    config = StackConfig(
+        run_dir=RUN_DIR / "demo",
+        kafka_bootstrap=kafka,
+        database_url=demo_db,
+        topic_prefix=f"demo{run_id}.",
+        sync_poll_seconds=args.sync_poll_seconds,
+    )
+    stack = Stack(config)
+    if any(stack.running().values()):
+        stack.stop_all()
+    options = DemoOptions(
+        seed=args.seed,
+        month_seconds=args.month_seconds,
+        size=args.size,
+        drop=args.drop,
+        keep_running=args.keep_running,
+    )
+    return asyncio.run(run_demo(stack, options))
+
+
+def up(_: argparse.Namespace) -> int:
+    kafka, database = _infra()
+    path = RUN_DIR / "stack"
+    config = (
+        StackConfig.load(path)
+        if (path / "stack.json").exists()
+        else StackConfig(run_dir=path, kafka_bootstrap=kafka, database_url=database)
+    )
+    stack = Stack(config)
+    stack.start_all()
+    print(_describe(stack))
+    return 0
+
+
+def down(_: argparse.Namespace) -> int:
+    for name in ("stack", "demo"):
+        path = RUN_DIR / name
+        if (path / "stack.json").exists():
+            Stack(StackConfig.load(path)).stop_all()
+    return 0
+
+
+def status(_: argparse.Namespace) -> int:
+    path = RUN_DIR / "stack"
+    if not (path / "stack.json").exists():
+        print("not started (make up)")
+        return 1
+    print(_describe(Stack(StackConfig.load(path))))
+    return 0
+
+
+def _describe(stack: Stack) -> str:
+    c = stack.config
+    running = stack.running()
+    urls = {
+        "emulator": f"{c.emulator_url}  (admin: /_sim/status, API docs: /docs)",
+        "ingest": f"{c.ingest_url}/webhooks/qonto  (metrics: /metrics)",
+        "matcher": f"{c.matcher_url}/docs  (review API; bearer token in {c.run_dir}/stack.json)",
+        "sync": f"{c.sync_url}/metrics",
+    }
+    lines = [f"{name:9} {'up  ' if running[name] else 'DOWN'} {urls[name]}" for name in SERVICES]
+    lines.append(f"logs      {c.run_dir}/logs/")
+    lines.append(
+        f"play a month: uv run qonto-sim play --api {c.emulator_url} --month-seconds 60 --wait"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="qrecon-stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="play a month through the whole system, then report")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--month-seconds", type=float, default=60.0)
+    p.add_argument("--size", default="small")
+    p.add_argument("--drop", type=float, default=0.2, help="share of webhooks dropped")
+    p.add_argument("--sync-poll-seconds", type=float, default=5.0)
+    p.add_argument("--keep-running", action="store_true")
+    p.set_defaults(handler=demo)
+    sub.add_parser("up").set_defaults(handler=up)
+    sub.add_parser("down").set_defaults(handler=down)
+    sub.add_parser("status").set_defaults(handler=status)
+    args = parser.parse_args()
+    sys.exit(args.handler(args))
+
+
+if __name__ == "__main__":
+    main()
