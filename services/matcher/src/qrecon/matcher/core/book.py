@@ -95,6 +95,10 @@ class InvoiceBook:
         self._by_payref: dict[str, dict[str, None]] = {}
         self._patterns: Counter[tuple[int, ...]] = Counter()
         self._patterns_cache: tuple[tuple[int, ...], ...] | None = None
+        self._reserved: dict[str, dict[str, int]] = {}  # invoice id -> transaction id -> cents
+        self._reservations: dict[
+            str, list[tuple[str, int]]
+        ] = {}  # transaction id -> (invoice, cents)
         for invoice in invoices:
             self.upsert(invoice)
 
@@ -206,6 +210,35 @@ class InvoiceBook:
             entry = self._entries.get(invoice_id)
             if entry is not None and amount:
                 self._set_residual(entry, entry.residual + amount)
+
+    def reserve(self, transaction_id: str, allocations: Sequence[Allocation]) -> None:
+        """Mark invoices as claimed by a suggestion awaiting review (replaces that
+        transaction's previous claim). Residuals are unchanged: a reservation only makes
+        the engine prefer other, interchangeable invoices for other transactions."""
+        self.unreserve(transaction_id)
+        claims = list(self._totals(allocations).items())
+        if not claims:
+            return
+        self._reservations[transaction_id] = claims
+        for invoice_id, amount in claims:
+            self._reserved.setdefault(invoice_id, {})[transaction_id] = amount
+
+    def unreserve(self, transaction_id: str) -> None:
+        """Drop a transaction's claim (its suggestion was confirmed, rejected or superseded)."""
+        for invoice_id, _ in self._reservations.pop(transaction_id, ()):
+            claims = self._reserved.get(invoice_id)
+            if claims is not None:
+                claims.pop(transaction_id, None)
+                if not claims:
+                    del self._reserved[invoice_id]
+
+    @property
+    def has_reservations(self) -> bool:
+        return bool(self._reserved)
+
+    def reserved_by_others(self, invoice_id: str, transaction_id: str) -> bool:
+        claims = self._reserved.get(invoice_id)
+        return bool(claims) and any(tx != transaction_id for tx in claims)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ reads
     def get(self, invoice_id: str) -> Invoice | None:

@@ -437,7 +437,18 @@ class MatchingEngine:
             if entry is None or entry.invoice.kind != kind or not self._usable(ctx, entry):
                 continue
             items.append(entry)
-        items.sort(key=lambda e: e.order)
+        if ctx.refs.digit_strings:
+            # a number one typo away from one in the text (only for this counterparty's items)
+            unnamed = [e for e in items if e.id not in ctx.ref_hits]
+            for invoice_id in self._typo_hits(ctx, unnamed):
+                ctx.ref_hits[invoice_id] = _RefHit(REF_FUZZY)
+        if book.has_reservations:
+            # invoices claimed by another transaction's pending suggestion come last, so an
+            # equally fitting unclaimed invoice is preferred (FIFO among the unclaimed)
+            tx_id = ctx.tx.id
+            items.sort(key=lambda e: (book.reserved_by_others(e.id, tx_id), e.order))
+        else:
+            items.sort(key=lambda e: e.order)
         return items
 
     def _fee_range(self, total: int) -> int:
@@ -551,15 +562,6 @@ class MatchingEngine:
         levels = [ctx.ref_hits[e.id].level if e.id in ctx.ref_hits else 0 for e in positives]
         ref_level = 0
         if positives and any(levels):
-            fuzzy_ids: set[str] = set()
-            if not all(levels):
-                fuzzy_ids = self._typo_hits(
-                    ctx, [e for e, lv in zip(positives, levels, strict=True) if not lv]
-                )
-                levels = [
-                    lv or (REF_FUZZY if e.id in fuzzy_ids else 0)
-                    for e, lv in zip(positives, levels, strict=True)
-                ]
             ref_level = min(lv for lv in levels if lv)
             named = sum(1 for lv in levels if lv)
             score += sum(self._ref_weight(lv) for lv in levels if lv) / len(levels)
@@ -585,12 +587,6 @@ class MatchingEngine:
                 reasons.append("reference.invoice_number.several")
             if len(levels) > named:
                 reasons.append("reference.invoice_number.incomplete")
-        elif positives and not ctx.refs.empty:
-            typo = self._typo_hits(ctx, positives)
-            if typo and len(typo) == len(positives):
-                ref_level = REF_FUZZY
-                score += w.ref_fuzzy
-                reasons.append("reference.invoice_number.fuzzy")
         if ctx.refs.rf_invalid and ref_level < REF_PAYREF:
             reasons.append("reference.rf_invalid")
         # the text names other invoices
