@@ -64,7 +64,8 @@ class WebhookDispatcher:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._held: dict[str, list[_Job]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.concurrency = 8
+        # First attempts in flight at once per subscription (1: strictly in change order).
+        self.concurrency = 4
 
     # ------------------------------------------------------------------ thread side
 
