@@ -426,47 +426,52 @@ def generate(
 
         # --- client invoices and how they get paid
         n_invoices = max(1, round(28 * scale * rng.uniform(0.8, 1.2)))
+        # Every behaviour at least once a month when there are enough invoices, so that
+        # even a small scenario shows each way of paying; the rest drawn by weight.
+        names = [name for name, _ in BEHAVIOURS]
+        deck = names[:] if n_invoices >= 2 * len(names) else []
+        deck += rng.choices(names, weights=[w for _, w in BEHAVIOURS], k=n_invoices - len(deck))
+        rng.shuffle(deck)
         month_invoices: list[tuple[Party, dict[str, Any]]] = []
-        for _ in range(n_invoices):
+        for behaviour in deck:
             customer = rng.choice(customers)
-            b.client_seq[year] = b.client_seq.get(year, 0) + 1
-            number = _invoice_number(year, b.client_seq[year])
-            issue_day = b.business_day(first_day, last_day)
-            net = b.amount(15000, 800000, 1000)
-            vat = round(net * 0.2)
-            total = net + vat
-            due_day = issue_day + timedelta(days=rng.choice((0, 15, 30, 30, 30, 45)))
-            behaviour = rng.choices(
-                [name for name, _ in BEHAVIOURS], weights=[w for _, w in BEHAVIOURS]
-            )[0]
-            reference = (
-                rf_reference(number.replace("-", "")) if behaviour == "rf_reference" else None
-            )
-            invoice: dict[str, Any] = {
-                "id": b.uid(),
-                "number": number,
-                "client_name": customer.name,
-                "client_iban": customer.iban if customer.known_iban else None,
-                "amount_cents": total,
-                "vat_amount_cents": vat,
-                "issue_date": issue_day.isoformat(),
-                "due_date": due_day.isoformat(),
-                "payment_reference": reference,
-                "status": "unpaid",
-                "_behaviour": behaviour,
-                "_customer": customer.id,
-            }
-            issued_at = b.business_time(issue_day)
-            b.add(issued_at, "client_invoice", invoice=invoice)
-            month_invoices.append((customer, invoice))
-            if behaviour == "canceled":
-                b.add(
-                    issued_at + timedelta(days=rng.randint(1, 5)),
-                    "invoice_update",
-                    invoice_kind="client",
-                    invoice_id=invoice["id"],
-                    changes={"status": "canceled"},
-                )
+            # A grouped payment settles two or three invoices of the same customer.
+            for _ in range(rng.choice((2, 3)) if behaviour == "grouped" else 1):
+                b.client_seq[year] = b.client_seq.get(year, 0) + 1
+                number = _invoice_number(year, b.client_seq[year])
+                issue_day = b.business_day(first_day, last_day)
+                net = b.amount(15000, 800000, 1000)
+                vat = round(net * 0.2)
+                total = net + vat
+                due_day = issue_day + timedelta(days=rng.choice((0, 15, 30, 30, 30, 45)))
+                # Some invoices carry a structured creditor reference; not every payer uses it.
+                with_rf = behaviour == "rf_reference" or rng.random() < 0.12
+                reference = rf_reference(number.replace("-", "")) if with_rf else None
+                invoice: dict[str, Any] = {
+                    "id": b.uid(),
+                    "number": number,
+                    "client_name": customer.name,
+                    "client_iban": customer.iban if customer.known_iban else None,
+                    "amount_cents": total,
+                    "vat_amount_cents": vat,
+                    "issue_date": issue_day.isoformat(),
+                    "due_date": due_day.isoformat(),
+                    "payment_reference": reference,
+                    "status": "unpaid",
+                    "_behaviour": behaviour,
+                    "_customer": customer.id,
+                }
+                issued_at = b.business_time(issue_day)
+                b.add(issued_at, "client_invoice", invoice=invoice)
+                month_invoices.append((customer, invoice))
+                if behaviour == "canceled":
+                    b.add(
+                        issued_at + timedelta(days=rng.randint(1, 5)),
+                        "invoice_update",
+                        invoice_kind="client",
+                        invoice_id=invoice["id"],
+                        changes={"status": "canceled"},
+                    )
 
         grouped: dict[str, list[dict[str, Any]]] = {}
         for customer, invoice in month_invoices:
