@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import pytest
 
 from qrecon.common.db import create_pool
 from qrecon.common.topics import Topics
-from qrecon.matcher.adapters.runtime import migrate
+from qrecon.matcher.adapters.runtime import MatcherRuntime, migrate
 from qrecon.matcher.core import EngineConfig, MatchingEngine
 from qrecon.matcher.service.cache import MatcherState
 from qrecon.matcher.service.matching import MatcherService
+from qrecon.matcher.service.settings import MatcherSettings
+
+RuntimeFactory = Callable[..., Awaitable[MatcherRuntime]]
 
 
 @pytest.fixture
@@ -30,3 +34,126 @@ async def service(pool: asyncpg.Pool, topics: Topics) -> MatcherService:
     state = MatcherState()
     await state.load(pool)
     return MatcherService(pool, MatchingEngine(EngineConfig()), state, topics, conflict_retries=3)
+
+
+# ---------------------------------------------------------------------- Kafka helpers
+async def create_topics(bootstrap: str, names: list[str], partitions: int = 3) -> None:
+    """Create topics with ``partitions`` partitions (the broker default would be used
+    by auto-creation, and FastStream creates missing topics with one partition)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+        )
+    finally:
+        await admin.close()
+
+
+async def contract_topics(bootstrap: str, topics: Topics, partitions: int = 3) -> None:
+    names = [topics.transactions, topics.invoices, topics.matches]
+    await create_topics(
+        bootstrap,
+        [*names, topics.dlq(topics.transactions), topics.dlq(topics.invoices)],
+        partitions,
+    )
+
+
+async def produce(
+    bootstrap: str, topic: str, records: list[tuple[str, bytes]], headers: bool = True
+) -> None:
+    """Publish ``(key, value)`` records in order, acks=all."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(
+                topic,
+                value,
+                key=key.encode(),
+                headers=[("event-type", b"test"), ("schema-version", b"1")] if headers else None,
+            )
+    finally:
+        await producer.stop()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def committed_lag(bootstrap: str, group_id: str, topic: str) -> int:
+    """End offsets minus the group's committed offsets, summed over the topic."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [
+                TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())
+            ]
+        ends = await consumer.end_offsets(partitions)
+        lag = 0
+        for tp in partitions:
+            committed = await consumer.committed(tp)
+            lag += ends[tp] - (committed or 0)
+        return lag
+    finally:
+        await consumer.stop()
+
+
+# ---------------------------------------------------------------------- replicas in-process
+def settings_for(
+    bootstrap: str, database_url: str, topics: Topics, **extra: Any
+) -> MatcherSettings:
+    values: dict[str, Any] = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DATABASE_URL": database_url,
+        "KAFKA_TOPIC_PREFIX": topics.prefix,
+        "MATCHER_GROUP_ID": f"{topics.prefix}matcher",
+        "MATCHER_API_ENABLED": False,
+        "MATCHER_RETRY_BACKOFF_SECONDS": 0.01,
+        "MATCHER_CACHE_REFRESH_SECONDS": 0.2,
+        "MATCHER_LAG_SECONDS": 0.2,
+        "MATCHER_HEARTBEAT_INTERVAL_MS": 300,
+        "MATCHER_OUTBOX_POLL_SECONDS": 0.1,
+        "LOG_LEVEL": "WARNING",
+    }
+    values.update(extra)
+    return MatcherSettings(**values)
+
+
+@pytest.fixture
+async def runtimes(
+    kafka_bootstrap: str, database_url: str, topics: Topics
+) -> AsyncIterator[RuntimeFactory]:
+    await contract_topics(kafka_bootstrap, topics)
+    started: list[MatcherRuntime] = []
+
+    async def start(engine: Any = None, **extra: Any) -> MatcherRuntime:
+        runtime = MatcherRuntime(
+            settings_for(kafka_bootstrap, database_url, topics, **extra), engine=engine
+        )
+        await runtime.start()
+        started.append(runtime)
+        return runtime
+
+    try:
+        yield start
+    finally:
+        for runtime in started:
+            await runtime.stop()

@@ -8,9 +8,17 @@ from typing import Any
 
 import asyncpg
 
-from qrecon.common.schemas import Invoice, InvoiceEvent, MatchResult, QontoTransaction, TransactionEvent
+from qrecon.common.schemas import (
+    Invoice,
+    InvoiceEvent,
+    MatchResult,
+    QontoTransaction,
+    TransactionEvent,
+)
 
-BASE = datetime(2025, 10, 15, 9, 0, tzinfo=UTC)
+# Recent (re-examination looks back MATCHER_REEXAMINE_DAYS), on a whole minute.
+BASE = (datetime.now(UTC) - timedelta(days=5)).replace(second=0, microsecond=0)
+ISSUED = BASE.date() - timedelta(days=14)
 
 
 def new_id() -> str:
@@ -26,7 +34,7 @@ def invoice(
     iban: str | None = None,
     status: str = "open",
     invoice_id: str | None = None,
-    issue_date: date = date(2025, 10, 1),
+    issue_date: date = ISSUED,
     **extra: Any,
 ) -> Invoice:
     return Invoice.model_validate(
@@ -113,7 +121,9 @@ def bump(tx: QontoTransaction, minutes: int = 1, **changes: Any) -> QontoTransac
     return QontoTransaction.model_validate(data)
 
 
-async def outbox_results(pool: asyncpg.Pool, transaction_id: str | None = None) -> list[MatchResult]:
+async def outbox_results(
+    pool: asyncpg.Pool, transaction_id: str | None = None
+) -> list[MatchResult]:
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT key, value FROM matcher_outbox ORDER BY id")
     results = [MatchResult.model_validate_json(bytes(r["value"])) for r in rows]

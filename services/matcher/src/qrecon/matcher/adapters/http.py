@@ -34,6 +34,7 @@ from qrecon.matcher.service.matching import MatcherService, ServiceError
 _bearer = HTTPBearer(auto_error=False, description="MATCHER_API_TOKEN")
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
 
 
 class ApiError(Exception):
@@ -230,8 +231,6 @@ def create_app(
             )
         next_cursor = _encode_cursor(rows[-1].tx_date, rows[-1].transaction_id) if more else None
         return Page(items=items, next_cursor=next_cursor)
-
-    Limit = Annotated[int, Query(ge=1, le=500)]
 
     @app.get("/v1/suggestions", dependencies=[Auth], tags=["review"])
     async def suggestions(limit: Limit = 50, cursor: str | None = None) -> Page:

@@ -101,6 +101,8 @@ class StreamConsumers:
             "max_records": settings.batch_size,
             "auto_offset_reset": settings.auto_offset_reset,
             "ack_policy": AckPolicy.MANUAL,
+            "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+            "session_timeout_ms": settings.session_timeout_ms,
             "decoder": _no_decode,
         }
         self.transactions_subscriber = broker.subscriber(topics.transactions, **common)

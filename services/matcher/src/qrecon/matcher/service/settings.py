@@ -34,6 +34,13 @@ class MatcherSettings(ServiceSettings):
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", validation_alias=_env("MATCHER_AUTO_OFFSET_RESET")
     )
+    # Rebalances (a replica joins or leaves) complete within about one heartbeat.
+    heartbeat_interval_ms: int = Field(
+        1000, ge=100, validation_alias=_env("MATCHER_HEARTBEAT_INTERVAL_MS")
+    )
+    session_timeout_ms: int = Field(
+        10000, ge=1000, validation_alias=_env("MATCHER_SESSION_TIMEOUT_MS")
+    )
     batch_size: int = Field(200, ge=1, validation_alias=_env("MATCHER_BATCH_SIZE"))
     # Records of different transactions processed at once within a batch (same key: in order).
     concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("MATCHER_CONCURRENCY"))
