@@ -162,7 +162,7 @@ async def run_demo(stack: Stack, options: DemoOptions) -> int:
                 await back_office.sync_once(broker)
                 live.update(_progress_view(stack, obs, started, phase))
                 player = stack.status().get("player") or {}
-                if player.get("state") not in (None, "running", "pending", "starting"):
+                if player.get("state") in ("done", "stopped", "failed"):
                     break
                 await asyncio.sleep(1.0)
             await back_office.sync_once(broker)
