@@ -240,6 +240,10 @@ def test_bank_account_id_or_iban_and_id_wins(
 def test_updated_at_range_and_sort(api: httpx.Client, ids: dict[str, str]) -> None:
     got = _ids(_get(api, updated_at_from="2025-03-03T13:00:00.000Z", sort_by="updated_at:asc"))
     assert got == [ids["income1"], ids["card1"]]
+    # The same window under the default sort (settled_at:desc), paged one by one.
+    window = {"updated_at_from": "2025-03-03T13:00:00.000Z", "per_page": 1}
+    assert _ids(_get(api, **window)) == [ids["card1"]]
+    assert _ids(_get(api, **window, page=2)) == [ids["income1"]]
     got = _ids(
         _get(
             api,

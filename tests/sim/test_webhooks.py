@@ -146,6 +146,17 @@ def test_subscription_api_with_oauth(qonto: EmulatorHandle, receiver: Receiver) 
         json={"callback_url": "http://example.com/h", "types": ["v1/transactions"]},
     )
     assert plain_http.status_code == 422
+    # X-Qonto-Idempotency-Key replays the first answer, even for another body.
+    key = {"X-Qonto-Idempotency-Key": "5b0f3f3e-2d0c-4d5c-9a3e-2b7f9c1d0e11", **bearer}
+    once = httpx.post(
+        url, headers=key, json={"callback_url": receiver.url + "?a", "types": ["v1/transactions"]}
+    )
+    twice = httpx.post(
+        url, headers=key, json={"callback_url": receiver.url + "?b", "types": ["v1/transactions"]}
+    )
+    assert once.json() == twice.json()
+    replayed = once.json()["webhook_subscription"]
+    assert httpx.delete(f"{url}/{replayed['id']}", headers=bearer).status_code == 204
     _income(qonto)
     _verify(receiver.wait_for(1)[0], subscription["secret"])
     deleted = httpx.delete(f"{url}/{subscription['id']}", headers=bearer)

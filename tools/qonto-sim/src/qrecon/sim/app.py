@@ -161,7 +161,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 def create_app(sim: Simulator) -> FastAPI:
     """Qonto's API + OAuth + the admin API (``/_sim``) over ``sim``."""
-    app = FastAPI(title="qonto-sim", docs_url="/_sim/docs", openapi_url="/_sim/openapi.json")
+    app = FastAPI(title="qonto-sim", docs_url="/docs", openapi_url="/_sim/openapi.json")
     app.state.sim = sim
     fault_rng = random.Random(sim.faults.seed)
 
@@ -331,6 +331,12 @@ def create_app(sim: Simulator) -> FastAPI:
     async def create_subscription(request: Request) -> Response:
         who = principal(request, "webhook")
         sim.require_scope(who, "organization.read")
+        # X-Qonto-Idempotency-Key: the first successful answer is replayed for 30 minutes.
+        key = request.headers.get("x-qonto-idempotency-key")
+        if key:
+            replay = sim.idempotent_replay(who.organization_id, key)
+            if replay is not None:
+                return _json(replay[1], replay[0])
         body = await _json_body(request)
         data = body.get("webhook_subscription", body)
         callback_url = data.get("callback_url")
@@ -345,7 +351,10 @@ def create_app(sim: Simulator) -> FastAPI:
             organization_id=who.organization_id,
             strict=True,
         )
-        return _json({"webhook_subscription": subscription}, 201)
+        answer = {"webhook_subscription": subscription}
+        if key:
+            sim.idempotent_store(who.organization_id, key, 201, answer)
+        return _json(answer, 201)
 
     @app.get("/v2/webhook_subscriptions")
     async def list_subscriptions(request: Request) -> Response:

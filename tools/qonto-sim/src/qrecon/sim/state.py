@@ -75,6 +75,7 @@ ACCESS_TOKEN_TTL = timedelta(hours=1)
 REFRESH_TOKEN_TTL = timedelta(days=90)
 REFRESH_GRACE = timedelta(seconds=60)
 AUTH_CODE_TTL = timedelta(minutes=10)
+IDEMPOTENCY_TTL = timedelta(minutes=30)
 MIN_FILTER_DATE = "2017-01-01T00:00:00.000Z"
 
 SortField = Literal["settled_at", "updated_at"]
@@ -293,6 +294,7 @@ class Simulator:
         self._access_tokens: dict[str, _Token] = {}
         self._refresh_tokens: dict[str, _Token] = {}
         self._subscriptions: dict[str, dict[str, Any]] = {}
+        self._idempotency: dict[tuple[str, str], tuple[datetime, int, Any]] = {}
         self.default_organization_id: str | None = None
 
     def _create_defaults(self) -> None:
@@ -895,20 +897,35 @@ class Simulator:
             ids, total = self._run_query(query, offset, limit)
             return [self._tx[i] for i in ids], total
 
-    def _run_query(self, query: _Query, offset: int, limit: int) -> tuple[list[str], int]:
-        frm, to = query.ranges.get(query.sort_field, (None, None))
-        if query.sort_field == "settled_at" and (frm is not None or to is not None):
+    def _slices(
+        self, query: _Query, index_field: str
+    ) -> list[tuple[list[tuple[str, str]], int, int]]:
+        """The index slices (one per status) matching the range on ``index_field``."""
+        frm, to = query.ranges.get(index_field, (None, None))
+        if index_field == "settled_at" and (frm is not None or to is not None):
             frm = max(frm or "0", "0")  # a range on settled_at excludes unsettled ones
-        slices: list[tuple[list[tuple[str, str]], int, int]] = []
-        for status in query.statuses if query.statuses else ():
-            lst = self._index.get((query.scope, status, query.sort_field), [])
+        slices = []
+        for status in query.statuses:
+            lst = self._index.get((query.scope, status, index_field), [])
             lo = bisect.bisect_left(lst, (frm, "")) if frm is not None else 0
             hi = bisect.bisect_right(lst, (to, "\uffff")) if to is not None else len(lst)
             slices.append((lst, lo, max(lo, hi)))
-        predicate = self._predicate(query)
+        return slices
+
+    def _run_query(self, query: _Query, offset: int, limit: int) -> tuple[list[str], int]:
+        slices = self._slices(query, query.sort_field)
         if not slices:
             return [], 0
-        if len(slices) == 1 and predicate is None:
+        # A range on the other indexed field may select far fewer candidates (an
+        # incremental sync's updated_at window under the default settled_at sort).
+        index_field: str = query.sort_field
+        other = "updated_at" if query.sort_field == "settled_at" else "settled_at"
+        if other in query.ranges:
+            other_slices = self._slices(query, other)
+            if sum(hi - lo for _, lo, hi in other_slices) < sum(hi - lo for _, lo, hi in slices):
+                slices, index_field = other_slices, other
+        predicate = self._predicate(query, index_field)
+        if len(slices) == 1 and predicate is None and index_field == query.sort_field:
             lst, lo, hi = slices[0]
             total = hi - lo
             if query.descending:
@@ -939,6 +956,9 @@ class Simulator:
                 ids = [k[1] for k in merged]
             else:
                 ids = [k[1] for k in merged if predicate(self._tx[k[1]])]
+            if index_field != query.sort_field:
+                sort_field = query.sort_field
+                ids.sort(key=lambda i: (self._tx[i][sort_field] or "", i))
             if query.descending:
                 ids.reverse()
             self._qcache[cache_key] = (self._mutations, ids)
@@ -947,10 +967,11 @@ class Simulator:
         return ids[offset : offset + limit], len(ids)
 
     @staticmethod
-    def _predicate(query: _Query) -> Callable[[dict[str, Any]], bool] | None:
+    def _predicate(query: _Query, index_field: str) -> Callable[[dict[str, Any]], bool] | None:
+        """The filters the index slices did not apply."""
         checks: list[Callable[[dict[str, Any]], bool]] = []
         for name, (frm, to) in query.ranges.items():
-            if name == query.sort_field:
+            if name == index_field:
                 continue
 
             def in_range(
@@ -1514,6 +1535,18 @@ class Simulator:
             }
             self._subscriptions[subscription["id"]] = subscription
             return dict(subscription)
+
+    def idempotent_replay(self, organization_id: str, key: str) -> tuple[int, Any] | None:
+        """A write's first successful answer under ``X-Qonto-Idempotency-Key`` (30 min)."""
+        with self.lock:
+            stored = self._idempotency.get((organization_id, key))
+            if stored is None or self.clock.now() > stored[0] + IDEMPOTENCY_TTL:
+                return None
+            return stored[1], stored[2]
+
+    def idempotent_store(self, organization_id: str, key: str, status: int, body: Any) -> None:
+        with self.lock:
+            self._idempotency[(organization_id, key)] = (self.clock.now(), status, body)
 
     def webhook_subscriptions(
         self, organization_id: str | None = None, *, with_secret: bool = False
