@@ -19,14 +19,19 @@ def reconcile(
     """One result per transaction, in order; ``auto_matched`` allocations are applied to
     the book before the next transaction is decided. A suggestion changes nothing until a
     reviewer confirms it (the service's job), so it is not applied here; its invoices are
-    only *reserved* (``InvoiceBook.reserve``): a later payment that fits interchangeable
-    invoices equally well takes an unreserved one.
+    only *reserved* (``InvoiceBook.reserve``) when the suggestion is confident
+    (``EngineConfig.reserve_threshold``): a later payment that fits interchangeable
+    invoices equally well then takes an unreserved one.
     """
     for tx in transactions:
         result = engine.decide(tx, book, knowledge)
         book.unreserve(tx.id)  # a later version supersedes the earlier decision
         if result.status == "auto_matched" and result.allocations:
             book.allocate(result.allocations)
-        elif result.status == "suggested" and result.allocations:
+        elif (
+            result.status == "suggested"
+            and result.allocations
+            and result.confidence >= engine.config.reserve_threshold
+        ):
             book.reserve(tx.id, result.allocations)
         yield result

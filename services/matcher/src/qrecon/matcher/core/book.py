@@ -47,6 +47,7 @@ class BookEntry:
     prefix: str
     pattern: tuple[int, ...] | None
     payref: str | None
+    typo_forms: tuple[str, ...]
     order: tuple[date, date, str, str]  # oldest first: due date, issue date, number, id
 
     @property
@@ -85,6 +86,7 @@ class InvoiceBook:
         self._entries: dict[str, BookEntry] = {}
         self._by_name: dict[str, dict[str, None]] = {}
         self._open_by_name: dict[str, dict[str, None]] = {}
+        self._open_sorted: dict[str, list[BookEntry]] = {}
         self._names_by_iban: dict[str, dict[str, None]] = {}
         self._iban_refcount: Counter[tuple[str, str]] = Counter()
         self._names_by_word: dict[str, dict[str, None]] = {}
@@ -124,6 +126,7 @@ class InvoiceBook:
             payref=compact_reference(invoice.payment_reference)
             if invoice.payment_reference
             else None,
+            typo_forms=keys.typo_forms,
             order=(due, invoice.issue_date, invoice.number, invoice.id),
         )
         self._entries[invoice.id] = entry
@@ -238,7 +241,9 @@ class InvoiceBook:
 
     def reserved_by_others(self, invoice_id: str, transaction_id: str) -> bool:
         claims = self._reserved.get(invoice_id)
-        return bool(claims) and any(tx != transaction_id for tx in claims)  # type: ignore[union-attr]
+        if not claims:
+            return False
+        return len(claims) > 1 or transaction_id not in claims
 
     # ------------------------------------------------------------------ reads
     def get(self, invoice_id: str) -> Invoice | None:
@@ -296,6 +301,16 @@ class InvoiceBook:
     def open_ids_of(self, key: str) -> Iterable[str]:
         return self._open_by_name.get(key, ())
 
+    def open_entries_of(self, key: str) -> list[BookEntry]:
+        """The open items of a counterparty, oldest first (cached until they change)."""
+        cached = self._open_sorted.get(key)
+        if cached is None:
+            cached = sorted(
+                (self._entries[i] for i in self._open_by_name.get(key, ())), key=lambda e: e.order
+            )
+            self._open_sorted[key] = cached
+        return cached
+
     def open_count_of(self, key: str) -> int:
         return len(self._open_by_name.get(key, ()))
 
@@ -320,11 +335,13 @@ class InvoiceBook:
 
     def _index_open(self, entry: BookEntry) -> None:
         _add(self._open_by_name, entry.name_key, entry.id)
+        self._open_sorted.pop(entry.name_key, None)
         bucket = self._by_amount.setdefault((entry.invoice.kind, entry.residual), {})
         bucket[entry.id] = None
 
     def _unindex_open(self, entry: BookEntry) -> None:
         _discard(self._open_by_name, entry.name_key, entry.id)
+        self._open_sorted.pop(entry.name_key, None)
         key = (entry.invoice.kind, entry.residual)
         bucket = self._by_amount.get(key)
         if bucket is not None:

@@ -56,6 +56,8 @@ class EngineConfig:
     # competitor_margin (log-odds); suggested needs suggest_threshold.
     auto_threshold: float = 0.97
     suggest_threshold: float = 0.30
+    # A suggestion at least this confident reserves its invoices (see reconcile()).
+    reserve_threshold: float = 0.90
     competitor_margin: float = 2.0
     # Bounded subset-sum over one counterparty's open items (oldest first).
     max_subset_size: int = 4

@@ -67,7 +67,7 @@ from qrecon.matcher.core.normalize import (
     name_tokens,
     normalise_iban,
 )
-from qrecon.matcher.core.references import ReferenceQuery, read_references
+from qrecon.matcher.core.references import MIN_TYPO_DIGITS, ReferenceQuery, read_references
 from qrecon.matcher.core.subset import find_subsets
 
 __all__ = ["MatchingEngine"]
@@ -391,17 +391,29 @@ class MatchingEngine:
 
         amount = ctx.amount
         for name in names:
-            open_ids = book.open_ids_of(name)
-            if not open_ids:
+            if not book.open_count_of(name):
                 continue
             for kind in KINDS:
                 sign = 1 if (kind == "receivable") == (tx.side == "credit") else -1
-                items = self._items(ctx, open_ids, kind)
+                items = self._items(ctx, name, kind)
                 if not items:
                     continue
-                if sign < 0 and not any(e.residual < 0 for e in items):
-                    continue  # a refund needs a credit note
-                self._candidates_for(ctx, name, kind, sign, items, amount, add)
+                if sign < 0:  # a refund: of a credit note
+                    items = [e for e in items if e.residual < 0]
+                    if not items:
+                        continue
+                cp = ctx.cp_hits.get(name)
+                search = ctx.noise is None and (
+                    sign > 0
+                    and (
+                        (
+                            cp is not None
+                            and (cp.level != CP_FUZZY or cp.score >= cfg.name_auto_min_score)
+                        )
+                        or any(e.id in ctx.ref_hits for e in items)
+                    )
+                )
+                self._candidates_for(ctx, name, kind, sign, items, amount, add, search)
         if ctx.noise is None and (not out or not ctx.cp_hits):
             for kind in KINDS:
                 sign = 1 if (kind == "receivable") == (tx.side == "credit") else -1
@@ -429,14 +441,13 @@ class MatchingEngine:
             return False
         return True
 
-    def _items(self, ctx: _Context, open_ids: Any, kind: str) -> list[BookEntry]:
+    def _items(self, ctx: _Context, name: str, kind: str) -> list[BookEntry]:
         book = ctx.book
-        items = []
-        for invoice_id in open_ids:
-            entry = book.entry(invoice_id)
-            if entry is None or entry.invoice.kind != kind or not self._usable(ctx, entry):
-                continue
-            items.append(entry)
+        items = [
+            entry
+            for entry in book.open_entries_of(name)
+            if entry.invoice.kind == kind and self._usable(ctx, entry)
+        ]
         if ctx.refs.digit_strings:
             # a number one typo away from one in the text (only for this counterparty's items)
             unnamed = [e for e in items if e.id not in ctx.ref_hits]
@@ -446,9 +457,9 @@ class MatchingEngine:
             # invoices claimed by another transaction's pending suggestion come last, so an
             # equally fitting unclaimed invoice is preferred (FIFO among the unclaimed)
             tx_id = ctx.tx.id
-            items.sort(key=lambda e: (book.reserved_by_others(e.id, tx_id), e.order))
-        else:
-            items.sort(key=lambda e: e.order)
+            claimed = {e.id for e in items if book.reserved_by_others(e.id, tx_id)}
+            if claimed:
+                items.sort(key=lambda e: e.id in claimed)  # stable: oldest first otherwise
         return items
 
     def _fee_range(self, total: int) -> int:
@@ -473,7 +484,10 @@ class MatchingEngine:
         items: list[BookEntry],
         amount: int,
         add: Any,
+        search: bool,
     ) -> None:
+        """Candidates over one counterparty's open items of one kind; ``search`` allows the
+        subset-sum (for a counterparty the evidence points to firmly)."""
         cfg = self.config
         values = [sign * e.residual for e in items]
         referenced = [i for i, e in enumerate(items) if e.id in ctx.ref_hits]
@@ -495,7 +509,8 @@ class MatchingEngine:
                         make([i], single)
             rest = [i for i in range(len(items)) if i not in set(referenced)]
             room = cfg.max_subset_size - len(referenced)
-            if rest and room > 0 and fit != "exact":
+            strong = any(ctx.ref_hits[items[i].id].level >= REF_EXACT for i in referenced)
+            if search and strong and rest and room > 0 and fit != "exact":
                 rest = rest[: cfg.max_subset_items]
                 rest_values = [values[i] for i in rest]
                 need = amount - total
@@ -516,34 +531,37 @@ class MatchingEngine:
         if exact:
             make([exact[0]], "exact", tie=len(exact) > 1)
             return
+        if not search:
+            return
         # 3. several invoices (credit notes netted), exact then within the fee tolerance
-        pool = list(range(min(len(items), cfg.max_subset_items)))
+        tolerance = min(
+            cfg.fee_tolerance_cents,
+            int(amount * cfg.fee_tolerance_ratio / (1 - cfg.fee_tolerance_ratio)),
+        )
+        if any(v < 0 for v in values):
+            pool = list(range(len(values)))
+        else:  # without credit notes, an item larger than the payment cannot be part of it
+            pool = [i for i, v in enumerate(values) if v <= amount + tolerance]
+            if sum(values[i] for i in pool) < amount:
+                pool = []
+        pool = pool[: cfg.max_subset_items]
         pool_values = [values[i] for i in pool]
         solutions = find_subsets(
             pool_values,
             amount,
-            amount,
+            amount + tolerance,
             max_size=cfg.max_subset_size,
-            limit=cfg.max_subset_solutions,
+            limit=2 * cfg.max_subset_solutions,
         )
-        if not solutions:
-            tolerance = min(
-                cfg.fee_tolerance_cents,
-                int(amount * cfg.fee_tolerance_ratio / (1 - cfg.fee_tolerance_ratio)),
-            )
-            solutions = find_subsets(
-                pool_values,
-                amount + 1,
-                amount + tolerance,
-                max_size=cfg.max_subset_size,
-                limit=cfg.max_subset_solutions,
-            )
-        for combo in solutions:
-            chosen = [pool[j] for j in combo]
-            fit = self._fit(sum(values[i] for i in chosen), amount)
+        fits = [
+            (combo, self._fit(sum(pool_values[j] for j in combo), amount)) for combo in solutions
+        ]
+        if any(fit == "exact" for _, fit in fits):  # exact first: a fee is only a fallback
+            fits = [(combo, fit) for combo, fit in fits if fit == "exact"]
+        for combo, fit in fits[: cfg.max_subset_solutions]:
             if fit in ("exact", "fee"):
-                make(chosen, fit)
-        if solutions:
+                make([pool[j] for j in combo], fit)
+        if fits:
             return
         # 4. a partial payment of the oldest item larger than the payment
         for i, value in enumerate(values):
@@ -602,13 +620,12 @@ class MatchingEngine:
                 elsewhere_same = True
             else:
                 elsewhere_other = True
-        if ref_level < REF_EXACT:
-            if elsewhere_same:
-                score += w.ref_elsewhere_same
-                reasons.append("reference.points_elsewhere")
-            elif elsewhere_other:
-                score += w.ref_elsewhere_other
-                reasons.append("reference.points_elsewhere")
+        if elsewhere_same:  # the payer names another invoice of theirs than these
+            score += w.ref_elsewhere_same
+            reasons.append("reference.points_elsewhere")
+        elif elsewhere_other and ref_level < REF_EXACT:
+            score += w.ref_elsewhere_other
+            reasons.append("reference.points_elsewhere")
         # counterparty
         cp = ctx.cp_hits.get(c.name)
         cp_strong = False
@@ -676,8 +693,10 @@ class MatchingEngine:
             c.decisive = (
                 ref_level >= REF_EXACT or cp_strong or (ref_level == REF_FUZZY and cp is not None)
             )
-            if c.tie and not cfg.fifo_ties_auto:
+            if c.tie and (not cfg.fifo_ties_auto or (ref_level == 0 and ctx.refs.number_like)):
+                # equal invoices and a number in the text that names none of them: ask
                 c.decisive = False
+                reasons.append("reference.unrecognised")
         else:
             c.decisive = ref_level >= REF_EXACT and cp_strong
 
@@ -694,17 +713,15 @@ class MatchingEngine:
     def _typo_hits(ctx: _Context, entries: list[BookEntry]) -> set[str]:
         """Invoices whose number is one typo (edit or transposition) from a number in the text."""
         found: set[str] = set()
-        strings = [s for s in ctx.refs.digit_strings if len(s) >= 4]
+        strings = {s for s in ctx.refs.digit_strings if len(s) >= MIN_TYPO_DIGITS}
         if not strings:
             return found
         for entry in entries:
-            if entry.digit_key is None:
-                continue
-            digits = entry.digit_key.replace("-", "")
-            if len(digits) < 4:
-                continue
-            for s in strings:
-                if abs(len(s) - len(digits)) <= 1 and OSA.distance(s, digits, score_cutoff=1) <= 1:
+            for form in entry.typo_forms:
+                if any(
+                    abs(len(s) - len(form)) <= 1 and OSA.distance(s, form, score_cutoff=1) <= 1
+                    for s in strings
+                ):
                     found.add(entry.id)
                     break
         return found

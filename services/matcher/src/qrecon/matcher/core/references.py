@@ -30,10 +30,14 @@ _LEADING_ALPHA = re.compile(r"^[A-Z]+")
 _O_IN_DIGITS = re.compile(r"(?<=\d)[O](?=\d)|(?<=\d[-/ .])O(?=\d)")
 _I_IN_DIGITS = re.compile(r"(?<=\d)[IL](?=\d)")
 # An optional alphabetic prefix, then digit groups joined by single separators.
-_CHAIN = re.compile(r"(?<![A-Z0-9])(?:([A-Z]{1,10})[ ._/#:-]?)?(\d+(?:[ ._/-]\d+)*)(?!\d)")
-_GROUP_SPLIT = re.compile(r"[ ._/-]")
+_CHAIN = re.compile(
+    r"(?<![A-Z0-9])(?:([A-Z]{1,10})\s?[._/#:-]?\s?)?(\d+(?:(?:\s?[._/-]\s?|\s)\d+)*)(?!\d)"
+)
+_GROUP_SPLIT = re.compile(r"\s?[._/-]\s?|\s")
 _RF_START = re.compile(r"RF\s?\d\d")
 MAX_CHAIN_GROUPS = 4
+MIN_GLUED_DIGITS = 5  # a shorter group is not cut along a numbering pattern
+MIN_TYPO_DIGITS = 5  # shorter numbers are not compared for typos
 
 
 def strip_zeros(group: str) -> str:
@@ -49,6 +53,7 @@ class NumberKeys:
     prefix: str  # "FAC"
     pattern: tuple[int, ...] | None  # lengths of the leading groups: (4,) for FAC-2025-0123
     compact: str  # "FAC20250123"
+    typo_forms: tuple[str, ...]  # digit strings compared for typos: "2025123", "20250123"
 
 
 @lru_cache(maxsize=131072)
@@ -59,12 +64,15 @@ def number_keys(number: str) -> NumberKeys:
     prefix_match = _LEADING_ALPHA.match(compact)
     prefix = prefix_match.group(0) if prefix_match else ""
     if not groups:
-        return NumberKeys(None, None, prefix, None, compact)
+        return NumberKeys(None, None, prefix, None, compact, ())
     stripped = [strip_zeros(g) for g in groups]
     digit_key = "-".join(stripped)
     last_key = stripped[-1] if len(groups) > 1 else None
     pattern = tuple(len(g) for g in groups[:-1]) if len(groups) > 1 else None
-    return NumberKeys(digit_key, last_key, prefix, pattern, compact)
+    forms = tuple(
+        f for f in dict.fromkeys(("".join(stripped), "".join(groups))) if len(f) >= MIN_TYPO_DIGITS
+    )
+    return NumberKeys(digit_key, last_key, prefix, pattern, compact, forms)
 
 
 def compact_reference(value: str) -> str:
@@ -81,10 +89,16 @@ class ReferenceQuery:
     tokens: set[str] = field(default_factory=set)  # compact words, for payment references
     rf_valid: list[str] = field(default_factory=list)
     rf_invalid: list[str] = field(default_factory=list)
+    number_like: bool = False  # a number that is not a date (an invoice number not recognised?)
 
     @property
     def empty(self) -> bool:
         return not (self.keys or self.weak_keys or self.tokens or self.rf_valid or self.rf_invalid)
+
+
+def _date_like(groups: list[str]) -> bool:
+    """12/03, 03/2025, 12.03.2025, 2025: day, month and year groups only."""
+    return all(len(g) <= 2 or (len(g) == 4 and g[:2] in ("19", "20")) for g in groups)
 
 
 def _add(query: ReferenceQuery, key: str, prefix: str) -> None:
@@ -138,8 +152,13 @@ def read_references(
             prefix = chain.group(1) or ""
             groups = _GROUP_SPLIT.split(chain.group(2))[: MAX_CHAIN_GROUPS * 2]
             stripped = [strip_zeros(g) for g in groups]
-            query.digit_strings.append("".join(stripped))
             n = len(groups)
+            date_like = _date_like(groups)
+            if not date_like:
+                query.digit_strings.append("".join(stripped))
+                query.digit_strings.append("".join(groups))
+                if sum(map(len, stripped)) >= 4:
+                    query.number_like = True
             # shorthand for sibling numbers: "2025-123/124" and "2025-123 ET 124" name 2025-124
             for j in range(2, n):
                 _add(query, stripped[0] + "-" + stripped[j], "")
@@ -153,6 +172,8 @@ def read_references(
                     _add(query, "-".join(stripped[i:j]), prefix if i == 0 else "")
                 # a glued number cut along a learned pattern
                 group = groups[i]
+                if len(group) < MIN_GLUED_DIGITS:
+                    continue
                 for pattern in patterns:
                     total = sum(pattern)
                     if len(group) <= total:

@@ -5,6 +5,18 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from itertools import combinations
 
+MAX_FOUND = 512  # stop collecting raw solutions past this (many equal amounts)
+
+
+def _combos(values: list[int], size: int) -> list[tuple[int, tuple[int, ...]]]:
+    n = len(values)
+    if size == 1:
+        return [(values[i], (i,)) for i in range(n)]
+    if size == 2:
+        return [(values[i] + values[j], (i, j)) for i in range(n) for j in range(i + 1, n)]
+    get = values.__getitem__
+    return [(sum(map(get, c)), c) for c in combinations(range(n), size)]
+
 
 def find_subsets(
     values: list[int],
@@ -36,14 +48,14 @@ def find_subsets(
     tail_max = max_size // 2
     tails: dict[int, tuple[list[int], list[tuple[int, ...]]]] = {}
     for size in range(1, tail_max + 1):
-        combos = sorted(
-            ((sum(values[i] for i in c), c) for c in combinations(range(n), size)),
-        )
+        combos = _combos(values, size)
+        combos.sort()
         tails[size] = ([s for s, _ in combos], [c for _, c in combos])
     found: list[tuple[int, ...]] = []
     for a in range(1, head_max + 1):
-        for head in combinations(range(n), a):
-            head_sum = sum(values[i] for i in head)
+        heads = tails[a] if a in tails else None
+        head_items = zip(*heads, strict=True) if heads else iter(_combos(values, a))
+        for head_sum, head in head_items:
             last = head[-1]
             for b in (a - 1, a):
                 size = a + b
@@ -60,6 +72,8 @@ def find_subsets(
                     tail = tail_combos[k]
                     if tail[0] > last:
                         found.append(head + tail)
+            if len(found) > MAX_FOUND:
+                break
     found.sort(key=lambda c: (len(c), c))
     unique: list[tuple[int, ...]] = []
     seen: set[tuple[int, ...]] = set()

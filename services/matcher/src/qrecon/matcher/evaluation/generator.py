@@ -103,6 +103,7 @@ SCENARIO_WEIGHTS: dict[str, float] = {
     "unknown_payer": 1.5,
 }
 NO_REFERENCE = "none"
+MAX_UNPAID_PER_PARTY = 8  # invoices a party leaves unpaid over the year
 MONTHS_FR = (
     "janvier",
     "fevrier",
@@ -189,6 +190,7 @@ class Party:
     seq: int = 0
     dd_creditor: str | None = None
     code: str = ""
+    unpaid: int = 0
     open_ids: list[str] = field(default_factory=list)
 
 
@@ -398,7 +400,7 @@ class Generator:
                 if rng.random() < 0.8
                 else None,
                 trade_name=_fold_upper(trade),
-                weight=rng.paretovariate(1.3),
+                weight=min(25.0, rng.paretovariate(1.3)),
                 country=country,
                 recurring=self._amount(rng) if rng.random() < 0.3 else None,
                 uses_rf=rng.random() < 0.08,
@@ -584,7 +586,8 @@ class Generator:
 
     def _background(self, party: Party, near: date) -> None:
         """An invoice of the same party that stays open (several open items per party)."""
-        if self.rng.random() < 0.45:
+        if party.unpaid < MAX_UNPAID_PER_PARTY and self.rng.random() < 0.45:
+            party.unpaid += 1
             lo = max(-40, (near - START).days - 90)
             day = START + timedelta(days=self.rng.randint(lo, max(lo, (near - START).days)))
             self._invoice(party, day)
@@ -1241,8 +1244,9 @@ class Generator:
         return tx, label_row
 
     # ------------------------------------------------------------------ simulation
-    def _fifo(self, intent: _Intent, index: int, by_invoice: dict[str, list[int]]) -> None:
+    def _fifo(self, intent: _Intent, index: int, by_invoice: dict[str, list[int]]) -> bool:
         """A payment naming no invoice pays the oldest of equal open debts (art. 1342-10)."""
+        swapped = False
         for pos, invoice_id in enumerate(list(intent.targets)):
             inv = self.invoices[invoice_id]
             if intent.planned[pos] != inv.residual or inv.residual == 0:
@@ -1253,7 +1257,6 @@ class Generator:
                 if (
                     other_id not in intent.targets
                     and other.residual == inv.residual
-                    and other.amount == inv.amount
                     and other.data["kind"] == inv.data["kind"]
                     and other.issue <= intent.when.date()
                     and (other.due, other.issue, other.data["number"], other.id)
@@ -1267,6 +1270,7 @@ class Generator:
                     older = other
             if older is None:
                 continue
+            swapped = True
             a, b = inv.id, older.id
             for other_index in set(by_invoice.get(a, [])) | set(by_invoice.get(b, [])):
                 if other_index < index:
@@ -1281,6 +1285,7 @@ class Generator:
                 [i for i in by_invoice.get(a, []) if i >= index]
                 + [i for i in by_invoice.get(b, []) if i < index],
             )
+        return swapped
 
     def build(self) -> Dataset:
         rng = self.rng
@@ -1323,11 +1328,13 @@ class Generator:
             if (
                 intent.ref_mode == NO_REFERENCE
                 and intent.truth
-                and intent.matchable
                 and intent.status == "completed"
                 and intent.targets
+                and self._fifo(intent, index, by_invoice)
+                and intent.case == "prepayment"
             ):
-                self._fifo(intent, index, by_invoice)
+                # paid before its invoice, naming nothing: it pays an older equal debt
+                intent.case, intent.matchable = "name_amount", True
             if intent.truth and intent.status == "completed":
                 for invoice_id, planned in zip(intent.targets, intent.planned, strict=True):
                     inv = self.invoices[invoice_id]
