@@ -201,3 +201,34 @@ def test_history_then_play(qonto: EmulatorHandle, receiver: Receiver) -> None:
     first_played = min(r["transaction_updated_at"] for r in log if r["outcome"] == "delivered")
     assert first_played >= "2025-02-01"
     assert any(r["outcome"] == "not_sent" for r in log)  # history sends nothing
+
+
+def test_loading_keeps_credentials_tokens_and_subscriptions(
+    qonto: EmulatorHandle, receiver: Receiver
+) -> None:
+    sim = qonto.sim
+    code = qonto.mint_authorization_code()
+    tokens = httpx.post(
+        qonto.token_url,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": qonto.client_id,
+            "client_secret": qonto.client_secret,
+        },
+    ).json()
+    secret = sim.regenerate_api_key()
+    sim.add_webhook_subscription(callback_url=receiver.url, secret="s" * 40)
+    load_scenario(sim, seed=1, size="tiny")
+    balance = sim.bank_account(qonto.bank_account_id)["balance_cents"]
+    load_scenario(sim, seed=1, size="tiny")
+    assert sim.bank_account(qonto.bank_account_id)["balance_cents"] == balance
+    assert len(sim.bank_accounts()) == 2
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert httpx.get(f"{qonto.base_url}/v2/organization", headers=bearer).status_code == 200
+    assert qonto.secret_key == secret
+    assert len(sim.webhook_subscriptions()) == 1
+    sim.reset()  # a full reset forgets all of it
+    assert httpx.get(f"{qonto.base_url}/v2/organization", headers=bearer).status_code == 401
+    assert sim.webhook_subscriptions() == []
+    assert len(sim.bank_accounts()) == 1

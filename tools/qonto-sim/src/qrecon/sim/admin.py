@@ -80,6 +80,7 @@ def register_admin(app: FastAPI, sim: Simulator) -> None:
     async def reset(request: Request) -> Response:
         body = await _body(request)
         sim.reset(
+            keep_credentials=bool(body.get("keep_credentials", False)),
             keep_subscriptions=bool(body.get("keep_subscriptions", False)),
             keep_faults=bool(body.get("keep_faults", False)),
         )

@@ -108,7 +108,7 @@ def load_scenario(
     if sim.player is not None:
         sim.player.stop()
     if reset:
-        sim.reset(keep_subscriptions=True, keep_faults=True)
+        sim.reset(keep_credentials=True, keep_subscriptions=True, keep_faults=True)
     began = time.monotonic()
     if name == "bulk":
         count = int(size) if str(size).isdigit() else 100_000
@@ -263,7 +263,7 @@ def start_play(
     if sim.player is not None:
         sim.player.stop()
     if reset:
-        sim.reset(keep_subscriptions=True, keep_faults=True)
+        sim.reset(keep_credentials=True, keep_subscriptions=True, keep_faults=True)
     scenario = build_scenario(
         name=name, seed=seed, months=months + history_months, size=size, start=start
     )

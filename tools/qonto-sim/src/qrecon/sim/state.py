@@ -295,6 +295,7 @@ class Simulator:
         self._refresh_tokens: dict[str, _Token] = {}
         self._subscriptions: dict[str, dict[str, Any]] = {}
         self._idempotency: dict[tuple[str, str], tuple[datetime, int, Any]] = {}
+        self._account_specs: dict[str, dict[str, Any]] = {}  # to recreate accounts on reset
         self.default_organization_id: str | None = None
 
     def _create_defaults(self) -> None:
@@ -318,26 +319,44 @@ class Simulator:
             redirect_uris=[DEFAULT_REDIRECT_URI],
         )
 
-    def reset(self, *, keep_subscriptions: bool = False, keep_faults: bool = False) -> None:
-        """Forget everything and recreate the default organization and credentials."""
+    def reset(
+        self,
+        *,
+        keep_credentials: bool = False,
+        keep_subscriptions: bool = False,
+        keep_faults: bool = False,
+    ) -> None:
+        """Forget the data (transactions, invoices, ground truth).
+
+        Without ``keep_credentials`` everything goes: organizations, keys, OAuth tokens,
+        subscriptions, the clock; the defaults are recreated. With it (what loading or
+        playing a scenario does), organizations, API keys, OAuth clients and tokens and
+        the clock stay, and bank accounts come back with their initial balances.
+        """
         player = self.player
         if player is not None:
             player.stop()
         with self.lock:
             subscriptions = dict(self._subscriptions)
             self._init_data()
-            self._init_credentials()
-            if self._with_defaults:
-                self._create_defaults()
-            if keep_subscriptions:
-                self._subscriptions.update(subscriptions)
+            if keep_credentials:
+                for spec in list(self._account_specs.values()):
+                    self.add_bank_account(**spec)
+                if not keep_subscriptions:
+                    self._subscriptions.clear()
+            else:
+                self._init_credentials()
+                if self._with_defaults:
+                    self._create_defaults()
+                if keep_subscriptions:
+                    self._subscriptions.update(subscriptions)
+                self.clock.reset()
+                self.rate_limiter.reset()
             if not keep_faults:
                 self.faults = Faults()
                 self.storm_until = 0.0
             self.scenario_info = None
             self.player = None
-            self.clock.reset()
-            self.rate_limiter.reset()
         self.webhooks.reset_log()
 
     def credentials(self, organization_id: str | None = None) -> Credentials:
@@ -475,6 +494,16 @@ class Simulator:
                 "account_number": iban[-13:-2] if len(iban) > 13 else iban,
             }
             self._bank_accounts[account_id] = account
+            self._account_specs[account_id] = {
+                "organization_id": org_id,
+                "name": name,
+                "iban": iban,
+                "bic": bic,
+                "main": main,
+                "balance_cents": balance_cents,
+                "currency": currency,
+                "id": account_id,
+            }
             self._pending_debits[account_id] = 0
             return dict(account)
 
