@@ -10,6 +10,7 @@ when it starts; run again after it completed, it carries on from there to now.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,6 +35,7 @@ from qrecon.sync.adapters.store import SyncStore, migrate
 from qrecon.sync.core.backfill import Backfill, backfill_range
 from qrecon.sync.metrics import SyncMetrics
 from qrecon.sync.pages import fetch_page, publish_page
+from qrecon.sync.service import PRODUCER_TUNING
 from qrecon.sync.settings import SyncSettings
 
 log = get_logger(__name__)
@@ -111,7 +113,7 @@ async def backfill_account(
             organization_id=organization_id,
             source="backfill",
         )
-        await store.commit_backfill_page(
+        redundant = await store.commit_backfill_page(
             row.id,
             connection_id=connection_id,
             published=result.published,
@@ -119,6 +121,7 @@ async def backfill_account(
             state=after,
         )
         metrics.pages.labels(connection_id, "backfill").inc()
+        metrics.redundant.labels("backfill").inc(redundant)
         state = after
         report.pages += 1
         report.published += len(result.published)
@@ -168,7 +171,12 @@ async def run_backfill(
                 if c.refresh_token_seed is not None:
                     await qonto_adapter.seed_refresh_token(token_store, c.id, c.refresh_token_seed)
         limiter = limiter or qonto_adapter.make_limiter(settings)
-        broker = make_broker(settings.kafka_bootstrap_servers, client_id="qonto-sync-backfill")
+        broker = make_broker(
+            settings.kafka_bootstrap_servers,
+            client_id="qonto-sync-backfill",
+            log_level=logging.DEBUG,
+            **PRODUCER_TUNING,
+        )
         await broker.start()
         sink = KafkaSink(broker, settings.topics)
         try:

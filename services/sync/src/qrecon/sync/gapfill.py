@@ -52,6 +52,7 @@ class AccountProgress:
     pages: int = 0
     published: int = 0
     skipped: int = 0
+    redundant: int = 0
     last_error: str | None = None
     cycle_done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -143,12 +144,15 @@ class AccountSync:
                     organization_id=self.organization_id,
                     source="poll",
                 )
-                await self.store.commit_page(
+                redundant = await self.store.commit_page(
                     self.connection_id,
                     self.bank_account_id,
                     published=result.published,
                     sweep=after,
                 )
+                if redundant:
+                    self.metrics.redundant.labels("poll").inc(redundant)
+                    self.progress.redundant += redundant
                 self.metrics.pages.labels(self.connection_id, "poll").inc()
                 self.progress.pages += 1
                 self.progress.published += len(result.published)

@@ -94,6 +94,7 @@ ON CONFLICT (transaction_id) DO UPDATE
    SET updated_at = excluded.updated_at, event_id = excluded.event_id,
        source = excluded.source, connection_id = excluded.connection_id, recorded_at = now()
  WHERE excluded.updated_at > s.updated_at
+RETURNING transaction_id
 """
 
 
@@ -147,13 +148,15 @@ class SyncStore:
         *,
         published: Sequence[PublishedVersion],
         sweep: Sweep,
-    ) -> None:
+    ) -> int:
         """After a page's publishes are acknowledged: record them and checkpoint, atomically.
 
-        A completed sweep moves the watermark to its end and clears the sweep.
+        A completed sweep moves the watermark to its end and clears the sweep. Returns how
+        many of the published versions were already recorded meanwhile (by the seen
+        consumer, from another event): sync's redundant publishes.
         """
         async with self.pool.acquire() as conn, conn.transaction():
-            await self._upsert_seen(conn, published, connection_id)
+            redundant = await self._upsert_seen(conn, published, connection_id)
             await conn.execute(
                 """
                 INSERT INTO sync_watermarks AS w
@@ -172,6 +175,7 @@ class SyncStore:
                 None if sweep.done else sweep_to_json(sweep),
                 sweep.done,
             )
+        return redundant
 
     async def record_error(self, connection_id: str, bank_account_id: str, error: str) -> None:
         await self.pool.execute(
@@ -200,18 +204,19 @@ class SyncStore:
 
     async def record_published(
         self, published: Sequence[PublishedVersion], connection_id: str | None = None
-    ) -> None:
+    ) -> int:
         async with self.pool.acquire() as conn:
-            await self._upsert_seen(conn, published, connection_id)
+            return await self._upsert_seen(conn, published, connection_id)
 
     @staticmethod
     async def _upsert_seen(
         conn: asyncpg.Connection, rows: Sequence[PublishedVersion], connection_id: str | None
-    ) -> None:
+    ) -> int:
+        """Record versions (newest wins); returns how many were not newer than the record."""
         newest = _newest_per_id(rows)
         if not newest:
-            return
-        await conn.execute(
+            return 0
+        applied = await conn.fetch(
             _UPSERT_SEEN,
             [r.transaction_id for r in newest],
             [r.updated_at for r in newest],
@@ -219,6 +224,7 @@ class SyncStore:
             [r.source for r in newest],
             [connection_id] * len(newest),
         )
+        return len(newest) - len(applied)
 
     async def record_observed(
         self, observed: Sequence[ObservedVersion]
@@ -325,9 +331,9 @@ class SyncStore:
         published: Sequence[PublishedVersion],
         skipped: int,
         state: Backfill,
-    ) -> None:
+    ) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
-            await self._upsert_seen(conn, published, connection_id)
+            redundant = await self._upsert_seen(conn, published, connection_id)
             await conn.execute(
                 """
                 UPDATE sync_backfills
@@ -341,6 +347,7 @@ class SyncStore:
                 len(published),
                 skipped,
             )
+        return redundant
 
     # ------------------------------------------------------------ invoices
 
