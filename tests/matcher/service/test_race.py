@@ -118,5 +118,7 @@ async def test_three_replicas_never_over_allocate(
     )
     assert len(records) == len(more) == PAYMENTS
     assert len({r.key for r in more}) == PAYMENTS
+    # One relay publishes for the whole deployment (per-transaction order of results).
+    assert [r.leadership is not None and r.leadership.is_leader for r in replicas].count(True) == 1
     # The race really happened: replicas' caches were wrong and PostgreSQL said so.
     assert metrics.CONFLICTS._value.get() > conflicts_before

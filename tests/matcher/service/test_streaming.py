@@ -95,7 +95,12 @@ async def test_stream_lifecycle_dead_letters_and_offsets(
     assert [r.status for r in by_tx[tx2.id]] == ["auto_matched"]
     assert boom.id not in by_tx
     assert all(r.headers for r in records)
-    assert {h[0] for h in records[0].headers} >= {"event-id", "event-type", "schema-version"}
+    assert {h[0] for h in records[0].headers} >= {
+        "event-id",
+        "event-type",
+        "schema-version",
+        "result-seq",
+    }
 
     dead = await testing.consume_until(
         kafka_bootstrap, topics.dlq(topics.transactions), count=2, timeout=30

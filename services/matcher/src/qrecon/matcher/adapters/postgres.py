@@ -22,6 +22,8 @@ from qrecon.common.schemas import MatchResult
 
 OUTBOX_TABLE = "matcher_outbox"
 MATCH_EVENT_TYPE = "reconciliation.match"
+# The result's rank among the transaction's results: a consumer can drop an older one.
+RESULT_SEQ_HEADER = "result-seq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +370,7 @@ class PgRepository:
             topic=topic,
             key=result.transaction_id,
             value=result.model_dump_json().encode(),
-            headers=headers_for(event_id, MATCH_EVENT_TYPE),
+            headers={**headers_for(event_id, MATCH_EVENT_TYPE), RESULT_SEQ_HEADER: str(seq)},
         )
 
     async def results_of(self, transaction_id: str) -> list[dict[str, Any]]:

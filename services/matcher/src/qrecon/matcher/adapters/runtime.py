@@ -1,7 +1,8 @@
 """Composition root of ``qonto-matcher run``: pool, migrations, cache, broker, relay, API.
 
 Start order: PostgreSQL (migrations applied under an advisory lock, so replicas can start
-together), the cache, Kafka (consumers and producer), the outbox relay, background loops
+together), the cache, Kafka (consumers and producer), the outbox relay (one active per
+deployment, see :mod:`.relay`), background loops
 (cache refresh, sweep of ``needs_redecide``, consumer lag), then the HTTP server.
 
 Graceful stop (SIGTERM/SIGINT): the HTTP server stops taking requests; the consumers stop
@@ -30,6 +31,7 @@ from qrecon.common.outbox import OutboxRelay
 from qrecon.matcher.adapters.http import create_app
 from qrecon.matcher.adapters.kafka import TRANSIENT, StreamConsumers
 from qrecon.matcher.adapters.postgres import OUTBOX_TABLE
+from qrecon.matcher.adapters.relay import RelayLeadership
 from qrecon.matcher.core import EngineConfig, MatchingEngine
 from qrecon.matcher.service.cache import MatcherState
 from qrecon.matcher.service.matching import Engine, MatcherService
@@ -66,6 +68,7 @@ class MatcherRuntime:
         self.service: MatcherService | None = None
         self.consumers: StreamConsumers | None = None
         self.relay: OutboxRelay | None = None
+        self.leadership: RelayLeadership | None = None
         self.broker: Any = None
         self.server: _Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -102,8 +105,11 @@ class MatcherRuntime:
             poll_interval=s.outbox_poll_seconds,
             retention=timedelta(days=7),
         )
+        self.leadership = RelayLeadership(
+            self.pool, self.relay, retry_seconds=s.relay_retry_seconds
+        )
         await self.broker.start()
-        await self.relay.start()
+        await self.leadership.start()
         self._tasks = [
             asyncio.create_task(self._every(s.cache_refresh_seconds, self._refresh), name="cache"),
             asyncio.create_task(
@@ -158,9 +164,9 @@ class MatcherRuntime:
         for task in self._tasks:
             with contextlib.suppress(BaseException):
                 await task
-        if self.relay is not None:
+        if self.leadership is not None:
             with contextlib.suppress(Exception):
-                await self.relay.stop()
+                await self.leadership.stop()  # the leader drains what is pending
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.broker.stop(), timeout)

@@ -293,6 +293,14 @@ class MatcherService:
         observed = event.observed_at if event else None
 
         def done() -> None:
+            log.debug(
+                "matcher_decided",
+                transaction_id=tx.id,
+                status=result.status,
+                cause=cause,
+                seq=seq,
+                allocations=len(result.allocations),
+            )
             metrics.RESULTS.labels(result.status, cause).inc()
             if observed is not None:
                 metrics.EVENT_TO_RESULT.observe(max(0.0, self._clock() - observed.timestamp()))
@@ -300,12 +308,19 @@ class MatcherService:
         uow.after_commit(done)
 
     async def _with_conflict_retries(self, attempt: Callable[[bool], Any]) -> Any:
-        """Run ``attempt(degrade)`` until it commits without an allocation conflict."""
-        for n in range(self.conflict_retries + 1):
+        """Run ``attempt(degrade)`` until it commits without an allocation conflict.
+
+        The last attempt is told to ``degrade`` (an auto match becomes a suggestion, which
+        allocates nothing and so cannot conflict).
+        """
+        last = self.conflict_retries
+        for n in range(last + 1):
             try:
-                return await attempt(n == self.conflict_retries)
+                return await attempt(n == last)
             except AllocationConflict as conflict:
                 metrics.CONFLICTS.inc()
+                if n == last:
+                    raise
                 await self.state.refresh_invoices(self.pool, conflict.invoice_ids)
                 if n:
                     await asyncio.sleep(min(0.05 * n, 0.5))
@@ -313,8 +328,10 @@ class MatcherService:
                 # The residual constraint refused what the locks should have prevented
                 # (a concurrent invoice change): decide again on fresh rows.
                 metrics.CONFLICTS.inc()
+                if n == last:
+                    raise
                 await self.state.load(self.pool)
-        raise RuntimeError("unreachable: the last attempt never raises a conflict")
+        raise AssertionError("unreachable")
 
     # ================================================================== transactions
     async def handle_transaction_event(self, event: TransactionEvent) -> Outcome:

@@ -68,6 +68,10 @@ class MatcherSettings(ServiceSettings):
     outbox_poll_seconds: float = Field(
         0.5, gt=0, validation_alias=_env("MATCHER_OUTBOX_POLL_SECONDS")
     )
+    # How soon another replica takes over the outbox relay when its leader is gone.
+    relay_retry_seconds: float = Field(
+        1.0, gt=0, validation_alias=_env("MATCHER_RELAY_RETRY_SECONDS")
+    )
     shutdown_timeout_seconds: float = Field(
         20.0, gt=0, validation_alias=_env("MATCHER_SHUTDOWN_TIMEOUT_SECONDS")
     )
