@@ -326,3 +326,14 @@ def test_api_faults(qonto: EmulatorHandle, api: httpx.Client) -> None:
     assert admin.json()["slow_ms"] == 0
     bad = httpx.put(f"{qonto.base_url}/_sim/faults", json={"drop": 2})
     assert bad.status_code == 422
+
+
+def test_delay_fault_is_recorded(qonto: EmulatorHandle, receiver: Receiver) -> None:
+    qonto.sim.set_faults(delay_ms=200, seed=3)
+    _subscribe(qonto, receiver)
+    _income(qonto)
+    assert qonto.sim.webhooks.flush(5)
+    record = qonto.sim.webhooks.log()[0]
+    assert 0 < record["delay_ms"] <= 200
+    assert record["outcome"] == "delivered"
+    assert len(receiver.requests) == 1

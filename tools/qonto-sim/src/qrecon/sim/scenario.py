@@ -389,6 +389,7 @@ def generate(
     ]
     employee_ibans = [french_iban(rng) for _ in employees]
     factor_iban = french_iban(rng, "30066")
+    creditor_ibans = {creditor: french_iban(rng) for creditor, *_ in DIRECT_DEBITS}
     card_digits = [f"{rng.randrange(10000):04d}" for _ in range(2)]
 
     for month_index in range(months):
@@ -561,6 +562,8 @@ def generate(
                     "category": "utility",
                     "counterparty": {
                         "name": creditor,
+                        "iban": creditor_ibans[creditor],
+                        "bic": bic_of(creditor_ibans[creditor]),
                         "creditor_identifier": creditor_id,
                         "mandate_reference": mandate,
                     },
