@@ -6,6 +6,8 @@ consumers); what it would publish is read from its outbox table.
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -338,3 +340,40 @@ async def test_sweep_finishes_a_release_interrupted_by_a_crash(service: MatcherS
     assert await invoice_state(service.pool, inv.id) == (40000, 40000, "open")
     assert await service.sweep() == 0
     await assert_allocations_consistent(service.pool)
+
+
+async def test_one_outbox_relay_is_active_and_another_takes_over(pool: asyncpg.Pool) -> None:
+    from qrecon.common.outbox import OutboxRelay
+    from qrecon.matcher.adapters.relay import RelayLeadership
+
+    leaders = [
+        RelayLeadership(
+            pool,
+            OutboxRelay(pool, object(), table="matcher_outbox"),
+            retry_seconds=0.05,  # type: ignore[arg-type]
+        )
+        for _ in range(2)
+    ]
+    for leadership in leaders:
+        await leadership.start()
+    try:
+        for _ in range(100):
+            if any(x.is_leader for x in leaders):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        assert [x.is_leader for x in leaders].count(True) == 1
+        first = next(x for x in leaders if x.is_leader)
+        other = next(x for x in leaders if not x.is_leader)
+        assert first.relay.running
+        assert not other.relay.running
+        await first.stop()
+        for _ in range(100):
+            if other.is_leader:
+                break
+            await asyncio.sleep(0.02)
+        assert other.is_leader
+        assert other.relay.running
+    finally:
+        for leadership in leaders:
+            await leadership.stop()

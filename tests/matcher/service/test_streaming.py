@@ -18,6 +18,7 @@ from .conftest import RuntimeFactory, committed_lag, free_port, produce
 from .factories import (
     assert_allocations_consistent,
     bump,
+    cancel_event,
     invoice,
     invoice_event,
     invoice_state,
@@ -131,6 +132,33 @@ async def test_stream_lifecycle_dead_letters_and_offsets(
         await asyncio.sleep(0.1)
     assert await committed_lag(kafka_bootstrap, group, topics.transactions) == 0
     assert await committed_lag(kafka_bootstrap, group, topics.invoices) == 0
+
+    # Matching runs in both directions: a transaction that found nothing is matched when its
+    # invoice arrives; a cancelled invoice gives its payment back to review.
+    early = transaction(66600, reference="FAC-2025-2003")
+    await produce(
+        kafka_bootstrap,
+        topics.transactions,
+        [(early.id, tx_event(early).model_dump_json().encode())],
+    )
+    records = await testing.consume_until(kafka_bootstrap, topics.matches, count=4, timeout=30)
+    assert _results(records)[-1].status == "unmatched"
+    inv_c = invoice("FAC-2025-2003", 66600)
+    await produce(
+        kafka_bootstrap,
+        topics.invoices,
+        [
+            (inv_c.id, invoice_event(inv_c).model_dump_json().encode()),
+            (inv_b.id, cancel_event(inv_b.id).model_dump_json().encode()),
+        ],
+    )
+    records = await testing.consume_until(kafka_bootstrap, topics.matches, count=6, timeout=30)
+    latest = {r.transaction_id: r for r in _results(records)}
+    assert latest[early.id].status == "auto_matched"
+    assert latest[tx2.id].status in ("unmatched", "suggested")
+    assert await invoice_state(pool, inv_c.id) == (66600, 66600, "open")
+    assert await invoice_state(pool, inv_b.id) == (70000, 0, "canceled")
+    await assert_allocations_consistent(pool)
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         ready = await http.get("/readyz")
