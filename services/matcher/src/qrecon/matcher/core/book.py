@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from qrecon.common.schemas import Allocation, Invoice
-from qrecon.matcher.core.normalize import name_key, name_tokens, normalise_iban
+from qrecon.matcher.core.normalize import name_compact, name_key, name_tokens, normalise_iban
 from qrecon.matcher.core.references import compact_reference, number_keys
 
 __all__ = ["BookEntry", "InvoiceBook", "OverAllocation"]
@@ -91,6 +91,7 @@ class InvoiceBook:
         self._iban_refcount: Counter[tuple[str, str]] = Counter()
         self._names_by_word: dict[str, dict[str, None]] = {}
         self._name_refcount: Counter[str] = Counter()
+        self._compact_by_name: dict[str, str] = {}
         self._by_amount: dict[tuple[str, int], dict[str, None]] = {}
         self._by_digit_key: dict[str, dict[str, None]] = {}
         self._by_last_key: dict[str, dict[str, None]] = {}
@@ -135,6 +136,7 @@ class InvoiceBook:
             for word in self._name_index_words(nkey):
                 _add(self._names_by_word, word, nkey)
         self._name_refcount[nkey] += 1
+        self._compact_by_name.setdefault(nkey, name_compact(invoice.counterparty_name))
         if entry.iban:
             _add(self._names_by_iban, entry.iban, nkey)
             self._iban_refcount[(entry.iban, nkey)] += 1
@@ -157,6 +159,7 @@ class InvoiceBook:
         self._name_refcount[entry.name_key] -= 1
         if self._name_refcount[entry.name_key] <= 0:
             del self._name_refcount[entry.name_key]
+            self._compact_by_name.pop(entry.name_key, None)
             for word in self._name_index_words(entry.name_key):
                 bucket = self._names_by_word.get(word)
                 if bucket is not None:
@@ -294,6 +297,9 @@ class InvoiceBook:
 
     def has_name(self, key: str) -> bool:
         return key in self._by_name
+
+    def name_compact_of(self, key: str) -> str:
+        return self._compact_by_name.get(key, "")
 
     def names_by_word(self, word: str) -> dict[str, None]:
         return self._names_by_word.get(word, {})

@@ -62,6 +62,7 @@ from qrecon.matcher.core.config import MATCHER_VERSION, EngineConfig
 from qrecon.matcher.core.knowledge import Knowledge
 from qrecon.matcher.core.normalize import (
     fold,
+    label_compact,
     label_name_key,
     name_similarity,
     name_tokens,
@@ -143,6 +144,8 @@ class _Context:
     observed_name: bool
     strong_other: set[str]  # counterparties the payer strongly matches
     noise: str | None
+    issued_by: date  # an invoice issued after this is issued after the payment
+    exactly_named: set[str]  # counterparties of the invoices the text names exactly
     rejected_any: bool = False
 
 
@@ -309,18 +312,14 @@ class MatchingEngine:
             "iban",
         ):
             iban = normalise_iban(account)
-        observed: dict[str, None] = {}
-        for text in (tx.clean_counterparty_name, tx.label):
-            if text:
+        observed: dict[str, str] = {}  # name key -> compact form
+        texts = [tx.clean_counterparty_name, tx.label]
+        texts += [nested.get(field_name) for field_name in _COUNTERPARTY_NAME_FIELDS]
+        for text in texts:
+            if isinstance(text, str) and text:
                 key = label_name_key(text)
-                if key:
-                    observed[key] = None
-        for field_name in _COUNTERPARTY_NAME_FIELDS:
-            value = nested.get(field_name)
-            if isinstance(value, str) and value:
-                key = label_name_key(value)
-                if key:
-                    observed[key] = None
+                if key and key not in observed:
+                    observed[key] = label_compact(text)
         cp_hits: dict[str, _CpHit] = {}
         if iban:
             for name in book.names_by_iban(iban):
@@ -334,11 +333,11 @@ class MatchingEngine:
                     cp_hits[name] = _CpHit(CP_ALIAS, 100.0)
         strong = set(cp_hits)
         fuzzy: dict[str, float] = {}
-        for key in observed:
+        for key, compact in observed.items():
             for name in self._fuzzy_candidates(book, key):
                 if name in cp_hits:
                     continue
-                score = name_similarity(key, name)
+                score = name_similarity(key, name, compact, book.name_compact_of(name))
                 if score >= cfg.name_min_score and score > fuzzy.get(name, 0.0):
                     fuzzy[name] = score
         ranked = sorted(fuzzy.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -357,6 +356,12 @@ class MatchingEngine:
             observed_name=bool(observed) or iban is not None,
             strong_other=strong,
             noise=noise,
+            issued_by=transaction_date(tx) + timedelta(days=cfg.date_tolerance_days),
+            exactly_named={
+                entry.name_key
+                for invoice_id, hit in ref_hits.items()
+                if hit.level >= REF_EXACT and (entry := book.entry(invoice_id)) is not None
+            },
         )
 
     def _fuzzy_candidates(self, book: InvoiceBook, key: str) -> list[str]:
@@ -448,19 +453,34 @@ class MatchingEngine:
             for entry in book.open_entries_of(name)
             if entry.invoice.kind == kind and self._usable(ctx, entry)
         ]
-        if ctx.refs.digit_strings:
-            # a number one typo away from one in the text (only for this counterparty's items)
+        if ctx.refs.digit_strings and name not in ctx.exactly_named:
+            # a number one typo away from one in the text (only for this counterparty's items,
+            # and only when the text names none of its invoices exactly)
             unnamed = [e for e in items if e.id not in ctx.ref_hits]
             for invoice_id in self._typo_hits(ctx, unnamed):
                 ctx.ref_hits[invoice_id] = _RefHit(REF_FUZZY)
+        # Oldest first, except that invoices issued after the payment, then invoices claimed
+        # by another transaction's pending suggestion, come last: an equally fitting invoice
+        # that is neither is preferred (FIFO among those). The sort is stable.
+        limit = ctx.issued_by
+        future = {e.id for e in items if e.invoice.issue_date > limit}
+        claimed: set[str] = set()
         if book.has_reservations:
-            # invoices claimed by another transaction's pending suggestion come last, so an
-            # equally fitting unclaimed invoice is preferred (FIFO among the unclaimed)
             tx_id = ctx.tx.id
             claimed = {e.id for e in items if book.reserved_by_others(e.id, tx_id)}
-            if claimed:
-                items.sort(key=lambda e: e.id in claimed)  # stable: oldest first otherwise
+        if future or claimed:
+            items.sort(key=lambda e: (e.id in future, e.id in claimed))
         return items
+
+    def _pool(self, indices: list[int], values: list[int]) -> list[int]:
+        """At most max_subset_items indices for a subset search: every credit note (they
+        are few and change what adds up), then the oldest invoices."""
+        limit = self.config.max_subset_items
+        if len(indices) <= limit:
+            return indices
+        negatives = [i for i in indices if values[i] < 0][: limit // 2]
+        positives = [i for i in indices if values[i] >= 0][: limit - len(negatives)]
+        return sorted(negatives + positives)
 
     def _fee_range(self, total: int) -> int:
         cfg = self.config
@@ -511,7 +531,7 @@ class MatchingEngine:
             room = cfg.max_subset_size - len(referenced)
             strong = any(ctx.ref_hits[items[i].id].level >= REF_EXACT for i in referenced)
             if search and strong and rest and room > 0 and fit != "exact":
-                rest = rest[: cfg.max_subset_items]
+                rest = self._pool(rest, values)
                 rest_values = [values[i] for i in rest]
                 need = amount - total
                 for combo in find_subsets(
@@ -544,7 +564,7 @@ class MatchingEngine:
             pool = [i for i, v in enumerate(values) if v <= amount + tolerance]
             if sum(values[i] for i in pool) < amount:
                 pool = []
-        pool = pool[: cfg.max_subset_items]
+        pool = self._pool(pool, values)
         pool_values = [values[i] for i in pool]
         solutions = find_subsets(
             pool_values,
@@ -680,8 +700,7 @@ class MatchingEngine:
         if ref_level == 0 and cp is None:
             reasons.append("amount.only")
         # dates
-        limit = ctx.tx_date + timedelta(days=cfg.date_tolerance_days)
-        if any(e.invoice.issue_date > limit for e in c.entries):
+        if any(e.invoice.issue_date > ctx.issued_by for e in c.entries):
             score += w.date_future
             c.blocked = True
             reasons.append("date.invoice_after_payment")
@@ -693,7 +712,10 @@ class MatchingEngine:
             c.decisive = (
                 ref_level >= REF_EXACT or cp_strong or (ref_level == REF_FUZZY and cp is not None)
             )
-            if c.tie and (not cfg.fifo_ties_auto or (ref_level == 0 and ctx.refs.number_like)):
+            unread = (
+                ref_level == 0 and ctx.refs.number_like and ctx.tx.operation_type != "direct_debit"
+            )
+            if c.tie and (not cfg.fifo_ties_auto or unread):
                 # equal invoices and a number in the text that names none of them: ask
                 c.decisive = False
                 reasons.append("reference.unrecognised")

@@ -24,6 +24,8 @@ LEGAL_FORMS = frozenset(
         "PLC", "BV", "NV", "BVBA", "SPRL", "SRL", "SPA", "SL", "SLU", "AB", "AS", "OY", "SE",
     }
 )  # fmt: skip
+# Words too generic to tell companies apart ("EDF Entreprises" is "EDF").
+GENERIC_WORDS = frozenset({"ENTREPRISES", "ENTREPRISE", "BUSINESS", "PRO", "FRANCE"})
 STOP_WORDS = frozenset({"DE", "DU", "DES", "LA", "LE", "LES", "L", "D", "ET", "AND", "THE", "OF"})
 # Words a bank puts around the counterparty in a label ("VIR SEPA INST DE ...").
 BANK_WORDS = frozenset(
@@ -59,10 +61,22 @@ def _words(text: str) -> list[str]:
 @lru_cache(maxsize=131072)
 def name_key(name: str) -> str:
     """The comparison key of a company name (legal forms, stop words, order removed)."""
+    words = _name_words(name)
+    return " ".join(sorted(dict.fromkeys(words)))
+
+
+def _name_words(name: str) -> list[str]:
     words = [w for w in _words(name) if w not in LEGAL_FORMS and w not in STOP_WORDS]
     if not words:  # a name made only of designations ("SAS"): keep it as written
-        words = _words(name)
-    return " ".join(sorted(dict.fromkeys(words)))
+        return _words(name)
+    specific = [w for w in words if w not in GENERIC_WORDS]
+    return specific or words
+
+
+@lru_cache(maxsize=131072)
+def name_compact(name: str) -> str:
+    """The name's words in their order, without spaces (``Swiss Life`` = ``SWISSLIFE``)."""
+    return "".join(_name_words(name))
 
 
 @lru_cache(maxsize=131072)
@@ -71,6 +85,10 @@ def label_name_key(label: str) -> str:
 
     ``VIR SEPA MAISON DUPONT S.A.R.L. REGLEMENT FAC2025123`` -> ``DUPONT MAISON``.
     """
+    return " ".join(sorted(dict.fromkeys(_label_words(label))))
+
+
+def _label_words(label: str) -> list[str]:
     words = [
         w
         for w in _words(label)
@@ -80,25 +98,42 @@ def label_name_key(label: str) -> str:
         and not _HAS_DIGIT.search(w)
         and len(w) > 1
     ]
-    return " ".join(sorted(dict.fromkeys(words)))
+    specific = [w for w in words if w not in GENERIC_WORDS]
+    return specific or words
+
+
+@lru_cache(maxsize=131072)
+def label_compact(label: str) -> str:
+    return "".join(_label_words(label))
 
 
 def name_tokens(key: str) -> list[str]:
     return key.split() if key else []
 
 
-def name_similarity(query_key: str, candidate_key: str) -> float:
-    """0..100: how alike two name keys are (word order and extra words tolerated).
+def name_similarity(
+    query_key: str, candidate_key: str, query_compact: str = "", candidate_compact: str = ""
+) -> float:
+    """0..100: how alike two names are (word order, spacing and extra words tolerated).
 
-    ``token_sort_ratio`` on the sorted keys, or ``token_set_ratio`` (one name's words a
-    subset of the other's: ``DUPONT`` in ``DUPONT MAISON``) discounted by 8 points, since
-    a subset is weaker evidence than the same words.
+    The best of: ``token_sort_ratio`` (a ratio of the sorted keys); ``token_set_ratio``
+    (one name's words a subset of the other's: ``DUPONT`` in ``DUPONT MAISON``) and, on
+    the names without spaces, the ratio or the partial ratio (``SWISSLIFE`` in
+    ``SWISS LIFE``, ``TOTALENERGIES`` in ``TOTAL ENERGIES MARKETING``), the subset forms
+    discounted by 8 points since a subset is weaker evidence than the same words.
     """
     if query_key == candidate_key:
         return 100.0
     sort_score = fuzz.ratio(query_key, candidate_key)
     set_score = fuzz.token_set_ratio(query_key, candidate_key) - 8.0
-    return max(sort_score, set_score, 0.0)
+    best = max(sort_score, set_score)
+    if query_compact and candidate_compact:
+        best = max(best, fuzz.ratio(query_compact, candidate_compact))
+        shorter = min(len(query_compact), len(candidate_compact))
+        if shorter >= 6 and best < 92.0:
+            partial = fuzz.partial_ratio(query_compact, candidate_compact)
+            best = max(best, partial - 8.0)
+    return max(best, 0.0)
 
 
 @lru_cache(maxsize=65536)

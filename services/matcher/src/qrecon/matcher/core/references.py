@@ -96,9 +96,19 @@ class ReferenceQuery:
         return not (self.keys or self.weak_keys or self.tokens or self.rf_valid or self.rf_invalid)
 
 
+def _is_year(text: str) -> bool:
+    return len(text) == 4 and text[:2] in ("19", "20")
+
+
 def _date_like(groups: list[str]) -> bool:
-    """12/03, 03/2025, 12.03.2025, 2025: day, month and year groups only."""
-    return all(len(g) <= 2 or (len(g) == 4 and g[:2] in ("19", "20")) for g in groups)
+    """12/03, 03/2025, 12.03.2025, 2025, 032025, 12032025: day, month and year groups only."""
+    for g in groups:
+        if len(g) <= 2 or _is_year(g):
+            continue
+        if len(g) in (6, 8) and _is_year(g[-4:]) and 1 <= int(g[-6:-4]) <= 12:
+            continue  # MMYYYY, DDMMYYYY
+        return False
+    return True
 
 
 def _add(query: ReferenceQuery, key: str, prefix: str) -> None:
