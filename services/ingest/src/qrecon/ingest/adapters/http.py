@@ -27,6 +27,7 @@ there and gets the same 200 with ``duplicate: true``).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -39,7 +40,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto.signature import SIGNATURE_HEADER
@@ -53,8 +54,19 @@ from qrecon.ingest.settings import DEFAULT_CONNECTION, Connection
 
 log = get_logger(__name__)
 
-_SIGNATURE_HEADER = SIGNATURE_HEADER.lower()
+_SIGNATURE_HEADER_B = SIGNATURE_HEADER.lower().encode()
 _JSON = "application/json"
+_WEBHOOK_PATH = "/webhooks/qonto"
+_WEBHOOK_PREFIX = "/webhooks/qonto/"
+
+
+# FastAPI's native OpenTelemetry (recent versions) checks its providers on every request;
+# ingest exports Prometheus metrics instead.
+FASTAPI_OPTIONS: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 class Inbox(Protocol):
@@ -84,10 +96,18 @@ class Rejected(Exception):
         self.detail = detail
 
 
-def error_response(status: int, code: str, detail: str, **extra: Any) -> Response:
+class _Disconnected(Exception):
+    pass
+
+
+def error_body(code: str, detail: str, **extra: Any) -> bytes:
     body: dict[str, Any] = {"error": {"code": code, "detail": detail}}
     body.update(extra)
-    return Response(json.dumps(body).encode(), status_code=status, media_type=_JSON)
+    return json.dumps(body).encode()
+
+
+def error_response(status: int, code: str, detail: str, **extra: Any) -> Response:
+    return Response(error_body(code, detail, **extra), status_code=status, media_type=_JSON)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -97,15 +117,150 @@ def _is_json(content_type: str | None) -> bool:
     return media == _JSON or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
+async def _read_capped(receive: Receive, limit: int) -> bytes:
+    """The body from ASGI ``receive``, refusing (413) as soon as it passes ``limit``."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(413, "payload_too_large", f"body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise Rejected(413, "payload_too_large", f"body exceeds {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class WebhookHandler:
+    """``POST /webhooks/qonto[/{connection_id}]`` on raw ASGI.
+
+    It is the hot path, so it runs as an ASGI middleware ahead of FastAPI's routing,
+    request objects and dependency injection (which cost more than the whole verification);
+    the FastAPI routes of the same paths document it in OpenAPI and delegate to it.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._received: dict[str, Any] = {}
+        self._new = metrics.ACCEPTED.labels("new")
+        self._duplicate = metrics.ACCEPTED.labels("duplicate")
+
+    async def __call__(
+        self, connection_id: str, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes]:
+        """Process one webhook request; returns (status, JSON body). Never raises."""
+        started = time.perf_counter()
+        runtime = self.runtime
+        connection = runtime.connections.get(connection_id)
+        label = connection_id if connection is not None else "unknown"
+        counter = self._received.get(label)
+        if counter is None:
+            counter = self._received[label] = metrics.RECEIVED.labels(label)
+        counter.inc()
+        try:
+            if connection is None:
+                raise Rejected(404, "unknown_connection", "no such webhook connection")
+            length = content_type = signature = None
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    length = value
+                elif name == b"content-type":
+                    content_type = value.decode("latin-1")
+                elif name == _SIGNATURE_HEADER_B:
+                    signature = value.decode("latin-1")
+            limit = runtime.max_body_bytes
+            if length is not None and length.isdigit() and int(length) > limit:
+                raise Rejected(413, "payload_too_large", f"body exceeds {limit} bytes")
+            if not _is_json(content_type):
+                raise Rejected(415, "unsupported_media_type", "the body must be application/json")
+            now = runtime.now()
+            header = parse_header(signature)
+            check_timestamp(header, now=now, tolerance=runtime.signature_tolerance_seconds)
+            body = await _read_capped(receive, limit)
+            check_signature(header, body, connection.secrets)
+            routed = route_webhook(
+                body,
+                connection_id=connection.id,
+                observed_at=datetime.fromtimestamp(now, UTC),
+                organization_id=connection.organization_id,
+            )
+        except Rejected as exc:
+            return _reject(exc.status, exc.code, exc.detail, connection_id)
+        except SignatureError as exc:
+            return _reject(401, exc.code, exc.detail, connection_id)
+        except PayloadError as exc:
+            return _reject(400, exc.code, exc.detail, connection_id)
+        except _Disconnected:
+            return _reject(400, "client_disconnected", "the client went away", connection_id)
+        except Exception:  # a bug, not the client's fault; never let it escape
+            log.exception("webhook_internal_error", connection_id=connection_id[:64])
+            metrics.REJECTED.labels("internal_error").inc()
+            return 500, error_body("internal_error", "internal error")
+
+        topic = routed.topic(runtime.topics.transactions, runtime.topics.qonto_events)
+        try:
+            async with asyncio.timeout(runtime.durable_timeout_seconds):
+                new = await runtime.inbox.write(connection.id, topic, routed)
+        except Exception as exc:  # InboxUnavailable, TimeoutError: Qonto will retry
+            log.warning(
+                "webhook_not_durable",
+                connection_id=connection.id,
+                event_id=routed.event_id,
+                error=type(exc).__name__,
+            )
+            return _reject(503, "unavailable", "could not store the event; retry", connection_id)
+        (self._new if new else self._duplicate).inc()
+        metrics.ACK_LATENCY.observe(time.perf_counter() - started)
+        return 200, b'{"status":"accepted","event_id":%s,"duplicate":%s}' % (
+            json.dumps(routed.event_id).encode(),
+            b"false" if new else b"true",
+        )
+
+
+def webhook_connection(path: str) -> str | None:
+    """The connection a webhook path names, or None if it is not a webhook path."""
+    if path == _WEBHOOK_PATH or path == _WEBHOOK_PATH + "/":
+        return DEFAULT_CONNECTION
+    if path.startswith(_WEBHOOK_PREFIX):
+        rest = path[len(_WEBHOOK_PREFIX) :].rstrip("/")
+        if rest and "/" not in rest:
+            return rest
+    return None
+
+
+async def send_json(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class WebhookFastPath:
+    """ASGI middleware: webhook POSTs go straight to :class:`WebhookHandler`."""
+
+    def __init__(self, app: ASGIApp, handler: WebhookHandler) -> None:
+        self.app = app
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            connection_id = webhook_connection(scope["path"])
+            if connection_id is not None:
+                status, body = await self.handler(connection_id, scope, receive)
+                await send_json(send, status, body)
+                return
+        await self.app(scope, receive, send)
 
 
 _WEBHOOK_DOC = {
@@ -159,63 +314,17 @@ def create_http_app(
         summary="Verified Qonto webhooks, made durable, published to Kafka.",
         version="1",
         lifespan=lifespan,
+        **FASTAPI_OPTIONS,
     )
     app.state.runtime = runtime
 
-    async def handle(request: Request, connection_id: str) -> Response:
-        started = time.perf_counter()
-        connection = runtime.connections.get(connection_id)
-        metrics.RECEIVED.labels(connection_id if connection else "unknown").inc()
-        try:
-            if connection is None:
-                raise Rejected(404, "unknown_connection", "no such webhook connection")
-            headers = request.headers
-            length = headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > runtime.max_body_bytes:
-                raise Rejected(
-                    413, "payload_too_large", f"body exceeds {runtime.max_body_bytes} bytes"
-                )
-            if not _is_json(headers.get("content-type")):
-                raise Rejected(415, "unsupported_media_type", "the body must be application/json")
-            now = runtime.now()
-            header = parse_header(headers.get(_SIGNATURE_HEADER))
-            check_timestamp(header, now=now, tolerance=runtime.signature_tolerance_seconds)
-            body = await _read_capped(request, runtime.max_body_bytes)
-            check_signature(header, body, connection.secrets)
-            routed = route_webhook(
-                body,
-                connection_id=connection.id,
-                observed_at=datetime.fromtimestamp(now, UTC),
-                organization_id=connection.organization_id,
-            )
-        except Rejected as exc:
-            return _reject(exc.status, exc.code, exc.detail, connection_id)
-        except SignatureError as exc:
-            return _reject(401, exc.code, exc.detail, connection_id)
-        except PayloadError as exc:
-            return _reject(400, exc.code, exc.detail, connection_id)
-        except ClientDisconnect:
-            return _reject(400, "client_disconnected", "the client went away", connection_id)
+    handler = WebhookHandler(runtime)
+    app.add_middleware(WebhookFastPath, handler=handler)
 
-        topic = routed.topic(runtime.topics.transactions, runtime.topics.qonto_events)
-        try:
-            async with asyncio.timeout(runtime.durable_timeout_seconds):
-                new = await runtime.inbox.write(connection.id, topic, routed)
-        except Exception as exc:  # InboxUnavailable, TimeoutError: Qonto will retry
-            log.warning(
-                "webhook_not_durable",
-                connection_id=connection.id,
-                event_id=routed.event_id,
-                error=type(exc).__name__,
-            )
-            return _reject(503, "unavailable", "could not store the event; retry", connection_id)
-        metrics.ACCEPTED.labels("new" if new else "duplicate").inc()
-        metrics.ACK_LATENCY.observe(time.perf_counter() - started)
-        body_out = b'{"status":"accepted","event_id":%s,"duplicate":%s}' % (
-            json.dumps(routed.event_id).encode(),
-            b"false" if new else b"true",
-        )
-        return Response(body_out, status_code=200, media_type=_JSON)
+    async def handle(request: Request, connection_id: str) -> Response:
+        # Reached only if the middleware is bypassed (it handles these paths first).
+        status, body = await handler(connection_id, request.scope, request.receive)
+        return Response(body, status_code=status, media_type=_JSON)
 
     @app.post(
         "/webhooks/qonto",
@@ -275,10 +384,10 @@ def create_http_app(
     return app
 
 
-def _reject(status: int, code: str, detail: str, connection_id: str) -> Response:
+def _reject(status: int, code: str, detail: str, connection_id: str) -> tuple[int, bytes]:
     metrics.REJECTED.labels(code).inc()
     log.info("webhook_rejected", status=status, code=code, connection_id=connection_id[:64])
-    return error_response(status, code, detail)
+    return status, error_body(code, detail)
 
 
 __all__ = ["Inbox", "Runtime", "create_http_app", "error_response"]

@@ -1,0 +1,490 @@
+"""Benchmark: verified Qonto webhooks per second through ``qonto-ingest``, and ack latency.
+
+    uv run python bench/ingest.py [--duration 20] [--concurrency 32] [--warmup 3]
+
+1. ``qonto-ingest`` runs as a subprocess (uvicorn + uvloop + httptools, its real
+   PostgreSQL inbox in a fresh database, its relay publishing to the real Kafka under a
+   topic prefix of its own).
+2. A load generator runs in a **separate process**: ``--concurrency`` keep-alive HTTP/1.1
+   connections over loopback (raw asyncio streams on uvloop, closed loop), each sending
+   correctly signed ``v1/transactions`` webhooks with a fresh event id and transaction id
+   every time (no duplicates), for ``--duration`` seconds; the first ``--warmup`` seconds
+   are not counted. Latency is measured per request, from the first byte sent to the last
+   byte of the answer.
+3. After the load, the time the relay needs to publish the remaining backlog is measured
+   and the topic is checked to hold every acknowledged event.
+4. The same load against a bare ``200 OK`` FastAPI endpoint on the same server stack
+   (uvicorn + uvloop + httptools) gives the ceiling.
+
+Writes ``bench/results/ingest.json`` (format: ``bench/report.py``). Goals: p99.9 far below
+1 s at the highest sustained rate, and at least 50% of the ceiling's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "results" / "ingest.json"
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"  # noqa: S105 - a test value
+
+# A realistic v1/transactions webhook (Qonto's documented shape), ~900 bytes.
+TEMPLATE = (
+    '{"id":"%(event)s","subscription_id":"7f0c5a2e-5a55-4c1b-9a6a-2d0f0e1b2c3d",'
+    '"organization_id":"acme-sas-1234","membership_id":"9b1d2c3e-4f50-4a6b-8c7d-0e1f2a3b4c5d",'
+    '"type":"v1/transactions","created_at":"2025-01-24T10:55:00Z","data":{"event":"created",'
+    '"id":"%(tx)s","transaction_id":"acme-sas-transaction-%(n)d","amount":%(amount)s,'
+    '"currency":"EUR","side":"credit","status":"completed","operation_type":"income",'
+    '"label":"CLIENT SAS","reference":"FAC-2025-%(n)d","note":null,"category":"other_income",'
+    '"settled_at":"2025-01-24T10:55:00.000Z","emitted_at":"2025-01-24T10:54:00.000Z",'
+    '"updated_at":"2025-01-24T10:55:00.000Z","bank_account":{"id":"ba-1",'
+    '"iban":"FR7616958000011234567890123","bic":"QNTOFRP1XXX","name":"Compte principal"},'
+    '"subject_type":"Income","income":{"counterparty_account_number":'
+    '"FR7630006000011234567890189","counterparty_account_number_format":"IBAN",'
+    '"counterparty_bank_identifier":"AGRIFRPPXXX"},"label_ids":[],"attachment_ids":[]}}'
+)
+
+
+# -- the load generator (its own process) --------------------------------------------------
+
+
+async def _connection(
+    host: str,
+    port: int,
+    path: str,
+    secret: bytes,
+    start: float,
+    counted_from: float,
+    deadline: float,
+    latencies: list[float],
+    statuses: dict[int, int],
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+    ).encode()
+    perf = time.perf_counter
+    n = 0
+    try:
+        while perf() < deadline:
+            n += 1
+            body = (
+                TEMPLATE
+                % {
+                    "event": uuid.uuid4(),
+                    "tx": uuid.uuid4(),
+                    "n": n,
+                    "amount": f"{n % 9000 + 1}.{n % 100:02d}",
+                }
+            ).encode()
+            t = int(time.time())
+            sig = hmac.new(secret, b"%d." % t + body, hashlib.sha256).hexdigest()
+            request = (
+                head
+                + b"Content-Length: %d\r\nX-Qonto-Signature: t=%d,v1=%s\r\n\r\n"
+                % (len(body), t, sig.encode())
+                + body
+            )
+            sent = perf()
+            writer.write(request)
+            status_and_headers = await reader.readuntil(b"\r\n\r\n")
+            status = int(status_and_headers[9:12])
+            length = 0
+            for line in status_and_headers.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+                    break
+            if length:
+                await reader.readexactly(length)
+            done = perf()
+            if sent >= counted_from:
+                latencies.append(done - sent)
+                statuses[status] = statuses.get(status, 0) + 1
+            if b"connection: close" in status_and_headers.lower():
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+    finally:
+        writer.close()
+    _ = start
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def loadgen(
+    url: str, path: str, duration: float, warmup: float, concurrency: int
+) -> dict[str, Any]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    start = time.perf_counter()
+    counted_from = start + warmup
+    deadline = start + duration
+    await asyncio.gather(
+        *(
+            _connection(host, port, path, SECRET.encode(), start, counted_from, deadline,
+                        latencies, statuses)
+            for _ in range(concurrency)
+        )
+    )  # fmt: skip
+    measured = time.perf_counter() - counted_from
+    latencies.sort()
+    ok = sum(v for k, v in statuses.items() if 200 <= k < 300)
+    return {
+        "requests": len(latencies),
+        "ok": ok,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "seconds": round(measured, 3),
+        "rps": round(ok / measured, 1),
+        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 3),
+        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 3),
+        "p999_ms": round(_percentile(latencies, 0.999) * 1000, 3),
+        "max_ms": round(latencies[-1] * 1000, 3) if latencies else None,
+        "concurrency": concurrency,
+    }
+
+
+def run_loadgen(url: str, args: argparse.Namespace, server_pid: int) -> dict[str, Any]:
+    """The load generator as a separate process; its result comes back as JSON.
+
+    Also reports the CPU time used per acknowledged request by the server, the load
+    generator and PostgreSQL and Kafka (the latter two machine-wide: they may include other
+    activity), over the whole run (warm-up included).
+    """
+    kafka_pids = pids_named("java")
+    before = {"postgres": postgres_cpu(), "kafka": cpu_seconds(kafka_pids)}
+    server_before = cpu_seconds([server_pid])
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, __file__, "--loadgen", url, "--duration", str(args.duration),
+         "--warmup", str(args.warmup), "--concurrency", str(args.concurrency)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    loadgen_cpu = 0.0
+    while proc.poll() is None:
+        loadgen_cpu = max(loadgen_cpu, cpu_seconds([proc.pid]))
+        time.sleep(0.2)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    if proc.returncode:
+        raise RuntimeError(f"load generator failed ({proc.returncode})")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    total = result["ok"] * args.duration / max(result["seconds"], 1e-9)  # warm-up included
+    per = 1e6 / max(total, 1)
+    result["cpu_us_per_request"] = {
+        "server": round((cpu_seconds([server_pid]) - server_before) * per, 1),
+        "load_generator": round(loadgen_cpu * per, 1),
+        "postgres_machine_wide": round((postgres_cpu() - before["postgres"]) * per, 1),
+        "kafka_machine_wide": round((cpu_seconds(kafka_pids) - before["kafka"]) * per, 1),
+    }
+    return result
+
+
+# -- the ceiling: a bare 200 OK on the same stack ------------------------------------------
+
+
+def ceiling_server(port: int) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.responses import Response
+
+    from qrecon.ingest.adapters.http import FASTAPI_OPTIONS
+
+    app = FastAPI(**FASTAPI_OPTIONS)  # configured as ingest's app is
+
+    @app.post("/webhooks/qonto")
+    async def ok() -> Response:
+        return Response(b'{"status":"accepted"}', media_type="application/json")
+
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                access_log=False, log_config=None, server_header=False, backlog=2048)  # fmt: skip
+
+
+# -- orchestration --------------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pids: list[int], *, children: bool = False) -> float:
+    """User + system CPU time of these processes (Linux /proc); with ``children``, also
+    that of their exited children (PostgreSQL's backends come and go)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+            if children:
+                total += int(fields[13]) + int(fields[14])
+    return total / _TICK
+
+
+def postgres_cpu() -> float:
+    """CPU time of the whole PostgreSQL server: live processes + the postmaster's reaped
+    children (every backend, including those other clients use)."""
+    pids = pids_named("postgres")
+    parents = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parents[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    masters = [pid for pid in pids if parents.get(pid) not in parents]
+    return cpu_seconds(pids) + sum(
+        cpu_seconds([m], children=True) - cpu_seconds([m]) for m in masters
+    )
+
+
+def pids_named(name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def create_database(admin_dsn: str) -> str:
+    import asyncpg
+
+    from qrecon.common.testing import with_database
+
+    name = f"bench_ingest_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(admin_dsn, name)
+
+
+async def drop_database(admin_dsn: str, dsn: str) -> None:
+    import asyncpg
+
+    name = urlsplit(dsn).path.lstrip("/")
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def drain(dsn: str, timeout: float = 120) -> dict[str, Any]:  # noqa: ASYNC109
+    """How long the relay needs to publish what the load left pending."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        started = time.monotonic()
+        first = None
+        while True:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS total, count(*) FILTER (WHERE published_at IS NULL) AS pending,"
+                " extract(epoch FROM max(published_at) - min(published_at)) AS span"
+                " FROM ingest_inbox"
+            )
+            first = row["pending"] if first is None else first
+            if row["pending"] == 0 or time.monotonic() - started > timeout:
+                break
+            await asyncio.sleep(0.1)
+        return {
+            "rows": row["total"],
+            "pending_after_load": first,
+            "drain_seconds": round(time.monotonic() - started, 2),
+            "still_pending": row["pending"],
+            "publish_span_seconds": round(float(row["span"] or 0), 2),
+        }
+    finally:
+        await conn.close()
+
+
+async def topic_records(bootstrap: str, topic: str) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return int(sum(ends.values()))
+    finally:
+        await consumer.stop()
+
+
+def bench_ingest(args: argparse.Namespace, kafka: str, admin_dsn: str) -> dict[str, Any]:
+    dsn = asyncio.run(create_database(admin_dsn))
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "QONTO_WEBHOOK_SECRET": SECRET,
+        "INGEST_PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+    }
+    exe = Path(sys.executable).with_name("qonto-ingest")
+    log = (ROOT / ".run" / "bench-ingest.log").open("wb")
+    proc = subprocess.Popen([str(exe)], env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/readyz", proc)
+        result = run_loadgen(url, args, proc.pid)
+        result["relay"] = asyncio.run(drain(dsn))
+        result["relay"]["records_on_topic"] = asyncio.run(
+            topic_records(kafka, prefix + "qonto.transactions.v1")
+        )
+    finally:
+        stop(proc)
+        log.close()
+        asyncio.run(drop_database(admin_dsn, dsn))
+    return result
+
+
+def bench_ceiling(args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, __file__, "--ceiling-server", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/docs", proc)
+        return run_loadgen(url, args, proc.pid)
+    finally:
+        stop(proc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--loadgen", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--ceiling-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-ceiling", action="store_true")
+    args = parser.parse_args()
+
+    if args.ceiling_server:
+        ceiling_server(args.ceiling_server)
+        return
+    if args.loadgen:
+        import uvloop
+
+        result = uvloop.run(
+            loadgen(args.loadgen, "/webhooks/qonto", args.duration, args.warmup, args.concurrency)
+        )
+        print(json.dumps(result))
+        return
+
+    from qrecon.common import testing
+
+    with testing.kafka_backend() as kafka, testing.postgres_backend() as admin_dsn:
+        (ROOT / ".run").mkdir(exist_ok=True)
+        ingest = bench_ingest(args, kafka, admin_dsn)
+        print(f"ingest:  {json.dumps(ingest)}", file=sys.stderr)
+        ceiling = None if args.skip_ceiling else bench_ceiling(args)
+        print(f"ceiling: {json.dumps(ceiling)}", file=sys.stderr)
+
+    ratio = round(ingest["rps"] / ceiling["rps"], 3) if ceiling else None
+    goal_latency = ingest["p999_ms"] < 250
+    relay = ingest["relay"]
+    figures: list[dict[str, Any]] = [
+        {
+            "name": "verified webhooks acknowledged per second (durable in PostgreSQL)",
+            "value": ingest["rps"],
+            "unit": "req/s",
+            "goal": "≥ 50% of the bare endpoint",
+            "ceiling": ceiling["rps"] if ceiling else None,
+            "ratio": ratio,
+            "note": f"concurrency {args.concurrency}, {ingest['seconds']} s measured",
+        },
+        {"name": "ack latency p50", "value": ingest["p50_ms"], "unit": "ms",
+         "ceiling": ceiling["p50_ms"] if ceiling else None},
+        {"name": "ack latency p99", "value": ingest["p99_ms"], "unit": "ms",
+         "ceiling": ceiling["p99_ms"] if ceiling else None},
+        {"name": "ack latency p99.9", "value": ingest["p999_ms"], "unit": "ms",
+         "goal": "far below 1000 ms", "ceiling": ceiling["p999_ms"] if ceiling else None},
+        {"name": "relay backlog drained after the load", "value": relay["drain_seconds"],
+         "unit": "s", "note": f"{relay['pending_after_load']} pending when the load stopped; "
+         f"{relay['records_on_topic']} records on the topic for {relay['rows']} events"},
+    ]  # fmt: skip
+    result = {
+        "benchmark": "ingest",
+        "title": "qonto-ingest: verified Qonto webhooks made durable (PostgreSQL inbox → Kafka)",
+        "figures": figures,
+        "details": {
+            "ingest": ingest,
+            "ceiling_bare_200": ceiling,
+            "ratio_to_ceiling": ratio,
+            "goals": {
+                "p999_far_below_1s": goal_latency,
+                "half_of_ceiling": None if ratio is None else ratio >= 0.5,
+                "every_event_published": relay["records_on_topic"] == relay["rows"] == ingest["ok"],
+            },
+            "setup": {
+                "duration_s": args.duration,
+                "warmup_s": args.warmup,
+                "concurrency": args.concurrency,
+                "load_generator": "separate process, raw asyncio streams on uvloop, keep-alive",
+                "server": "uvicorn + uvloop + httptools, 1 process",
+                "cores": os.cpu_count(),
+            },
+        },
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["details"]["goals"]))
+
+
+if __name__ == "__main__":
+    main()
