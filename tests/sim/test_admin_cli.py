@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qrecon.sim.__main__ import main
+from qrecon.sim.__main__ import main, parse_rate_limits
 from qrecon.sim.testing import EmulatorHandle
 
 from .conftest import Receiver
@@ -180,6 +180,8 @@ def test_serve_command_prints_credentials_and_serves() -> None:
             "--size",
             "tiny",
             "--sandbox",
+            "--rate-limits",
+            "off",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -206,3 +208,10 @@ def test_serve_command_prints_credentials_and_serves() -> None:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=20)
     assert creds["api_key_header"] in err.decode()
+
+
+def test_rate_limit_spec() -> None:
+    limits = parse_rate_limits("5/1,50/60", retry_after=3)
+    assert limits.windows == [(5, 1.0), (50, 60.0)]
+    assert limits.retry_after == 3
+    assert not parse_rate_limits("off").enabled

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qrecon.sim.admin import GROUND_TRUTH_SECTIONS
+from qrecon.sim.faults import RateLimits
 
 console = Console(stderr=True)
 
@@ -85,6 +86,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from qrecon.sim.state import Simulator
 
     sim = Simulator(seed=args.seed, sandbox=args.sandbox)
+    sim.rate_limiter.configure(parse_rate_limits(args.rate_limits, args.retry_after))
+    sim.webhook_settings.timeout = args.webhook_timeout
+    sim.webhook_settings.max_attempts = args.webhook_attempts
+    sim.webhook_settings.backoff_base = args.webhook_backoff
     if args.scenario and args.scenario != "empty":
         summary = load_scenario(
             sim,
@@ -109,6 +114,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             sim.player.stop()
         sim.webhooks.close()
     return 0
+
+
+def parse_rate_limits(spec: str, retry_after: int | None = None) -> RateLimits:
+    """``"1000/10,10000/600"`` (requests/seconds per client address) or ``"off"``."""
+    if spec.strip().lower() in ("off", "none", "0"):
+        return RateLimits(enabled=False, retry_after=retry_after)
+    windows = []
+    for part in spec.split(","):
+        limit, _, seconds = part.strip().partition("/")
+        windows.append((int(limit), float(seconds)))
+    return RateLimits(windows=windows, retry_after=retry_after)
 
 
 def _size(value: str) -> str | int:
@@ -260,6 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8700)
     serve.add_argument("--sandbox", action="store_true", help="require X-Qonto-Staging-Token")
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--rate-limits",
+        default="1000/10,10000/600",
+        help="per-address limits as requests/seconds, comma-separated, or 'off'",
+    )
+    serve.add_argument("--retry-after", type=int, default=None, help="send Retry-After on 429")
+    serve.add_argument("--webhook-timeout", type=float, default=1.0)
+    serve.add_argument("--webhook-attempts", type=int, default=6)
+    serve.add_argument("--webhook-backoff", type=float, default=1.0, help="first retry delay")
     scenario(serve, None)
     serve.set_defaults(func=cmd_serve)
 
