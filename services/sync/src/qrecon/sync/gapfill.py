@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -119,6 +119,7 @@ class AccountSync:
             )
         else:
             self._log.info("sweep_resumed", cursor=sweep.cursor.isoformat(), page=sweep.page)
+            sweep = replace(sweep, tie_restarts=0)  # a new attempt at an unstable tie group
         self.progress.covered_until = sweep.covered_until
         pending: asyncio.Task[FetchedPage] | None = asyncio.create_task(self._fetch(sweep))
         try:

@@ -12,6 +12,7 @@ the batch is recorded (a crash re-reads it: recording is idempotent).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -98,4 +99,12 @@ def register_seen_consumer(
         decoder=raw_bodies,
     )
     async def seen_versions(bodies: list[Any]) -> None:
-        await record_batch(store, metrics, bodies)
+        try:
+            await record_batch(store, metrics, bodies)
+        except Exception as exc:
+            # Not committed: the batch comes again. Pause so a PostgreSQL outage is not
+            # a hot loop.
+            metrics.errors.labels("-", "seen_consumer", type(exc).__name__).inc()
+            log.warning("seen_versions_not_recorded", error=type(exc).__name__)
+            await asyncio.sleep(1.0)
+            raise
