@@ -20,7 +20,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from qrecon.sim.clock import format_ts, parse_ts
 from qrecon.sim.errors import NotFound, OAuthError, SimError, Unauthorized, Unprocessable
-from qrecon.sim.faults import RateLimits
 from qrecon.sim.state import MIN_FILTER_DATE, SCOPES, Principal, Simulator
 
 LOGIN_PAGE = """<!DOCTYPE html>
@@ -441,5 +440,4 @@ def create_app(sim: Simulator) -> FastAPI:
     from qrecon.sim.admin import register_admin
 
     register_admin(app, sim)
-    app.state.rate_limits_factory = RateLimits
     return app

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
-from qrecon.common.money import from_cents, to_cents
+from qrecon.common.money import from_cents
 from qrecon.sim.clock import format_ts
 
 # operation_type -> REST subject_type (snake case; the webhook capitalises it).
@@ -48,17 +47,6 @@ def camel_subject_type(value: str) -> str:
 
 def cents_to_float(cents: int) -> float:
     return float(from_cents(cents))
-
-
-def cents_from_input(value: Any) -> int:
-    """Cents from an int (cents) — used by ``*_cents`` fields."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"cents must be an integer, got {value!r}")
-    return value
-
-
-def major_to_cents(value: Any) -> int:
-    return to_cents(value)
 
 
 def ts_value(value: Any) -> str | None:
@@ -175,7 +163,3 @@ def supplier_invoice_contract(inv: dict[str, Any]) -> dict[str, Any]:
 def public(record: dict[str, Any]) -> dict[str, Any]:
     """Drop the simulator's private keys (``_...``) from a record."""
     return {k: v for k, v in record.items() if not k.startswith("_")}
-
-
-def decimal_str(value: Decimal | float | str) -> str:
-    return str(Decimal(str(value)))

@@ -27,11 +27,12 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
-from qrecon.common.money import from_cents, to_cents
+from qrecon.common.money import to_cents
 from qrecon.sim.clock import Clock, format_ts, parse_ts
 from qrecon.sim.errors import Forbidden, NotFound, OAuthError, SimError, Unauthorized, Unprocessable
 from qrecon.sim.faults import Faults, RateLimiter
@@ -52,6 +53,8 @@ from qrecon.sim.shapes import (
 )
 
 NAMESPACE = uuid.UUID("0b8f2c1e-5d4a-4e6b-9c3f-7a1d2e3f4a5b")
+# Invoices carry Paris offsets (``+02:00``), unlike transactions (UTC ``Z``).
+_PARIS = ZoneInfo("Europe/Paris")
 
 DEFAULT_ORG_SLUG = "acme-sas-1234"
 DEFAULT_LEGAL_NAME = "ACME SAS"
@@ -1663,17 +1666,3 @@ class Simulator:
                 "scenario": self.scenario_info,
                 "player": player.status() if player is not None else None,
             }
-
-
-_PARIS = UTC  # replaced below when zoneinfo has Europe/Paris
-
-try:  # invoices carry offsets (``+02:00``), unlike transactions
-    from zoneinfo import ZoneInfo
-
-    _PARIS = ZoneInfo("Europe/Paris")  # type: ignore[assignment]
-except Exception:  # pragma: no cover - no tz database
-    _PARIS = UTC
-
-
-def amount_str(cents: int) -> str:
-    return f"{from_cents(cents):.2f}"

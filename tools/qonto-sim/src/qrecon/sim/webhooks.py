@@ -19,7 +19,7 @@ import json
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -44,8 +44,6 @@ class _Job:
     duplicate: bool
     reorder: bool
     delay: float
-    done: bool = False
-    extra_copies: int = field(default=0)
 
 
 class WebhookDispatcher:
