@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -48,6 +49,19 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
         return await apply_migrations(conn, load_migrations(COMPONENT, MIGRATIONS_PACKAGE))
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handlers: the runtime owns shutdown."""
 
@@ -74,10 +88,14 @@ class MatcherRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._server_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+        self._sock: socket.socket | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         s = self.settings
+        # Bound first: a port in use fails the start before anything else (and is an error
+        # here, where uvicorn would exit the process).
+        sock = self._sock = _bind(s.host, s.port) if s.api_enabled else None
         self.pool = await create_pool(
             s.database_url.get_secret_value(), min_size=2, max_size=s.db_pool_size
         )
@@ -131,11 +149,16 @@ class MatcherRuntime:
                 lifespan="off",
             )
             self.server = _Server(config)
-            self._server_task = asyncio.create_task(self.server.serve(), name="http")
+            assert sock is not None
+            self._server_task = asyncio.create_task(self.server.serve([sock]), name="http")
             while not self.server.started and not self._server_task.done():  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             if self._server_task.done():
-                self._server_task.result()  # raises why it could not start (port in use, ...)
+                try:
+                    self._server_task.result()
+                except BaseException as exc:
+                    raise RuntimeError(f"HTTP server failed on {s.host}:{s.port}") from exc
+                raise RuntimeError(f"HTTP server stopped on {s.host}:{s.port}")
         log.info(
             "matcher_started",
             group_id=s.group_id,
@@ -170,6 +193,8 @@ class MatcherRuntime:
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.broker.stop(), timeout)
+        if self._sock is not None:
+            self._sock.close()
         if self.pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.pool.close(), timeout)

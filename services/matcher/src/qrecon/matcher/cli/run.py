@@ -13,6 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
+
+from pydantic import ValidationError
 
 from qrecon.common.logging import configure_logging, get_logger
 from qrecon.matcher.adapters.runtime import MatcherRuntime
@@ -58,7 +61,11 @@ def main(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if getattr(args, "no_api", False):
         overrides["api_enabled"] = False
-    settings = MatcherSettings()
+    try:
+        settings = MatcherSettings()
+    except ValidationError as exc:
+        print(f"qonto-matcher run: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
     if overrides:
         settings = settings.model_copy(update=overrides)
     configure_logging(settings.log_level, settings.log_format)

@@ -151,13 +151,22 @@ class InvoiceOutcome:
 
 
 def _check_residuals(
-    locked: dict[str, InvoiceRow], held: dict[str, int], wanted: dict[str, int]
+    locked: dict[str, InvoiceRow],
+    held: dict[str, int],
+    wanted: dict[str, int],
+    currency: str | None = None,
 ) -> list[str]:
-    """Invoices whose row (read under lock) cannot take ``wanted`` once ``held`` is released."""
+    """Invoices whose row (read under lock) cannot take ``wanted`` once ``held`` is released:
+    unknown, not open, another currency, the wrong sign, or not enough residual."""
     bad: list[str] = []
     for invoice_id, amount in wanted.items():
         row = locked.get(invoice_id)
-        if row is None or not row.allocatable or amount == 0:
+        if (
+            row is None
+            or not row.allocatable
+            or amount == 0
+            or (currency is not None and row.currency != currency)
+        ):
             bad.append(invoice_id)
             continue
         after = row.allocated_cents - held.get(invoice_id, 0) + amount
@@ -208,11 +217,13 @@ class MatcherService:
         book, knowledge = self.state.book, self.state.knowledge
         for invoice_id in rejected:
             knowledge.reject(tx.id, invoice_id)
-        own = [
-            Allocation(invoice_id=i, invoice_number="", amount_cents=a)
-            for i, a in held.items()
-            if i in book
-        ]
+        own = []
+        for invoice_id, amount in held.items():
+            held_invoice = book.get(invoice_id)
+            if held_invoice is not None and held_invoice.status == "open":
+                own.append(
+                    Allocation(invoice_id=invoice_id, invoice_number="", amount_cents=amount)
+                )
         book.release(own)
         try:
             result = self.engine.decide(tx, book, knowledge)
@@ -256,7 +267,7 @@ class MatcherService:
         touched = set(held) | set(wanted)
         if wanted != held:
             locked = await repo.lock_invoices(touched)
-            bad = _check_residuals(locked, held, wanted)
+            bad = _check_residuals(locked, held, wanted, tx.currency)
             if bad:
                 raise AllocationConflict(bad)
         seq = (prev.result_seq if prev else 0) + 1
