@@ -9,36 +9,40 @@ MATCHER_VERSION = "qrecon-engine/1.0.0"
 
 @dataclass(frozen=True)
 class Weights:
-    """Log-odds contributions of each signal to a candidate's score.
+    """Log-odds contribution of each signal (feature) to a candidate's score.
 
-    ``confidence = 1 / (1 + exp(-(bias + sum of the signals present)))``. The values were
-    tuned on generated seeds 1-5 (``qonto-matcher evaluate``) and checked on held-out seeds.
+    ``confidence = 1 / (1 + exp(-(bias + sum(weight * feature value))))``. Features are 0/1
+    flags unless stated. The values are a logistic regression fitted on generated seeds 1-5
+    (``python -m qrecon.matcher.evaluation.calibrate``) and checked on held-out seeds.
     """
 
     bias: float = -4.0
-    # reference
-    ref_payment_reference: float = 7.5  # ISO 11649 RF / the invoice's payment_reference, exact
+    # reference: share of the candidate's invoices named at each level (0..1)
+    ref_payment_reference: float = 7.5  # ISO 11649 RF / the invoice's payment_reference
     ref_exact: float = 6.5  # the invoice number, modulo separators, case, zeros, prefix
-    ref_prefix: float = 0.5  # ... with the same alphabetic prefix
     ref_fuzzy: float = 3.5  # one typo away (digits)
     ref_partial: float = 2.0  # only the last group ("123" for FAC-2025-0123)
+    ref_prefix: float = 0.5  # ... with the same alphabetic prefix
+    ref_unlisted_item: float = -1.0  # per invoice of the candidate not named, others being
     ref_elsewhere_same: float = -4.0  # the text names another invoice of this counterparty
     ref_elsewhere_other: float = -1.5  # ... of another counterparty
-    ref_unlisted_item: float = -1.0  # an allocated invoice not named while others are
+    ref_unread: float = 0.0  # the text has a number that names no invoice
     # counterparty
     cp_iban: float = 5.0
     cp_exact: float = 4.5
     cp_alias: float = 4.5
-    cp_fuzzy_max: float = 4.0  # at similarity 100, falling linearly to 0 at name_min_score
+    cp_fuzzy: float = 4.0  # x (similarity - name_min_score) / (100 - name_min_score)
     cp_conflict: float = -2.0  # the payer is clearly another known counterparty
+    cp_unknown: float = 0.0  # a payer name or IBAN that matches no counterparty
     # amount
     amount_exact: float = 3.5
-    amount_subset_item: float = -0.6  # per invoice beyond the first
-    amount_credit_note: float = -0.3  # per credit note netted
     amount_fee: float = 2.0
     amount_partial: float = -1.0
     amount_over: float = -1.5
+    amount_subset_item: float = -0.6  # x (invoices - 1)
+    amount_credit_note: float = -0.3  # x credit notes netted
     amount_tie: float = -0.3  # several interchangeable invoices: the oldest is taken
+    amount_only: float = 0.0  # neither a reference nor a counterparty
     # other
     date_future: float = -2.5
     noise: float = -3.0

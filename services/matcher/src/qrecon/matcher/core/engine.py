@@ -87,6 +87,35 @@ _PAYOUT_WORDS = frozenset(
     {"STRIPE", "PAYPAL", "SUMUP", "ADYEN", "PAYPLUG", "MOLLIE", "PAYOUT", "PAYOUTS", "LYDIA"}
 )
 _WORD = re.compile(r"[A-Z]+")
+_LEVEL_FEATURES = {
+    REF_PAYREF: "ref_payment_reference",
+    REF_EXACT: "ref_exact",
+    REF_FUZZY: "ref_fuzzy",
+    REF_PARTIAL: "ref_partial",
+}
+_LEVEL_REASONS = {
+    REF_PAYREF: "reference.payment_reference.exact",
+    REF_EXACT: "reference.invoice_number.exact",
+    REF_FUZZY: "reference.invoice_number.fuzzy",
+    REF_PARTIAL: "reference.invoice_number.partial",
+}
+_CP_FEATURES = {CP_IBAN: "cp_iban", CP_EXACT: "cp_exact", CP_ALIAS: "cp_alias"}
+_CP_REASONS = {
+    CP_IBAN: "counterparty.iban",
+    CP_EXACT: "counterparty.name.exact",
+    CP_ALIAS: "counterparty.alias",
+}
+_FIT_FEATURES = {
+    "exact": "amount_exact",
+    "fee": "amount_fee",
+    "partial": "amount_partial",
+    "over": "amount_over",
+}
+_FIT_REASONS = {
+    "fee": "amount.fee_shortfall",
+    "partial": "amount.partial",
+    "over": "amount.overpayment",
+}
 _COUNTERPARTY_NAME_FIELDS = (
     "counterparty_name",
     "name",
@@ -118,6 +147,7 @@ class _Candidate:
     total: int  # sum of the items' residuals seen from the transaction (sign applied)
     tie: bool = False
     score: float = 0.0
+    features: dict[str, float] = field(default_factory=dict)
     blocked: bool = False
     decisive: bool = False
     reasons: list[str] = field(default_factory=list)
@@ -591,40 +621,32 @@ class MatchingEngine:
 
     # ------------------------------------------------------------------ scoring
     def _score(self, ctx: _Context, c: _Candidate) -> None:
+        """Features (``Weights`` field names -> values), reasons, score, decisiveness."""
         cfg = self.config
-        w = cfg.weights
         reasons = c.reasons
-        score = w.bias
-        # reference
+        f: dict[str, float] = {}
+        # reference: the share of the candidate's invoices named at each level
         positives = [e for e in c.entries if c.sign * e.residual > 0]
         levels = [ctx.ref_hits[e.id].level if e.id in ctx.ref_hits else 0 for e in positives]
         ref_level = 0
         if positives and any(levels):
             ref_level = min(lv for lv in levels if lv)
             named = sum(1 for lv in levels if lv)
-            score += sum(self._ref_weight(lv) for lv in levels if lv) / len(levels)
-            score += w.ref_unlisted_item * (len(levels) - named)
-            if ref_level == REF_PAYREF:
-                reasons.append(
-                    "reference.rf_valid"
-                    if ctx.refs.rf_valid
-                    else "reference.payment_reference.exact"
-                )
-            reasons.append(
-                {
-                    REF_PAYREF: "reference.payment_reference.exact",
-                    REF_EXACT: "reference.invoice_number.exact",
-                    REF_FUZZY: "reference.invoice_number.fuzzy",
-                    REF_PARTIAL: "reference.invoice_number.partial",
-                }[ref_level]
-            )
+            for level, feature in _LEVEL_FEATURES.items():
+                share = sum(1 for lv in levels if lv == level) / len(levels)
+                if share:
+                    f[feature] = share
+            if len(levels) > named:
+                f["ref_unlisted_item"] = len(levels) - named
+                reasons.append("reference.invoice_number.incomplete")
+            if ref_level == REF_PAYREF and ctx.refs.rf_valid:
+                reasons.append("reference.rf_valid")
+            reasons.append(_LEVEL_REASONS[ref_level])
             if any(ctx.ref_hits[e.id].prefix for e in positives if e.id in ctx.ref_hits):
-                score += w.ref_prefix
+                f["ref_prefix"] = 1.0
                 reasons.append("reference.invoice_number.prefix")
             if named > 1:
                 reasons.append("reference.invoice_number.several")
-            if len(levels) > named:
-                reasons.append("reference.invoice_number.incomplete")
         if ctx.refs.rf_invalid and ref_level < REF_PAYREF:
             reasons.append("reference.rf_invalid")
         # the text names other invoices
@@ -641,79 +663,70 @@ class MatchingEngine:
             else:
                 elsewhere_other = True
         if elsewhere_same:  # the payer names another invoice of theirs than these
-            score += w.ref_elsewhere_same
+            f["ref_elsewhere_same"] = 1.0
             reasons.append("reference.points_elsewhere")
         elif elsewhere_other and ref_level < REF_EXACT:
-            score += w.ref_elsewhere_other
+            f["ref_elsewhere_other"] = 1.0
             reasons.append("reference.points_elsewhere")
+        unread = ref_level == 0 and ctx.refs.number_like and ctx.tx.operation_type != "direct_debit"
+        if unread:
+            f["ref_unread"] = 1.0
         # counterparty
         cp = ctx.cp_hits.get(c.name)
         cp_strong = False
         if cp is not None:
-            if cp.level == CP_IBAN:
-                score += w.cp_iban
-                reasons.append("counterparty.iban")
-                cp_strong = True
-            elif cp.level == CP_EXACT:
-                score += w.cp_exact
-                reasons.append("counterparty.name.exact")
-                cp_strong = True
-            elif cp.level == CP_ALIAS:
-                score += w.cp_alias
-                reasons.append("counterparty.alias")
-                cp_strong = True
-            else:
+            if cp.level == CP_FUZZY:
                 span = max(1.0, 100.0 - cfg.name_min_score)
-                score += w.cp_fuzzy_max * max(0.0, cp.score - cfg.name_min_score) / span
+                f["cp_fuzzy"] = max(0.0, cp.score - cfg.name_min_score) / span
                 reasons.append("counterparty.name.fuzzy")
                 cp_strong = cp.score >= cfg.name_auto_min_score
+            else:
+                f[_CP_FEATURES[cp.level]] = 1.0
+                reasons.append(_CP_REASONS[cp.level])
+                cp_strong = True
         elif ctx.strong_other:
-            score += w.cp_conflict
+            f["cp_conflict"] = 1.0
             reasons.append("counterparty.third_party")
         elif ctx.observed_name:
+            f["cp_unknown"] = 1.0
             reasons.append("counterparty.unknown")
         # amount
         n_items = len(c.entries)
         credit_notes = n_items - len(positives)
         if c.sign < 0:
             reasons.append("direction.refund")
+        f[_FIT_FEATURES[c.fit]] = 1.0
         if c.fit == "exact":
-            score += w.amount_exact
             reasons.append("amount.exact" if n_items == 1 else "amount.subset_sum")
-        elif c.fit == "fee":
-            score += w.amount_fee
-            reasons.append("amount.fee_shortfall")
+        else:
+            reasons.append(_FIT_REASONS[c.fit])
             if n_items > 1:
                 reasons.append("amount.subset_sum")
-        elif c.fit == "partial":
-            score += w.amount_partial
-            reasons.append("amount.partial")
-        else:
-            score += w.amount_over
-            reasons.append("amount.overpayment")
-        score += w.amount_subset_item * (n_items - 1) + w.amount_credit_note * credit_notes
+        if n_items > 1:
+            f["amount_subset_item"] = n_items - 1
         if credit_notes:
+            f["amount_credit_note"] = credit_notes
             reasons.append("amount.credit_note")
         if c.tie:
-            score += w.amount_tie
+            f["amount_tie"] = 1.0
             reasons.append("amount.tie_oldest_first")
         if ref_level == 0 and cp is None:
+            f["amount_only"] = 1.0
             reasons.append("amount.only")
-        # dates
+        # dates, noise
         if any(e.invoice.issue_date > ctx.issued_by for e in c.entries):
-            score += w.date_future
+            f["date_future"] = 1.0
             c.blocked = True
             reasons.append("date.invoice_after_payment")
         if ctx.noise is not None:
-            score += w.noise
-        c.score = score
+            f["noise"] = 1.0
+        c.features = f
+        w = cfg.weights
+        c.score = w.bias + sum(getattr(w, name) * value for name, value in f.items())
         # decisive: a reference, or a known payer, with an amount that fits
         if c.fit in ("exact", "fee"):
             c.decisive = (
                 ref_level >= REF_EXACT or cp_strong or (ref_level == REF_FUZZY and cp is not None)
-            )
-            unread = (
-                ref_level == 0 and ctx.refs.number_like and ctx.tx.operation_type != "direct_debit"
             )
             if c.tie and (not cfg.fifo_ties_auto or unread):
                 # equal invoices and a number in the text that names none of them: ask
@@ -722,20 +735,11 @@ class MatchingEngine:
         else:
             c.decisive = ref_level >= REF_EXACT and cp_strong
 
-    def _ref_weight(self, level: int) -> float:
-        w = self.config.weights
-        return {
-            REF_PAYREF: w.ref_payment_reference,
-            REF_EXACT: w.ref_exact,
-            REF_FUZZY: w.ref_fuzzy,
-            REF_PARTIAL: w.ref_partial,
-        }[level]
-
     @staticmethod
-    def _typo_hits(ctx: _Context, entries: list[BookEntry]) -> set[str]:
+    def _typo_hits(ctx: _Context, entries: list[BookEntry]) -> dict[str, None]:
         """Invoices whose number is one typo (edit or transposition) from a number in the text."""
-        found: set[str] = set()
-        strings = {s for s in ctx.refs.digit_strings if len(s) >= MIN_TYPO_DIGITS}
+        found: dict[str, None] = {}
+        strings = [s for s in dict.fromkeys(ctx.refs.digit_strings) if len(s) >= MIN_TYPO_DIGITS]
         if not strings:
             return found
         for entry in entries:
@@ -744,7 +748,7 @@ class MatchingEngine:
                     abs(len(s) - len(form)) <= 1 and OSA.distance(s, form, score_cutoff=1) <= 1
                     for s in strings
                 ):
-                    found.add(entry.id)
+                    found[entry.id] = None
                     break
         return found
 

@@ -84,9 +84,9 @@ class ReferenceQuery:
     """The keys found in a remittance text (reference, label, note)."""
 
     keys: dict[str, str] = field(default_factory=dict)  # digit key -> alpha prefix seen
-    weak_keys: set[str] = field(default_factory=set)  # single groups: "123"
+    weak_keys: dict[str, None] = field(default_factory=dict)  # single groups: "123"
     digit_strings: list[str] = field(default_factory=list)  # for typo comparison
-    tokens: set[str] = field(default_factory=set)  # compact words, for payment references
+    tokens: dict[str, None] = field(default_factory=dict)  # words, for payment references
     rf_valid: list[str] = field(default_factory=list)
     rf_invalid: list[str] = field(default_factory=list)
     number_like: bool = False  # a number that is not a date (an invoice number not recognised?)
@@ -130,7 +130,7 @@ def _read_rf(text: str, query: ReferenceQuery) -> None:
                 found = candidate
         if found:
             query.rf_valid.append(found)
-            query.tokens.add(found)
+            query.tokens[found] = None
         else:
             first = _NON_ALNUM.sub("", pieces[0] if len(pieces[0]) > 4 else "".join(pieces[:4]))
             query.rf_invalid.append(first[:25])
@@ -157,7 +157,7 @@ def read_references(
         for word in text.split():
             token = _NON_ALNUM.sub("", word)
             if len(token) >= 4:
-                query.tokens.add(token)
+                query.tokens[token] = None
         for chain in _CHAIN.finditer(text):
             prefix = chain.group(1) or ""
             groups = _GROUP_SPLIT.split(chain.group(2))[: MAX_CHAIN_GROUPS * 2]
@@ -177,7 +177,7 @@ def read_references(
             if n > 1:
                 previous = groups
             for i in range(n):
-                query.weak_keys.add(stripped[i])
+                query.weak_keys[stripped[i]] = None
                 for j in range(i + 1, min(n, i + MAX_CHAIN_GROUPS) + 1):
                     _add(query, "-".join(stripped[i:j]), prefix if i == 0 else "")
                 # a glued number cut along a learned pattern

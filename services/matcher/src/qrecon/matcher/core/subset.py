@@ -53,7 +53,7 @@ def find_subsets(
         tails[size] = ([s for s, _ in combos], [c for _, c in combos])
     found: list[tuple[int, ...]] = []
     for a in range(1, head_max + 1):
-        heads = tails[a] if a in tails else None
+        heads = tails.get(a)
         head_items = zip(*heads, strict=True) if heads else iter(_combos(values, a))
         for head_sum, head in head_items:
             last = head[-1]
