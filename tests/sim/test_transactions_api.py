@@ -423,3 +423,12 @@ def test_invoices_endpoints(api: httpx.Client, qonto: EmulatorHandle) -> None:
     assert supplier["iban"] == IBAN
     assert supplier["total_amount"]["value"] == "45.90"
     assert "_payment_reference" not in supplier
+
+
+async def test_async_variant_serves_too() -> None:
+    from qrecon.sim.testing import arun_emulator
+
+    async with arun_emulator() as qonto, httpx.AsyncClient(base_url=qonto.base_url) as client:
+        qonto.sim.add_transaction(amount_cents=100, side="credit")
+        response = await client.get("/v2/transactions", headers=qonto.headers())
+        assert response.json()["meta"]["total_count"] == 1
