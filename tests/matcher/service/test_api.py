@@ -11,7 +11,9 @@ import pytest
 from pydantic import SecretStr
 
 from qrecon.matcher.adapters.http import create_app
+from qrecon.matcher.core import EngineConfig, MatchingEngine
 from qrecon.matcher.service import lifecycle
+from qrecon.matcher.service.cache import MatcherState
 from qrecon.matcher.service.matching import MatcherService
 
 from .factories import (
@@ -266,3 +268,35 @@ async def test_unknown_transaction_is_404(client: httpx.AsyncClient) -> None:
         assert response.json()["error"]["code"] == "not_found"
     response = await client.post("/v1/transactions/nope/confirm", headers=AUTH)
     assert response.status_code == 404
+
+
+async def test_other_replicas_learn_and_forget_through_postgresql(
+    client: httpx.AsyncClient, service: MatcherService
+) -> None:
+    other = MatcherService(
+        service.pool, MatchingEngine(EngineConfig()), MatcherState(), service.topics
+    )
+    await other.state.load(service.pool)
+    tx_id = await _decide(service, 80000, "SCI LES TILLEULS GESTION")
+    assert (await client.post(f"/v1/transactions/{tx_id}/confirm", headers=AUTH)).status_code == 200
+
+    await other.state.refresh(service.pool)
+    learned = (
+        await other.handle_transaction_event(
+            tx_event(transaction(150000, counterparty="SCI LES TILLEULS GESTION"))
+        )
+    ).result
+    assert learned is not None
+    assert learned.status == "auto_matched"
+    assert "counterparty.alias" in learned.reasons
+
+    # The other replica saw that allocation only through PostgreSQL; undo there, here.
+    assert (await client.post(f"/v1/transactions/{tx_id}/undo", headers=AUTH)).status_code == 200
+    await other.state.refresh(service.pool)
+    forgotten = (
+        await other.handle_transaction_event(
+            tx_event(transaction(150000, counterparty="SCI LES TILLEULS GESTION", reference="x"))
+        )
+    ).result
+    assert forgotten is not None
+    assert "counterparty.alias" not in forgotten.reasons

@@ -27,11 +27,12 @@ transaction can make "consume offset + produce" atomic, but not "PostgreSQL comm
 produce": a crash between the two would lose or duplicate the effect. Writing the result
 to ``matcher_outbox`` in the same PostgreSQL transaction makes the result published if
 and only if the state change committed; :class:`qrecon.common.outbox.OutboxRelay`
-publishes it (idempotent producer, ``acks=all``) with a deterministic ``event-id``
-(transaction id + result sequence), so a rare republication is an exact duplicate that
-consumers drop. The input offsets are committed only after the decision committed
-(:mod:`qrecon.matcher.adapters.kafka`); a crash in between replays the record, which
-the version check turns into a no-op.
+publishes it (idempotent producer, ``acks=all``; one active relay per deployment, so a
+transaction's results reach the topic in decision order, :mod:`..adapters.relay`) with a
+deterministic ``event-id`` (transaction id + result sequence, also in the ``result-seq``
+header), so a rare republication is an exact duplicate that consumers drop. The input
+offsets are committed only after the decision committed (:mod:`..adapters.kafka`); a
+crash in between replays the record, which the version check turns into a no-op.
 
 *One effective result per transaction version.* ``matcher_transactions`` holds, per
 transaction, the version applied and its current result (``result_seq`` counts the
