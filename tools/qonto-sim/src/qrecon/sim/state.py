@@ -80,6 +80,7 @@ REFRESH_GRACE = timedelta(seconds=60)
 AUTH_CODE_TTL = timedelta(minutes=10)
 IDEMPOTENCY_TTL = timedelta(minutes=30)
 MIN_FILTER_DATE = "2017-01-01T00:00:00.000Z"
+FILTER_ONLY_STATUSES = frozenset({"reversed"})
 
 SortField = Literal["settled_at", "updated_at"]
 TX_FIELDS_SETTABLE = frozenset(
@@ -111,6 +112,7 @@ TX_FIELDS_SETTABLE = frozenset(
         "card_last_digits",
         "is_external_transaction",
         "cashflow_category",
+        "cashflow_subcategory",
     }
 )
 
@@ -687,6 +689,7 @@ class Simulator:
             "card_last_digits": data.pop("card_last_digits", None),
             "category": data.pop("category", "other_income" if side == "credit" else "other"),
             "cashflow_category": data.pop("cashflow_category", None),
+            "cashflow_subcategory": data.pop("cashflow_subcategory", None),
             "subject_type": subject_type,
             "bank_account_id": account["id"],
             "is_external_transaction": bool(data.pop("is_external_transaction", False)),
@@ -697,7 +700,9 @@ class Simulator:
                 "counterparty_account_number": counterparty.get("iban"),
                 "counterparty_account_number_format": "IBAN" if counterparty.get("iban") else None,
                 "counterparty_bank_identifier": counterparty.get("bic"),
-                "counterparty_bank_identifier_format": "BIC" if counterparty.get("bic") else None,
+                "counterparty_bank_identifier_format": (
+                    "SWIFT_BIC" if counterparty.get("bic") else None
+                ),
                 "counterparty_name": counterparty.get("name") or label,
             }
             if subject_type.startswith("direct_debit"):
@@ -900,10 +905,11 @@ class Simulator:
                 if account is None:
                     raise NotFound("bank account not found", parameter="iban")
                 scope = account["id"]
-            status_set = sorted(set(statuses))
-            for status in status_set:
-                if status not in STATUSES:
+            for status in set(statuses):
+                if status not in STATUSES and status not in FILTER_ONLY_STATUSES:
                     raise Unprocessable(f"invalid status {status!r}", parameter="status[]")
+            # ``reversed`` is a documented filter value; the emulator never produces one.
+            status_set = sorted(set(statuses) & set(STATUSES))
             field_name, _, direction = sort_by.partition(":")
             direction = direction or "desc"
             if field_name not in ("settled_at", "updated_at") or direction not in ("asc", "desc"):
