@@ -192,6 +192,7 @@ async def test_latest_version_of_every_transaction_matches_the_ground_truth(
             service.metrics.redundant.labels(s)._value.get() for s in ("poll", "backfill")
         )
         rate_limited = service.metrics.api_rate_limited.labels("default")._value.get()
+        webhook_after_sync = service.metrics.delivered_first._value.get()
         requests = state.transport.requests
     finally:
         await service.stop()
@@ -232,6 +233,7 @@ async def test_latest_version_of_every_transaction_matches_the_ground_truth(
         "versions_only_sync_delivered": filled,
         "redundant_sync_publishes": redundant,
         "redundant_sync_publishes_metric": redundant_metric,
+        "webhook_versions_sync_had_already_published": webhook_after_sync,
         "api_requests": requests,
         "api_429s": rate_limited,
     }
