@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -175,7 +175,9 @@ def test_played_equals_loaded_and_sends_webhooks(qonto: EmulatorHandle, receiver
     sim = qonto.sim
     sim.add_webhook_subscription(callback_url=receiver.url, secret="s" * 40)
     start = datetime(2025, 2, 1, tzinfo=UTC)
-    player = start_play(sim, seed=5, months=1, size="tiny", start=start, month_seconds=1.0)
+    player = start_play(
+        sim, seed=5, months=1, size="tiny", start=start, month_seconds=1.0, stamp="business"
+    )
     assert player.wait(20)
     assert player.status()["state"] == "done"
     assert sim.webhooks.flush(10)
@@ -232,3 +234,23 @@ def test_loading_keeps_credentials_tokens_and_subscriptions(
     assert httpx.get(f"{qonto.base_url}/v2/organization", headers=bearer).status_code == 401
     assert sim.webhook_subscriptions() == []
     assert len(sim.bank_accounts()) == 1
+
+
+def test_a_live_play_stamps_updated_at_when_it_happens_like_qonto(qonto: EmulatorHandle) -> None:
+    """A poller watching updated_at must see a played month as it would see real activity."""
+    sim = qonto.sim
+    start = datetime(2025, 2, 1, tzinfo=UTC)
+    before = datetime.now(UTC)
+    player = start_play(sim, seed=5, months=1, size="tiny", start=start, month_seconds=1.0)
+    assert player.wait(20)
+    after = datetime.now(UTC)
+    txs = sim.transactions_latest()
+    assert txs
+    for tx in txs:
+        updated = datetime.fromisoformat(tx["updated_at"].replace("Z", "+00:00"))
+        emitted = datetime.fromisoformat(tx["emitted_at"].replace("Z", "+00:00"))
+        assert before - timedelta(seconds=1) <= updated <= after + timedelta(seconds=1)
+        assert start <= emitted < start + timedelta(days=40)  # the bank dates stay business
+        if tx["status"] == "completed":
+            settled = datetime.fromisoformat(tx["settled_at"].replace("Z", "+00:00"))
+            assert start <= settled < start + timedelta(days=40)

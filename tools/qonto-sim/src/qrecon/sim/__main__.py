@@ -138,6 +138,7 @@ def cmd_play(args: argparse.Namespace) -> int:
         body["speed"] = args.speed
     body["month_seconds"] = args.month_seconds
     body["history_months"] = args.history_months
+    body["stamp"] = args.stamp
     status = _admin(args.api, "POST", "/_sim/play", body)
     if not args.wait:
         _print_json(status)
@@ -236,8 +237,9 @@ def cmd_credentials(args: argparse.Namespace) -> int:
     if args.env:
         status = _admin(args.api, "GET", "/_sim/status")
         print(f"QONTO_API_BASE_URL={args.api.rstrip('/')}")
-        print(f"QONTO_ORGANIZATION_ID={creds['organization_id']}")
-        print(f"QONTO_API_KEY={creds['api_key_header']}")
+        # As in Qonto's setup guide: the organisation's login and the secret key.
+        print(f"QONTO_ORGANIZATION_ID={creds['login']}")
+        print(f"QONTO_API_KEY={creds['secret_key']}")
         print(f"QONTO_CLIENT_ID={creds['client_id']}")
         print(f"QONTO_CLIENT_SECRET={creds['client_secret']}")
         if status.get("sandbox"):
@@ -294,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--speed", type=float, default=None, help="business s per real s")
     play.add_argument("--month-seconds", type=float, default=60.0)
     play.add_argument("--history-months", type=int, default=0)
+    play.add_argument(
+        "--stamp",
+        choices=("wall", "business"),
+        default="wall",
+        help="updated_at at the moment of play, as Qonto does (wall), or the scenario's (business)",
+    )
     play.add_argument("--wait", action="store_true", help="wait for the end, show progress")
     play.set_defaults(func=cmd_play)
 

@@ -115,6 +115,7 @@ def register_admin(app: FastAPI, sim: Simulator) -> None:
             month_seconds=float(body.get("month_seconds") or 60.0),
             history_months=int(body.get("history_months") or 0),
             reset=bool(body.get("reset", True)),
+            stamp="business" if body.get("stamp") == "business" else "wall",
             **scenario_params(body),
         )
         return _json(player.status(), 202)

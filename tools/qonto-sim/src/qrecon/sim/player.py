@@ -1,8 +1,15 @@
 """Apply a scenario to a ``Simulator``: all at once (history) or played in a background
 thread at a chosen speed (a business month in about a minute).
 
-Changes are stamped with the scenario's business time (``created_at``/``updated_at`` are
-the planned ones), so a played scenario exports exactly what the same seed generates;
+Two ways to stamp what is played (``stamp``):
+
+* ``"wall"`` (the default of a live play): ``created_at``/``updated_at`` are the moment the
+  change is applied, by ``sim.clock``, as real Qonto stamps them, while ``emitted_at`` and
+  ``settled_at`` keep the scenario's business time. A poller watching ``updated_at`` (the
+  sync service) sees the played month the way it would see real activity.
+* ``"business"``: every timestamp is the scenario's business time, so a played scenario
+  exports exactly what the same seed generates when loaded at once (history, tests).
+
 ``sim.clock`` is left alone (OAuth tokens keep living in real time during a fast play).
 """
 
@@ -11,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from qrecon.sim.clock import format_ts
 from qrecon.sim.scenario import DEFAULT_START, Event, Scenario, bulk_transactions, generate
@@ -25,12 +32,16 @@ def _paris(at: datetime) -> str:
     return at.astimezone(_PARIS).isoformat(timespec="seconds")
 
 
+Stamp = Literal["wall", "business"]
+
+
 class ScenarioContext:
     """Binds a scenario's account aliases to the simulator's accounts."""
 
-    def __init__(self, sim: Simulator, scenario: Scenario) -> None:
+    def __init__(self, sim: Simulator, scenario: Scenario, stamp: Stamp = "business") -> None:
         self.sim = sim
         self.scenario = scenario
+        self.stamp = stamp
         self.accounts: dict[str, str] = {"main": sim.credentials().bank_account_id}
         for alias, spec in scenario.accounts.items():
             if alias == "main":
@@ -47,16 +58,25 @@ class ScenarioContext:
 
     def apply(self, event: Event, *, notify: bool) -> None:
         sim, payload, at = self.sim, event.payload, event.at
+        # Wall stamping: the record changes now; the bank dates stay the business ones.
+        record_at = None if self.stamp == "wall" else at
         if event.kind == "tx_create":
             fields = dict(payload["fields"])
             fields["bank_account_id"] = self.accounts[payload["account"]]
-            tx = sim.add_transaction(notify=notify, at=at, **fields)
+            if record_at is None:
+                fields.setdefault("emitted_at", format_ts(at))
+                if fields.get("status", "completed") == "completed":
+                    fields.setdefault("settled_at", format_ts(at))
+            tx = sim.add_transaction(notify=notify, at=record_at, **fields)
             sim.set_allocation(tx["id"], payload["allocations"], kind=payload.get("purpose"))
         elif event.kind == "tx_update":
             if payload.get("attach"):
-                sim.add_attachment(payload["id"], at=at, notify=notify)
+                sim.add_attachment(payload["id"], at=record_at, notify=notify)
             if payload.get("changes"):
-                sim.update_transaction(payload["id"], notify=notify, at=at, **payload["changes"])
+                changes = dict(payload["changes"])
+                if record_at is None and changes.get("status") == "completed":
+                    changes.setdefault("settled_at", format_ts(at))
+                sim.update_transaction(payload["id"], notify=notify, at=record_at, **changes)
         elif event.kind == "client_invoice":
             invoice = {k: v for k, v in payload["invoice"].items() if not k.startswith("_")}
             sim.add_client_invoice(**invoice, created_at=_paris(at), finalized_at=_paris(at))
@@ -149,6 +169,7 @@ class Player:
         *,
         speed: float,
         history_until: datetime | None = None,
+        stamp: Stamp = "wall",
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
@@ -156,7 +177,9 @@ class Player:
         self.scenario = scenario
         self.speed = speed
         self.history_until = history_until
-        self.context = ScenarioContext(sim, scenario)
+        self.context = ScenarioContext(sim, scenario, stamp)
+        # History (before anyone subscribed) is always in business time.
+        self.history_context = ScenarioContext(sim, scenario, "business")
         self.applied = 0
         self.errors: list[str] = []
         self.state = "ready"
@@ -181,7 +204,7 @@ class Player:
             while index < len(events) and self.history_until is not None:
                 if events[index].at >= self.history_until:
                     break
-                self.context.apply(events[index], notify=False)
+                self.history_context.apply(events[index], notify=False)
                 self.applied += 1
                 index += 1
             began = time.monotonic()
@@ -256,6 +279,7 @@ def start_play(
     month_seconds: float = 60.0,
     history_months: int = 0,
     reset: bool = True,
+    stamp: Stamp = "wall",
 ) -> Player:
     """Generate a scenario and play it in the background; ``speed`` defaults to a business
     month (30 days) in ``month_seconds``. The first ``history_months`` are applied at once,
@@ -274,13 +298,14 @@ def start_play(
         from qrecon.sim.scenario import _add_months
 
         history_until = _add_months(scenario.start, history_months)
-    player = Player(sim, scenario, speed=speed, history_until=history_until)
+    player = Player(sim, scenario, speed=speed, history_until=history_until, stamp=stamp)
     sim.player = player
     sim.scenario_info = {
         **scenario.summary(),
         "name": name,
         "mode": "play",
         "history_months": history_months,
+        "stamp": stamp,
     }
     return player.start()
 

@@ -103,8 +103,8 @@ class EmulatorHandle:
         creds = self.credentials
         env = {
             "QONTO_API_BASE_URL": self.base_url,
-            "QONTO_ORGANIZATION_ID": creds.organization_id,
-            "QONTO_API_KEY": creds.api_key_header,
+            "QONTO_ORGANIZATION_ID": creds.login,  # Qonto's guide: the login + the secret key
+            "QONTO_API_KEY": creds.secret_key,
             "QONTO_CLIENT_ID": creds.client_id,
             "QONTO_CLIENT_SECRET": creds.client_secret,
             "QONTO_ENVIRONMENT": "sandbox" if self.sim.sandbox else "production",
