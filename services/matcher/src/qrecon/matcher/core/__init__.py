@@ -15,12 +15,14 @@ credit notes, confidence, reasons).
 from qrecon.matcher.core.batch import reconcile
 from qrecon.matcher.core.book import InvoiceBook, OverAllocation
 from qrecon.matcher.core.config import MATCHER_VERSION, EngineConfig, Weights
-from qrecon.matcher.core.engine import MatchingEngine, transaction_date
+from qrecon.matcher.core.engine import Candidate, Explanation, MatchingEngine, transaction_date
 from qrecon.matcher.core.knowledge import Knowledge
 
 __all__ = [
     "MATCHER_VERSION",
+    "Candidate",
     "EngineConfig",
+    "Explanation",
     "InvoiceBook",
     "Knowledge",
     "MatchingEngine",

@@ -36,11 +36,11 @@ class Weights:
     cp_unknown: float = 0.0  # a payer name or IBAN that matches no counterparty
     # amount
     amount_exact: float = 3.5
-    amount_fee: float = 2.0
+    amount_fee: float = 2.7
     amount_partial: float = -1.0
     amount_over: float = -1.5
-    amount_subset_item: float = -0.6  # x (invoices - 1)
-    amount_credit_note: float = -0.3  # x credit notes netted
+    amount_subset_item: float = -0.25  # x (invoices - 1)
+    amount_credit_note: float = -0.1  # x credit notes netted
     amount_tie: float = -0.3  # several interchangeable invoices: the oldest is taken
     amount_only: float = 0.0  # neither a reference nor a counterparty
     # other

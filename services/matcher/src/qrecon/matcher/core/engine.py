@@ -71,7 +71,7 @@ from qrecon.matcher.core.normalize import (
 from qrecon.matcher.core.references import MIN_TYPO_DIGITS, ReferenceQuery, read_references
 from qrecon.matcher.core.subset import find_subsets
 
-__all__ = ["MatchingEngine"]
+__all__ = ["Candidate", "Explanation", "MatchingEngine"]
 
 KINDS = ("receivable", "payable")
 # Reference evidence levels, strongest first.
@@ -123,6 +123,26 @@ _COUNTERPARTY_NAME_FIELDS = (
     "debtor_name",
     "beneficiary_name",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A candidate allocation as the engine scored it (``MatchingEngine.explain``)."""
+
+    allocations: list[Allocation]
+    residual_cents: int
+    confidence: float
+    score: float  # log-odds
+    features: dict[str, float]  # Weights field name -> value
+    reasons: list[str]
+    decisive: bool
+    blocked: bool  # an invoice issued after the payment
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    result: MatchResult
+    candidates: list[Candidate]  # best first; empty when no candidate was found
 
 
 @dataclass(slots=True)
@@ -208,22 +228,33 @@ class MatchingEngine:
         decided_at: datetime | None = None,
     ) -> MatchResult:
         """The decision for ``tx``; pure (the book is not changed) and deterministic."""
+        return self.explain(tx, book, knowledge, decided_at=decided_at).result
+
+    def explain(
+        self,
+        tx: QontoTransaction,
+        book: InvoiceBook,
+        knowledge: Knowledge | None = None,
+        *,
+        decided_at: datetime | None = None,
+    ) -> Explanation:
+        """The decision and every candidate considered, best first (for reviewers, tuning)."""
         stamp = decided_at if decided_at is not None else tx.updated_at
         pre: list[str] = []
         cap_suggest = False
         if tx.status != "completed":
             pre += ["status.not_completed", f"status.{tx.status}"]
             if tx.status == "declined":
-                return self._result(tx, stamp, "unmatched", None, 0.0, pre)
+                return self._explained(tx, stamp, "unmatched", None, 0.0, pre)
             cap_suggest = True
         noise = self._noise(tx)
         if noise == "noise.bank_fee":
-            return self._result(tx, stamp, "unmatched", None, 0.0, [*pre, noise])
+            return self._explained(tx, stamp, "unmatched", None, 0.0, [*pre, noise])
         if noise is not None:
             pre.append(noise)
             cap_suggest = True
         if tx.amount_cents <= 0:
-            return self._result(tx, stamp, "unmatched", None, 0.0, [*pre, "amount.zero"])
+            return self._explained(tx, stamp, "unmatched", None, 0.0, [*pre, "amount.zero"])
 
         ctx = self._context(tx, book, knowledge, noise)
         candidates = self._candidates(ctx)
@@ -233,7 +264,7 @@ class MatchingEngine:
             if ctx.closed_ref_ids:
                 pre.append("reference.invoice_closed")
                 pre.append("duplicate.suspected")
-            return self._result(tx, stamp, "unmatched", None, 0.0, pre)
+            return self._explained(tx, stamp, "unmatched", None, 0.0, pre)
         for candidate in candidates:
             self._score(ctx, candidate)
         candidates.sort(key=_Candidate.sort_key)
@@ -260,9 +291,43 @@ class MatchingEngine:
             status = "suggested"
         else:
             status = "unmatched"
-        if status == "unmatched":
-            return self._result(tx, stamp, status, None, confidence, reasons)
-        return self._result(tx, stamp, status, best, confidence, reasons)
+        return self._explained(
+            tx,
+            stamp,
+            status,
+            None if status == "unmatched" else best,
+            confidence,
+            reasons,
+            candidates,
+        )
+
+    def _explained(
+        self,
+        tx: QontoTransaction,
+        stamp: datetime,
+        status: str,
+        best: _Candidate | None,
+        confidence: float,
+        reasons: list[str],
+        candidates: list[_Candidate] | None = None,
+    ) -> Explanation:
+        result = self._result(tx, stamp, status, best, confidence, reasons)
+        views = []
+        for c in candidates or ():
+            allocations, residual = self._allocate(c, tx.amount_cents)
+            views.append(
+                Candidate(
+                    allocations=allocations,
+                    residual_cents=residual,
+                    confidence=_sigmoid(c.score),
+                    score=c.score,
+                    features=dict(c.features),
+                    reasons=list(dict.fromkeys(c.reasons)),
+                    decisive=c.decisive,
+                    blocked=c.blocked,
+                )
+            )
+        return Explanation(result=result, candidates=views)
 
     # ------------------------------------------------------------------ gates
     @staticmethod
@@ -372,7 +437,8 @@ class MatchingEngine:
                     fuzzy[name] = score
         ranked = sorted(fuzzy.items(), key=lambda kv: (-kv[1], kv[0]))
         for name, score in ranked[: cfg.max_name_candidates]:
-            cp_hits[name] = _CpHit(CP_FUZZY, score)
+            # the same letters, spaced differently ("SWISSLIFE" / "Swiss Life"): exact
+            cp_hits[name] = _CpHit(CP_EXACT if score >= 100.0 else CP_FUZZY, score)
         return _Context(
             tx=tx,
             book=book,

@@ -97,18 +97,20 @@ class ReferenceQuery:
 
 
 def _is_year(text: str) -> bool:
-    return len(text) == 4 and text[:2] in ("19", "20")
+    return len(text) == 4 and text.isdigit() and 1990 <= int(text) <= 2039
 
 
 def _date_like(groups: list[str]) -> bool:
-    """12/03, 03/2025, 12.03.2025, 2025, 032025, 12032025: day, month and year groups only."""
+    """12/03, 03/2025, 12.03.2025, 2025, 032025, 12032025: day, month and at most one year."""
+    years = 0
     for g in groups:
-        if len(g) <= 2 or _is_year(g):
+        if len(g) <= 2:
             continue
-        if len(g) in (6, 8) and _is_year(g[-4:]) and 1 <= int(g[-6:-4]) <= 12:
-            continue  # MMYYYY, DDMMYYYY
+        if _is_year(g) or (len(g) in (6, 8) and _is_year(g[-4:]) and 1 <= int(g[-6:-4]) <= 12):
+            years += 1  # a year, MMYYYY or DDMMYYYY
+            continue
         return False
-    return True
+    return years <= 1
 
 
 def _add(query: ReferenceQuery, key: str, prefix: str) -> None:
@@ -163,12 +165,12 @@ def read_references(
             groups = _GROUP_SPLIT.split(chain.group(2))[: MAX_CHAIN_GROUPS * 2]
             stripped = [strip_zeros(g) for g in groups]
             n = len(groups)
-            date_like = _date_like(groups)
-            if not date_like:
-                query.digit_strings.append("".join(stripped))
-                query.digit_strings.append("".join(groups))
-                if sum(map(len, stripped)) >= 4:
-                    query.number_like = True
+            if _date_like(groups):
+                continue  # "ECH 09/02/2025", "MARS 2025": a date names no invoice
+            query.digit_strings.append("".join(stripped))
+            query.digit_strings.append("".join(groups))
+            if sum(map(len, stripped)) >= 4:
+                query.number_like = True
             # shorthand for sibling numbers: "2025-123/124" and "2025-123 ET 124" name 2025-124
             for j in range(2, n):
                 _add(query, stripped[0] + "-" + stripped[j], "")
