@@ -147,7 +147,8 @@ def test_cli_against_a_running_emulator(
     sub = json.loads(run("subscribe", "--api", url, "--callback", receiver.url, "--secret", "S"))
     assert sub["webhook_subscription"]["callback_url"] == receiver.url
     env = run("credentials", "--api", url, "--env")
-    assert f"QONTO_API_KEY={qonto.api_key_header}" in env
+    assert f"QONTO_ORGANIZATION_ID={qonto.login}" in env  # Qonto's guide: login + secret key
+    assert f"QONTO_API_KEY={qonto.secret_key}" in env
     assert json.loads(run("status", "--api", url))["transactions"] > 0
     run("export", "--api", url, "--out", str(tmp_path))
     files = {p.name: p.read_text().splitlines() for p in tmp_path.iterdir()}
