@@ -235,6 +235,9 @@ async def run_phase(
             phase.received_at.clear()
             phase.statuses.clear()
 
+            pids = [p.pid for p in procs]
+            cpu_before = cpu_seconds(pids)
+            load_before = os.getloadavg()[0]
             started = time.monotonic()
             if rate is None:
                 for tx in txs:
@@ -249,6 +252,8 @@ async def run_phase(
                     await send_tx(producer, topics, tx, phase, wait=False)
                 await producer.flush()
             await wait_received(phase, [t.id for t in txs], DEADLINE)
+            cpu_used = cpu_seconds(pids) - cpu_before
+            load_after = os.getloadavg()[0]
         finally:
             await reader.stop()
             await producer.stop()
@@ -280,7 +285,23 @@ async def run_phase(
         "latency_ms_max": round(latencies[-1], 1) if latencies else None,
         "statuses": statuses,
         "invoices": len(invoices),
+        "replica_cpu_s": round(cpu_used, 2),
+        "replica_cpu_ms_per_result": round(1000 * cpu_used / len(got), 2) if got else None,
+        "load_average_1m": [round(load_before, 2), round(load_after, 2)],
     }
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (Linux /proc), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -334,6 +355,12 @@ async def main() -> None:
             "name": f"event -> result latency p99 at {LATENCY_RATE} tx/s (1 replica)",
             "value": latency["latency_ms_p99"],
             "unit": "ms",
+        },
+        {
+            "name": "replica CPU per result (burst, 1 replica)",
+            "value": one["replica_cpu_ms_per_result"],
+            "unit": "ms",
+            "note": "load-independent; one core would give 1000 / this results/s",
         },
         {
             "name": "results per second, 1 replica",
