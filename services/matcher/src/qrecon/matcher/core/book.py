@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from qrecon.common.schemas import Allocation, Invoice
-from qrecon.matcher.core.normalize import name_compact, name_key, name_tokens, normalise_iban
+from qrecon.matcher.core.normalize import (
+    name_compact,
+    name_key,
+    name_tokens,
+    normalise_iban,
+    party_key,
+)
 from qrecon.matcher.core.references import compact_reference, number_keys
 
 __all__ = ["BookEntry", "InvoiceBook", "OverAllocation"]
@@ -40,7 +46,8 @@ class OverAllocation(ValueError):
 class BookEntry:
     invoice: Invoice
     residual: int
-    name_key: str
+    party: str  # who the counterparty is (party_key: name with legal form)
+    name_key: str  # what a bank label is compared with (no legal form)
     iban: str | None
     digit_key: str | None
     last_key: str | None
@@ -91,6 +98,7 @@ class InvoiceBook:
         self._iban_refcount: Counter[tuple[str, str]] = Counter()
         self._names_by_word: dict[str, dict[str, None]] = {}
         self._name_refcount: Counter[str] = Counter()
+        self._party_refcount: Counter[str] = Counter()
         self._compact_by_name: dict[str, str] = {}
         self._by_amount: dict[tuple[str, int], dict[str, None]] = {}
         self._by_digit_key: dict[str, dict[str, None]] = {}
@@ -114,10 +122,12 @@ class InvoiceBook:
             residual_cents = invoice.amount_cents if invoice.status == "open" else 0
         keys = number_keys(invoice.number)
         nkey = name_key(invoice.counterparty_name)
+        party = party_key(invoice.counterparty_name)
         due = invoice.due_date or invoice.issue_date
         entry = BookEntry(
             invoice=invoice,
             residual=residual_cents,
+            party=party,
             name_key=nkey,
             iban=normalise_iban(invoice.counterparty_iban),
             digit_key=keys.digit_key,
@@ -131,15 +141,17 @@ class InvoiceBook:
             order=(due, invoice.issue_date, invoice.number, invoice.id),
         )
         self._entries[invoice.id] = entry
-        _add(self._by_name, nkey, invoice.id)
+        if self._party_refcount[party] == 0:
+            _add(self._by_name, nkey, party)
+        self._party_refcount[party] += 1
         if self._name_refcount[nkey] == 0:
             for word in self._name_index_words(nkey):
                 _add(self._names_by_word, word, nkey)
         self._name_refcount[nkey] += 1
         self._compact_by_name.setdefault(nkey, name_compact(invoice.counterparty_name))
         if entry.iban:
-            _add(self._names_by_iban, entry.iban, nkey)
-            self._iban_refcount[(entry.iban, nkey)] += 1
+            _add(self._names_by_iban, entry.iban, party)
+            self._iban_refcount[(entry.iban, party)] += 1
         _add(self._by_digit_key, entry.digit_key, invoice.id)
         _add(self._by_last_key, entry.last_key, invoice.id)
         _add(self._by_payref, entry.payref, invoice.id)
@@ -155,7 +167,10 @@ class InvoiceBook:
             return
         if entry.is_open:
             self._unindex_open(entry)
-        _discard(self._by_name, entry.name_key, invoice_id)
+        self._party_refcount[entry.party] -= 1
+        if self._party_refcount[entry.party] <= 0:
+            del self._party_refcount[entry.party]
+            _discard(self._by_name, entry.name_key, entry.party)
         self._name_refcount[entry.name_key] -= 1
         if self._name_refcount[entry.name_key] <= 0:
             del self._name_refcount[entry.name_key]
@@ -167,11 +182,11 @@ class InvoiceBook:
                     if not bucket:
                         del self._names_by_word[word]
         if entry.iban:
-            pair = (entry.iban, entry.name_key)
+            pair = (entry.iban, entry.party)
             self._iban_refcount[pair] -= 1
             if self._iban_refcount[pair] <= 0:
                 del self._iban_refcount[pair]
-                _discard(self._names_by_iban, entry.iban, entry.name_key)
+                _discard(self._names_by_iban, entry.iban, entry.party)
         _discard(self._by_digit_key, entry.digit_key, invoice_id)
         _discard(self._by_last_key, entry.last_key, invoice_id)
         _discard(self._by_payref, entry.payref, invoice_id)
@@ -292,11 +307,16 @@ class InvoiceBook:
     def ids_by_amount(self, kind: str, residual: int) -> dict[str, None]:
         return self._by_amount.get((kind, residual), {})
 
-    def names_by_iban(self, iban: str) -> Iterable[str]:
+    def parties_by_iban(self, iban: str) -> Iterable[str]:
+        """The parties whose invoices carry this IBAN."""
         return self._names_by_iban.get(iban, ())
 
     def has_name(self, key: str) -> bool:
         return key in self._by_name
+
+    def parties_of(self, key: str) -> Iterable[str]:
+        """The parties a name key (no legal form) stands for; usually one."""
+        return self._by_name.get(key, ())
 
     def name_compact_of(self, key: str) -> str:
         return self._compact_by_name.get(key, "")
@@ -304,11 +324,8 @@ class InvoiceBook:
     def names_by_word(self, word: str) -> dict[str, None]:
         return self._names_by_word.get(word, {})
 
-    def open_ids_of(self, key: str) -> Iterable[str]:
-        return self._open_by_name.get(key, ())
-
     def open_entries_of(self, key: str) -> list[BookEntry]:
-        """The open items of a counterparty, oldest first (cached until they change)."""
+        """The open items of a party, oldest first (cached until they change)."""
         cached = self._open_sorted.get(key)
         if cached is None:
             cached = sorted(
@@ -340,14 +357,14 @@ class InvoiceBook:
         return totals
 
     def _index_open(self, entry: BookEntry) -> None:
-        _add(self._open_by_name, entry.name_key, entry.id)
-        self._open_sorted.pop(entry.name_key, None)
+        _add(self._open_by_name, entry.party, entry.id)
+        self._open_sorted.pop(entry.party, None)
         bucket = self._by_amount.setdefault((entry.invoice.kind, entry.residual), {})
         bucket[entry.id] = None
 
     def _unindex_open(self, entry: BookEntry) -> None:
-        _discard(self._open_by_name, entry.name_key, entry.id)
-        self._open_sorted.pop(entry.name_key, None)
+        _discard(self._open_by_name, entry.party, entry.id)
+        self._open_sorted.pop(entry.party, None)
         key = (entry.invoice.kind, entry.residual)
         bucket = self._by_amount.get(key)
         if bucket is not None:

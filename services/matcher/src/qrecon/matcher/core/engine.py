@@ -417,28 +417,32 @@ class MatchingEngine:
                     observed[key] = label_compact(text)
         cp_hits: dict[str, _CpHit] = {}
         if iban:
-            for name in book.names_by_iban(iban):
-                cp_hits[name] = _CpHit(CP_IBAN, 100.0)
+            for party in book.parties_by_iban(iban):
+                cp_hits[party] = _CpHit(CP_IBAN, 100.0)
         for key in observed:
-            if book.has_name(key) and key not in cp_hits:
-                cp_hits[key] = _CpHit(CP_EXACT, 100.0)
+            for party in book.parties_of(key):
+                if party not in cp_hits:
+                    cp_hits[party] = _CpHit(CP_EXACT, 100.0)
         if knowledge is not None:
             for name in knowledge.aliases(observed, iban):
-                if name not in cp_hits and book.has_name(name):
-                    cp_hits[name] = _CpHit(CP_ALIAS, 100.0)
+                for party in book.parties_of(name):
+                    if party not in cp_hits:
+                        cp_hits[party] = _CpHit(CP_ALIAS, 100.0)
         strong = set(cp_hits)
         fuzzy: dict[str, float] = {}
         for key, compact in observed.items():
             for name in self._fuzzy_candidates(book, key):
-                if name in cp_hits:
+                if name in observed:
                     continue
                 score = name_similarity(key, name, compact, book.name_compact_of(name))
                 if score >= cfg.name_min_score and score > fuzzy.get(name, 0.0):
                     fuzzy[name] = score
         ranked = sorted(fuzzy.items(), key=lambda kv: (-kv[1], kv[0]))
         for name, score in ranked[: cfg.max_name_candidates]:
-            # the same letters, spaced differently ("SWISSLIFE" / "Swiss Life"): exact
-            cp_hits[name] = _CpHit(CP_EXACT if score >= 100.0 else CP_FUZZY, score)
+            for party in book.parties_of(name):
+                if party not in cp_hits:
+                    # the same letters spaced differently ("SWISSLIFE", "Swiss Life"): exact
+                    cp_hits[party] = _CpHit(CP_EXACT if score >= 100.0 else CP_FUZZY, score)
         return _Context(
             tx=tx,
             book=book,
@@ -454,7 +458,7 @@ class MatchingEngine:
             noise=noise,
             issued_by=transaction_date(tx) + timedelta(days=cfg.date_tolerance_days),
             exactly_named={
-                entry.name_key
+                entry.party
                 for invoice_id, hit in ref_hits.items()
                 if hit.level >= REF_EXACT and (entry := book.entry(invoice_id)) is not None
             },
@@ -482,7 +486,7 @@ class MatchingEngine:
         for invoice_id in ctx.ref_hits:
             entry = book.entry(invoice_id)
             if entry is not None and entry.is_open:
-                names[entry.name_key] = None
+                names[entry.party] = None
         out: dict[frozenset[str], _Candidate] = {}
 
         def add(candidate: _Candidate) -> None:
@@ -523,13 +527,13 @@ class MatchingEngine:
                     continue
                 for invoice_id in ids:
                     entry = book.entry(invoice_id)
-                    if entry is None or entry.name_key in names:
+                    if entry is None or entry.party in names:
                         continue
                     if not self._usable(ctx, entry):
                         continue
                     add(
                         _Candidate(
-                            entry.name_key, kind, sign, (entry,), "exact", sign * entry.residual
+                            entry.party, kind, sign, (entry,), "exact", sign * entry.residual
                         )
                     )
         return list(out.values())
@@ -724,7 +728,7 @@ class MatchingEngine:
             entry = ctx.book.entry(invoice_id)
             if entry is None:
                 continue
-            if entry.name_key == c.name:
+            if entry.party == c.name:
                 elsewhere_same = True
             else:
                 elsewhere_other = True

@@ -74,6 +74,17 @@ def _name_words(name: str) -> list[str]:
 
 
 @lru_cache(maxsize=131072)
+def party_key(name: str) -> str:
+    """Who an invoice's counterparty is: its name with the legal form, normalised.
+
+    ``Ets Dumont SARL`` and ``ETS DUMONT S.A.R.L.`` are one party, ``Ets Dumont SNC``
+    another, though a bank label (``DUMONT``) may match both (same ``name_key``).
+    """
+    words = [w for w in _words(name) if w not in STOP_WORDS] or _words(name)
+    return " ".join(sorted(dict.fromkeys(words)))
+
+
+@lru_cache(maxsize=131072)
 def name_compact(name: str) -> str:
     """The name's words in their order, without spaces (``Swiss Life`` = ``SWISSLIFE``)."""
     return "".join(_name_words(name))
