@@ -163,3 +163,26 @@ async def test_cleanup_deletes_only_old_published_rows(
 def test_table_names_are_checked() -> None:
     with pytest.raises(ValueError, match="table"):
         table_ddl("x; DROP TABLE y")
+
+
+async def test_a_record_kafka_refuses_fails_alone(
+    pool: asyncpg.Pool, broker: KafkaBroker, kafka_bootstrap: str, topics: Topics
+) -> None:
+    """A record over the broker's size limit must not hold back the others."""
+    async with pool.acquire() as conn:
+        for value in (b"small-1", b"x" * 1_500_000, b"small-2"):
+            await enqueue(conn, TABLE, topic=topics.qonto_events, key="k", value=value, headers={})
+    relay = OutboxRelay(pool, broker, table=TABLE)
+    assert await relay.run_once() == 2
+    with pytest.raises(Exception, match="max_record_bytes"):
+        await relay.run_once()  # only the refused row is left, and it fails again
+    await _enqueue(pool, topics.qonto_events, 1)  # the partition still takes records
+    assert await relay.run_once() == 1
+    records = await testing.consume_until(kafka_bootstrap, topics.qonto_events, count=3)
+    assert sorted(r.value for r in records) == [b"small-1", b"small-2", b'{"n":0}']
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            f"SELECT attempts, last_error, published_at FROM {TABLE} WHERE id = 2"
+        )
+    assert (row["attempts"], row["published_at"]) == (3, None)
+    assert "exceeds max_record_bytes" in row["last_error"]

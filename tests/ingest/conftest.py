@@ -125,6 +125,7 @@ class FakeRuntime:
     topics: Topics = field(default_factory=lambda: Topics("fake."))
     inbox: FakeInbox = field(default_factory=FakeInbox)
     max_body_bytes: int = 1024 * 1024
+    max_record_bytes: int = 1_000_000
     signature_tolerance_seconds: float = 300.0
     durable_timeout_seconds: float = 1.0
     clock: float | None = None

@@ -264,6 +264,16 @@ async def test_the_limit_is_configurable(
     )
 
 
+async def test_an_event_too_large_for_kafka_is_413_not_acknowledged(
+    client: httpx.AsyncClient, fake_runtime: FakeRuntime
+) -> None:
+    fake_runtime.max_record_bytes = 2000
+    body = encode(webhook("v1/cards", data={"id": "c", "blob": "x" * 2000}))
+    response = await client.post("/webhooks/qonto", content=body, headers=signed_headers(body))
+    assert_error(response, 413, "payload_too_large")
+    assert fake_runtime.inbox.rows == {}
+
+
 async def test_inbox_unavailable_or_too_slow_is_503(
     client: httpx.AsyncClient, fake_runtime: FakeRuntime
 ) -> None:

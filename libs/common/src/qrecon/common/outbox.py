@@ -54,11 +54,13 @@ import json
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import Counter, Gauge, Histogram
 
 from qrecon.common.logging import get_logger
@@ -175,6 +177,7 @@ class OutboxRelay:
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
         drain_timeout: float = 10.0,
+        max_record_bytes: int = 1_000_000,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
@@ -188,6 +191,7 @@ class OutboxRelay:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.drain_timeout = drain_timeout
+        self.max_record_bytes = max_record_bytes
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -228,36 +232,19 @@ class OutboxRelay:
             rows = sorted(await conn.fetch(self._claim, self.batch_size), key=_row_id)
             if not rows:
                 return 0
-            send = self._sender()
-            futures: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
-            failed: dict[int, str] = {}
-            for index, row in enumerate(rows):
-                try:
-                    future = await send(
-                        row["topic"],
-                        None if row["key"] is None else bytes(row["key"]),
-                        bytes(row["value"]),
-                        json.loads(row["headers"]),
-                    )
-                except Exception as exc:
-                    # Not handed to the producer: this row and the ones after it (kept in
-                    # order) are retried later.
-                    error = _describe(exc)
-                    for later in rows[index:]:
-                        failed[later["id"]] = error
-                    break
-                futures.append((row, future))
+            handed, failed = await self._hand_over(rows)
             # Never give up on a record the producer holds: it retries it idempotently.
-            results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
+            results = await asyncio.gather(*(f for _, f in handed), return_exceptions=True)
             published = 0
             now = time.time()
             delay = DELAY.labels(self.table)
-            for (row, _), result in zip(futures, results, strict=True):
-                if isinstance(result, BaseException):
-                    failed[row["id"]] = _describe(result)
-                else:
-                    published += 1
-                    delay.observe(max(0.0, now - row["created_at"].timestamp()))
+            for (batch, _), result in zip(handed, results, strict=True):
+                for row in batch:
+                    if isinstance(result, BaseException):
+                        failed[row["id"]] = _describe(result)
+                    else:
+                        published += 1
+                        delay.observe(max(0.0, now - row["created_at"].timestamp()))
             if failed:
                 await conn.execute(self._fail, list(failed), list(failed.values()))
         PUBLISHED.labels(self.table).inc(published)
@@ -274,39 +261,106 @@ class OutboxRelay:
                 raise OutboxPublishError(next(iter(failed.values())))
         return published
 
-    def _sender(self) -> _Send:
-        """Hand one record to the producer; returns the future of its acknowledgement.
+    async def _hand_over(
+        self, rows: list[asyncpg.Record]
+    ) -> tuple[list[tuple[list[asyncpg.Record], asyncio.Future[Any]]], dict[int, str]]:
+        """Give the rows, in id order, to the producer without waiting for the broker.
 
-        Goes straight to the broker's aiokafka producer when it is there (the same
-        idempotent ``acks=all`` producer ``make_broker`` configured; FastStream's per-call
-        publish machinery costs more than the send itself at relay rates), else through
-        ``broker.publish(no_confirm=True)``.
+        Returns the futures of the broker's acknowledgements (each for one or more rows)
+        and the rows that could not be handed over (with why): those are retried later.
+        A row that could not be handed over stops the rows after it, so that a partition
+        never receives a later row before an earlier one.
         """
+        handed: list[tuple[list[asyncpg.Record], asyncio.Future[Any]]] = []
+        failed: dict[int, str] = {}
         producer = _aiokafka_producer(self.broker)
-        if producer is not None:
+        if producer is None:
+            for index, row in enumerate(rows):
+                key, value, headers = _record(row)
+                if self._oversized(row, key, value, headers, failed):
+                    continue
+                try:
+                    future = await self.broker.publish(
+                        value, row["topic"], key=key, headers=headers, no_confirm=True
+                    )
+                except Exception as exc:
+                    failed.update(dict.fromkeys((r["id"] for r in rows[index:]), _describe(exc)))
+                    break
+                handed.append(([row], future))
+            return handed, failed
+        # The broker's own aiokafka producer (the same idempotent acks=all producer): one
+        # record batch per partition instead of one send per record, the partition chosen
+        # as the producer's default partitioner would (murmur2 of the key).
+        partitions: dict[str, list[int]] = {}
+        open_batches: dict[tuple[str, int], tuple[Any, list[asyncpg.Record]]] = {}
 
-            async def send_direct(
-                topic: str, key: bytes | None, value: bytes, headers: dict[str, str]
-            ) -> asyncio.Future[Any]:
-                future: asyncio.Future[Any] = await producer.send(
-                    topic,
-                    value=value,
-                    key=key,
-                    headers=[(name, text.encode()) for name, text in headers.items()],
-                )
-                return future
+        async def flush(tp: tuple[str, int]) -> None:
+            builder, batch = open_batches.pop(tp)
+            builder.close()
+            try:
+                future = await producer.send_batch(builder, tp[0], partition=tp[1])
+            except Exception as exc:
+                failed.update(dict.fromkeys((r["id"] for r in batch), _describe(exc)))
+            else:
+                handed.append((batch, future))
 
-            return send_direct
+        for index, row in enumerate(rows):
+            try:
+                topic = row["topic"]
+                known = partitions.get(topic)
+                if known is None:
+                    known = partitions[topic] = sorted(await producer.partitions_for(topic))
+                key, value, headers = _record(row)
+                if self._oversized(row, key, value, headers, failed):
+                    continue  # refused by Kafka, it would also stall its partition: skip it
+                tp = (topic, _PARTITIONER(key, known, known))
+                record = {
+                    "key": key,
+                    "value": value,
+                    "timestamp": None,
+                    "headers": [(n, v.encode()) for n, v in headers.items()],
+                }
+                entry = open_batches.get(tp)
+                if entry is not None and entry[0].append(**record) is not None:
+                    entry[1].append(row)
+                    continue
+                if entry is not None:
+                    await flush(tp)  # full: send it, start the next one
+                builder = producer.create_batch()
+                if builder.append(**record) is None:
+                    failed[row["id"]] = "record larger than the producer's max_batch_size"
+                    continue
+                open_batches[tp] = (builder, [row])
+            except Exception as exc:
+                failed.update(dict.fromkeys((r["id"] for r in rows[index:]), _describe(exc)))
+                break
+        for tp in list(open_batches):
+            await flush(tp)
+        return handed, failed
 
-        async def send_via_broker(
-            topic: str, key: bytes | None, value: bytes, headers: dict[str, str]
-        ) -> asyncio.Future[Any]:
-            future: asyncio.Future[Any] = await self.broker.publish(
-                value, topic, key=key, headers=headers, no_confirm=True
-            )
-            return future
+    def _oversized(
+        self,
+        row: asyncpg.Record,
+        key: bytes | None,
+        value: bytes,
+        headers: dict[str, str],
+        failed: dict[int, str],
+    ) -> bool:
+        """A record Kafka would refuse (over ``max_record_bytes``) fails alone, every time.
 
-        return send_via_broker
+        It must never reach the idempotent producer: a refused batch leaves a gap in the
+        partition's sequence numbers and every later batch to that partition is then refused
+        too (``OutOfOrderSequenceNumber``) until the producer is recreated.
+        """
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(
+            key, value, [(n, v.encode()) for n, v in headers.items()]
+        )
+        if size <= self.max_record_bytes:
+            return False
+        failed[row["id"]] = (
+            f"record of {size} bytes exceeds max_record_bytes={self.max_record_bytes}"
+        )
+        return True
 
     async def backlog(self) -> int:
         """How many rows are waiting (also exported as ``qrecon_outbox_backlog``)."""
@@ -448,7 +502,13 @@ class OutboxRelay:
             await self.pool.release(conn)
 
 
-_Send = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[asyncio.Future[Any]]]
+_PARTITIONER = DefaultPartitioner()
+
+
+def _record(row: asyncpg.Record) -> tuple[bytes | None, bytes, dict[str, str]]:
+    key = None if row["key"] is None else bytes(row["key"])
+    headers: dict[str, str] = json.loads(row["headers"])
+    return key, bytes(row["value"]), headers
 
 
 def _row_id(row: asyncpg.Record) -> int:

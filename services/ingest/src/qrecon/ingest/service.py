@@ -59,6 +59,7 @@ class IngestRuntime:
         self.connections: Mapping[str, Connection] = settings.resolve_connections()
         self.topics = settings.topics
         self.max_body_bytes = settings.max_body_bytes
+        self.max_record_bytes = settings.max_record_bytes
         self.signature_tolerance_seconds = settings.signature_tolerance_seconds
         self.durable_timeout_seconds = settings.durable_timeout_seconds
         self.pool: asyncpg.Pool | None = None
@@ -80,7 +81,11 @@ class IngestRuntime:
         writer = pg.InboxWriter(self.pool, writers=s.inbox_writers, batch_max=s.inbox_batch_max)
         await writer.start()
         self.inbox = writer
-        broker = make_broker(s.kafka_bootstrap_servers, client_id="qonto-ingest")
+        # Bigger record batches than aiokafka's 16 KiB default: the relay hands the producer
+        # hundreds of ~2 KiB records at once.
+        broker = make_broker(
+            s.kafka_bootstrap_servers, client_id="qonto-ingest", max_batch_size=128 * 1024
+        )
         self.connector = BrokerConnector(broker)
         await self.connector.start()
         self.relay = OutboxRelay(
@@ -91,6 +96,7 @@ class IngestRuntime:
             poll_interval=s.relay_poll_interval_seconds,
             retention=timedelta(hours=s.retention_hours),
             drain_timeout=s.drain_timeout_seconds,
+            max_record_bytes=s.max_record_bytes,
         )
         await self.relay.start()
         if not self.connections:

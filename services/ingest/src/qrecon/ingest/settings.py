@@ -23,15 +23,27 @@ connection that is not configured (or has no secret) is answered ``404
 unknown_connection``: the id is not a secret (the HMAC is the protection) and a 404 makes
 a wrong callback URL obvious in Qonto's delivery log.
 
-Other variables (defaults in brackets): ``INGEST_HOST`` [127.0.0.1], ``INGEST_PORT`` [8080],
-``INGEST_MAX_BODY_BYTES`` [1048576], ``INGEST_SIGNATURE_TOLERANCE_SECONDS`` [300],
-``INGEST_DURABLE_TIMEOUT_SECONDS`` [3], ``INGEST_PG_POOL_SIZE`` [8],
-``INGEST_INBOX_WRITERS`` [3], ``INGEST_INBOX_BATCH_MAX`` [256],
-``INGEST_RELAY_BATCH_SIZE`` [500], ``INGEST_RELAY_POLL_INTERVAL_SECONDS`` [0.5],
-``INGEST_RETENTION_HOURS`` [168: the redelivery dedup window], ``INGEST_DRAIN_TIMEOUT_SECONDS``
-[10], ``INGEST_STARTUP_TIMEOUT_SECONDS`` [60]; plus ``KAFKA_BOOTSTRAP_SERVERS``,
-``DATABASE_URL``, ``KAFKA_TOPIC_PREFIX``, ``LOG_LEVEL``, ``LOG_FORMAT`` from
-:class:`~qrecon.common.settings.ServiceSettings`.
+Other variables (default):
+
+=======================================  =================================================
+``INGEST_HOST`` / ``INGEST_PORT``        listen address (127.0.0.1 / 8080)
+``INGEST_MAX_BODY_BYTES``                body limit, 413 above (1048576)
+``INGEST_MAX_RECORD_BYTES``              the Kafka record a webhook becomes must fit the
+                                         broker's ``message.max.bytes``, 413 above (1000000)
+``INGEST_SIGNATURE_TOLERANCE_SECONDS``   timestamp tolerance, past and future (300)
+``INGEST_DURABLE_TIMEOUT_SECONDS``       longest wait for the inbox write, 503 after (3)
+``INGEST_PG_POOL_SIZE``                  PostgreSQL connections (8)
+``INGEST_INBOX_WRITERS``                 concurrent group-commit writers (3)
+``INGEST_INBOX_BATCH_MAX``               most webhooks per inbox INSERT (256)
+``INGEST_RELAY_BATCH_SIZE``              most rows per relay transaction (500)
+``INGEST_RELAY_POLL_INTERVAL_SECONDS``   relay poll when no NOTIFY comes (0.5)
+``INGEST_RETENTION_HOURS``               published rows kept: the dedup window (168)
+``INGEST_DRAIN_TIMEOUT_SECONDS``         relay drain at shutdown (10)
+``INGEST_STARTUP_TIMEOUT_SECONDS``       wait for PostgreSQL at startup (60)
+=======================================  =================================================
+
+plus ``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``, ``KAFKA_TOPIC_PREFIX``, ``LOG_LEVEL``,
+``LOG_FORMAT`` from :class:`~qrecon.common.settings.ServiceSettings`.
 """
 
 from __future__ import annotations
@@ -80,6 +92,7 @@ class IngestSettings(ServiceSettings, QontoSettings):
     host: str = _env("INGEST_HOST", "127.0.0.1")
     port: int = _env("INGEST_PORT", 8080)
     max_body_bytes: int = _env("INGEST_MAX_BODY_BYTES", 1024 * 1024)
+    max_record_bytes: int = _env("INGEST_MAX_RECORD_BYTES", 1_000_000)
     signature_tolerance_seconds: float = _env("INGEST_SIGNATURE_TOLERANCE_SECONDS", 300.0)
     durable_timeout_seconds: float = _env("INGEST_DURABLE_TIMEOUT_SECONDS", 3.0)
     connections: dict[str, ConnectionConfig] = _env("INGEST_CONNECTIONS", {})

@@ -11,6 +11,7 @@ Content-Type not JSON       415     ``unsupported_media_type`` (absent is accept
 header missing / malformed  401     ``missing_signature`` / ``malformed_signature``
 timestamp out of tolerance  401     ``stale_timestamp`` (past or future)
 body over limit (chunked)   413     ``payload_too_large``, stops reading at the limit
+record over Kafka's limit   413     ``payload_too_large`` (``INGEST_MAX_RECORD_BYTES``)
 wrong HMAC                  401     ``invalid_signature``
 signed but not JSON         400     ``invalid_json``
 not a Qonto event           400     ``not_a_qonto_event``
@@ -80,6 +81,7 @@ class Runtime(Protocol):
     topics: Topics
     inbox: Inbox
     max_body_bytes: int
+    max_record_bytes: int
     signature_tolerance_seconds: float
     durable_timeout_seconds: float
 
@@ -145,9 +147,7 @@ class WebhookHandler:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._received: dict[str, Any] = {}
-        self._new = metrics.ACCEPTED.labels("new")
-        self._duplicate = metrics.ACCEPTED.labels("duplicate")
+        self._metrics = metrics.METRICS
 
     async def __call__(
         self, connection_id: str, scope: Scope, receive: Receive
@@ -156,11 +156,7 @@ class WebhookHandler:
         started = time.perf_counter()
         runtime = self.runtime
         connection = runtime.connections.get(connection_id)
-        label = connection_id if connection is not None else "unknown"
-        counter = self._received.get(label)
-        if counter is None:
-            counter = self._received[label] = metrics.RECEIVED.labels(label)
-        counter.inc()
+        self._metrics.received[connection_id if connection is not None else "unknown"] += 1
         try:
             if connection is None:
                 raise Rejected(404, "unknown_connection", "no such webhook connection")
@@ -188,6 +184,9 @@ class WebhookHandler:
                 observed_at=datetime.fromtimestamp(now, UTC),
                 organization_id=connection.organization_id,
             )
+            if routed.record_bytes > runtime.max_record_bytes:
+                # Kafka would refuse it: acknowledging it would be a promise not kept.
+                raise Rejected(413, "payload_too_large", "event too large for a Kafka record")
         except Rejected as exc:
             return _reject(exc.status, exc.code, exc.detail, connection_id)
         except SignatureError as exc:
@@ -198,7 +197,7 @@ class WebhookHandler:
             return _reject(400, "client_disconnected", "the client went away", connection_id)
         except Exception:  # a bug, not the client's fault; never let it escape
             log.exception("webhook_internal_error", connection_id=connection_id[:64])
-            metrics.REJECTED.labels("internal_error").inc()
+            metrics.METRICS.rejected["internal_error"] += 1
             return 500, error_body("internal_error", "internal error")
 
         topic = routed.topic(runtime.topics.transactions, runtime.topics.qonto_events)
@@ -213,8 +212,8 @@ class WebhookHandler:
                 error=type(exc).__name__,
             )
             return _reject(503, "unavailable", "could not store the event; retry", connection_id)
-        (self._new if new else self._duplicate).inc()
-        metrics.ACK_LATENCY.observe(time.perf_counter() - started)
+        self._metrics.accepted["new" if new else "duplicate"] += 1
+        self._metrics.observe_latency(time.perf_counter() - started)
         return 200, b'{"status":"accepted","event_id":%s,"duplicate":%s}' % (
             json.dumps(routed.event_id).encode(),
             b"false" if new else b"true",
@@ -365,7 +364,7 @@ def create_http_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        metrics.REJECTED.labels(code).inc()
+        metrics.METRICS.rejected[code] += 1
         response = error_response(exc.status_code, code, str(exc.detail))
         if exc.headers:
             response.headers.update(exc.headers)
@@ -373,7 +372,7 @@ def create_http_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
-        metrics.REJECTED.labels("bad_request").inc()
+        metrics.METRICS.rejected["bad_request"] += 1
         return error_response(400, "bad_request", "invalid request")
 
     @app.exception_handler(Exception)
@@ -385,7 +384,7 @@ def create_http_app(
 
 
 def _reject(status: int, code: str, detail: str, connection_id: str) -> tuple[int, bytes]:
-    metrics.REJECTED.labels(code).inc()
+    metrics.METRICS.rejected[code] += 1
     log.info("webhook_rejected", status=status, code=code, connection_id=connection_id[:64])
     return status, error_body(code, detail)
 

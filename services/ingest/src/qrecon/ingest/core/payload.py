@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -77,6 +77,12 @@ class Routed:
 
     def topic(self, transactions_topic: str, events_topic: str) -> str:
         return transactions_topic if self.topic_kind == "transactions" else events_topic
+
+    @property
+    def record_bytes(self) -> int:
+        """An upper estimate of the Kafka record's size (key, value, headers, framing)."""
+        headers = sum(len(k) + len(v.encode()) + 10 for k, v in self.headers.items())
+        return len(self.key.encode()) + len(self.value) + headers + 64
 
 
 def _safe_id(value: Any, what: str) -> str:
@@ -145,12 +151,14 @@ def route_webhook(
             webhook[name] = envelope[name]
     try:
         transaction = QontoTransaction.model_validate(transaction_data)
-        event = TransactionEvent(
+        # Every field is ours and already valid (the transaction was just validated,
+        # observed_at is aware UTC): construct without validating twice.
+        event = TransactionEvent.model_construct(
             event_id=event_id,
             source="webhook",
             connection_id=connection_id,
             organization_id=org_id,
-            observed_at=observed_at,
+            observed_at=observed_at.astimezone(UTC),
             transaction=transaction,
             webhook=webhook,
         )
