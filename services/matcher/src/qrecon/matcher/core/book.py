@@ -106,6 +106,7 @@ class InvoiceBook:
         self._by_payref: dict[str, dict[str, None]] = {}
         self._patterns: Counter[tuple[int, ...]] = Counter()
         self._patterns_cache: tuple[tuple[int, ...], ...] | None = None
+        self._unsettled: dict[str, dict[str, None]] = {}  # party -> transactions with a claim
         self._reserved: dict[str, dict[str, int]] = {}  # invoice id -> transaction id -> cents
         self._reservations: dict[
             str, list[tuple[str, int]]
@@ -243,6 +244,9 @@ class InvoiceBook:
         self._reservations[transaction_id] = claims
         for invoice_id, amount in claims:
             self._reserved.setdefault(invoice_id, {})[transaction_id] = amount
+            entry = self._entries.get(invoice_id)
+            if entry is not None:
+                self._unsettled.setdefault(entry.party, {})[transaction_id] = None
 
     def unreserve(self, transaction_id: str) -> None:
         """Drop a transaction's claim (its suggestion was confirmed, rejected or superseded)."""
@@ -252,6 +256,22 @@ class InvoiceBook:
                 claims.pop(transaction_id, None)
                 if not claims:
                     del self._reserved[invoice_id]
+            entry = self._entries.get(invoice_id)
+            if entry is not None:
+                pending = self._unsettled.get(entry.party)
+                if pending is not None:
+                    pending.pop(transaction_id, None)
+                    if not pending:
+                        del self._unsettled[entry.party]
+
+    def unsettled(self, party: str, transaction_id: str) -> bool:
+        """Whether another transaction's suggestion on this party's invoices awaits review:
+        the party's open items may then not be what they seem (which of equal invoices
+        is still due is uncertain)."""
+        pending = self._unsettled.get(party)
+        if not pending:
+            return False
+        return len(pending) > 1 or transaction_id not in pending
 
     @property
     def has_reservations(self) -> bool:

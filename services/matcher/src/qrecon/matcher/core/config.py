@@ -61,7 +61,7 @@ class EngineConfig:
     auto_threshold: float = 0.97
     suggest_threshold: float = 0.30
     # A suggestion at least this confident reserves its invoices (see reconcile()).
-    reserve_threshold: float = 0.90
+    reserve_threshold: float = 0.0
     competitor_margin: float = 2.0
     # Bounded subset-sum over one counterparty's open items (oldest first).
     max_subset_size: int = 4

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -166,6 +167,7 @@ class _Candidate:
     fit: str  # exact | fee | partial | over
     total: int  # sum of the items' residuals seen from the transaction (sign applied)
     tie: bool = False
+    tie_unsettled: bool = False  # one of the equal invoices is claimed by a pending suggestion
     score: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
     blocked: bool = False
@@ -489,10 +491,11 @@ class MatchingEngine:
                 names[entry.party] = None
         out: dict[frozenset[str], _Candidate] = {}
 
-        def add(candidate: _Candidate) -> None:
+        def add(candidate: _Candidate) -> _Candidate:
             key = candidate.ids
             if key not in out:
                 out[key] = candidate
+            return out[key]
 
         amount = ctx.amount
         for name in names:
@@ -603,7 +606,7 @@ class MatchingEngine:
         sign: int,
         items: list[BookEntry],
         amount: int,
-        add: Any,
+        add: Callable[[_Candidate], _Candidate],
         search: bool,
     ) -> None:
         """Candidates over one counterparty's open items of one kind; ``search`` allows the
@@ -612,9 +615,10 @@ class MatchingEngine:
         values = [sign * e.residual for e in items]
         referenced = [i for i, e in enumerate(items) if e.id in ctx.ref_hits]
 
-        def make(indices: tuple[int, ...] | list[int], fit: str, tie: bool = False) -> None:
+        def make(indices: tuple[int, ...] | list[int], fit: str, tie: bool = False) -> _Candidate:
             chosen = tuple(items[i] for i in indices)
-            add(_Candidate(name, kind, sign, chosen, fit, sum(values[i] for i in indices), tie))
+            total = sum(values[i] for i in indices)
+            return add(_Candidate(name, kind, sign, chosen, fit, total, tie))
 
         # 1. what the reference names, alone or with other items (credit notes, ...)
         if referenced:
@@ -649,7 +653,13 @@ class MatchingEngine:
         # 2. one invoice of exactly this amount (the oldest of equal ones)
         exact = [i for i, v in enumerate(values) if v == amount]
         if exact:
-            make([exact[0]], "exact", tie=len(exact) > 1)
+            oldest = make([exact[0]], "exact", tie=len(exact) > 1)
+            if oldest.tie and ctx.book.has_reservations:
+                # one of the equal invoices is claimed by a suggestion awaiting review
+                tx_id = ctx.tx.id
+                oldest.tie_unsettled = any(
+                    ctx.book.reserved_by_others(items[i].id, tx_id) for i in exact
+                )
             return
         if not search:
             return
@@ -802,6 +812,11 @@ class MatchingEngine:
                 # equal invoices and a number in the text that names none of them: ask
                 c.decisive = False
                 reasons.append("reference.unrecognised")
+            elif c.tie and c.tie_unsettled:
+                # equal invoices, one claimed by a suggestion awaiting review: which of
+                # them is still due is uncertain
+                c.decisive = False
+                reasons.append("amount.tie_unsettled")
         else:
             c.decisive = ref_level >= REF_EXACT and cp_strong
 
