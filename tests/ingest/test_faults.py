@@ -143,7 +143,7 @@ async def test_kafka_outage_every_acknowledged_event_exactly_once(
         try:
             stop_took = await asyncio.to_thread(kafka, "stop")
             stopped = True
-            await asyncio.sleep(2.0)  # webhooks keep coming while Kafka is down
+            await asyncio.sleep(1.0)  # webhooks keep coming while Kafka is down
         finally:
             start_took = await asyncio.to_thread(kafka, "start") if stopped else 0.0
         outage = time.monotonic() - outage_started
