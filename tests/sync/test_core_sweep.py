@@ -272,3 +272,12 @@ def test_past_the_last_page_inside_a_tie_group_rereads_the_group() -> None:
     assert sweep.page == 1
     assert not sweep.done
     assert sweep.tie_restarts == 1
+
+
+def test_an_api_ignoring_the_upper_bound_cannot_make_the_sweep_loop() -> None:
+    end = T0 + timedelta(seconds=10)
+    sweep = Sweep.begin("updated_at", T0, end, 3)
+    page = PageSummary(values=[T0 + timedelta(seconds=9), end + ms(5), end + ms(6)], has_next=True)
+    done = sweep.advance(page)
+    assert done.done
+    assert done.covered_until == end

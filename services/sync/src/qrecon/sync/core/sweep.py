@@ -193,10 +193,16 @@ class Sweep:
                 self, cursor=self.end, page=1, tie_total=None, done=True, pages_read=read
             )
         top = max(values) if values else None
+        if top is not None and truncate_ms(top) > self.end:
+            # Sorted ascending: an item past the end means everything up to it was read
+            # (only an API ignoring ``<field>_to`` answers so; never loop on it).
+            return replace(
+                self, cursor=self.end, page=1, tie_total=None, done=True, pages_read=read
+            )
         if top is not None and truncate_ms(top) > self.cursor:
             return replace(
                 self,
-                cursor=min(truncate_ms(top), self.end),
+                cursor=truncate_ms(top),
                 page=1,
                 tie_total=None,
                 tie_restarts=0,
