@@ -29,9 +29,12 @@ replicas relay disjoint batches), hands them all to the producer in order withou
 (the producer batches them per partition), then waits for every broker acknowledgement,
 marks the acknowledged rows ``published_at = now()`` and records ``attempts`` /
 ``last_error`` on the others, and commits. The loop (:meth:`start`) wakes on
-``LISTEN/NOTIFY`` (:func:`enqueue` notifies at commit) or every ``poll_interval``, backs off
-exponentially (with jitter) while Kafka or PostgreSQL fails, and periodically deletes
-published rows older than ``retention``.
+``LISTEN/NOTIFY`` (:func:`enqueue` notifies at commit) or every ``poll_interval``; with
+``linger`` > 0 it then waits that long so that rows committed meanwhile share the batch
+(one transaction and one produce request for many rows). It backs off exponentially (with
+jitter) while Kafka or PostgreSQL fails, and periodically deletes published rows older
+than ``retention``. Records over ``max_record_bytes`` (which Kafka would refuse) are never
+sent: they stay pending with ``last_error`` set, without holding back the others.
 
 Guarantee: **at least once**, and in practice exactly once. The producer is idempotent with
 ``acks=all`` (:func:`qrecon.common.kafka.make_broker`): while Kafka is unreachable the
@@ -172,6 +175,7 @@ class OutboxRelay:
         table: str,
         batch_size: int = 500,
         poll_interval: float = 0.5,
+        linger: float = 0.0,
         retention: timedelta = timedelta(days=7),
         cleanup_interval: float = 300.0,
         backoff_initial: float = 0.2,
@@ -186,6 +190,7 @@ class OutboxRelay:
         self.table = _check_table(table)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.linger = linger
         self.retention = retention
         self.cleanup_interval = cleanup_interval
         self.backoff_initial = backoff_initial
@@ -193,6 +198,8 @@ class OutboxRelay:
         self.drain_timeout = drain_timeout
         self.max_record_bytes = max_record_bytes
         self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._last_backlog = 0.0
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.pool.PoolConnectionProxy | None = None
@@ -386,6 +393,7 @@ class OutboxRelay:
         if self._task is not None:
             return
         self._stopping = False
+        self._stop.clear()
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.table}")
 
     async def stop(self) -> None:
@@ -394,6 +402,7 @@ class OutboxRelay:
         if task is None:
             return
         self._stopping = True
+        self._stop.set()
         self._wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(task), self.drain_timeout)
@@ -433,7 +442,8 @@ class OutboxRelay:
                         failures=self.consecutive_failures,
                         error=_describe(exc),
                     )
-                await self._sleep(delay * (0.5 + random.random()))  # jitter
+                # New rows (NOTIFY) do not cut a backoff short; stop() does.
+                await self._wait(self._stop, delay * (0.5 + random.random()))  # jitter
                 delay = min(delay * 2, self.backoff_max)
                 continue
             if self.consecutive_failures:
@@ -447,15 +457,29 @@ class OutboxRelay:
             if self._stopping:
                 return
             await self._housekeeping()
-            await self._sleep(self.poll_interval)
+            if await self._wait(self._wake, self.poll_interval) and self.linger > 0:
+                # Woken by a writer: let the rows committed meanwhile join this batch
+                # (fewer, larger transactions and produce requests; publication, not the
+                # writers' acknowledgements, waits ``linger``).
+                await self._wait(self._stop, self.linger)
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+    async def _wait(self, event: asyncio.Event, seconds: float) -> bool:
+        """Wait for ``event`` (or stop()) at most ``seconds``; True if it was set."""
+        if self._stop.is_set() or event.is_set():
+            return event.is_set()
+        waiters = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(self._stop.wait())}
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return event.is_set()
 
     async def _housekeeping(self) -> None:
         try:
-            await self.backlog()
+            if time.monotonic() - self._last_backlog >= 1.0:
+                self._last_backlog = time.monotonic()
+                await self.backlog()
             if time.monotonic() - self._last_cleanup >= self.cleanup_interval:
                 self._last_cleanup = time.monotonic()
                 deleted = await self.cleanup()

@@ -94,6 +94,7 @@ class IngestRuntime:
             table=pg.INBOX_TABLE,
             batch_size=s.relay_batch_size,
             poll_interval=s.relay_poll_interval_seconds,
+            linger=s.relay_linger_seconds,
             retention=timedelta(hours=s.retention_hours),
             drain_timeout=s.drain_timeout_seconds,
             max_record_bytes=s.max_record_bytes,
