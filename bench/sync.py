@@ -111,6 +111,7 @@ async def catch_up(emulator: Emulator, n: int, timeout: float) -> dict[str, Any]
                 log_level="WARNING",
             )
             service = SyncService(settings)
+            cpu_before = time.process_time()
             started = time.perf_counter()
             await service.start()
             finished: float | None = None
@@ -124,6 +125,7 @@ async def catch_up(emulator: Emulator, n: int, timeout: float) -> dict[str, Any]
                         break
                     await asyncio.sleep(0.05)
                 elapsed = (finished or time.perf_counter()) - started
+                cpu = time.process_time() - cpu_before
                 worker = next(iter(state.accounts.values()), None)
                 progress = worker.progress if worker else None
                 transport = state.transport
@@ -149,6 +151,7 @@ async def catch_up(emulator: Emulator, n: int, timeout: float) -> dict[str, Any]
                     "rate_limited": transport.rate_limited,
                     "limiter_wait_s": limiter.waited_total if limiter else None,
                     "seen_consumer_lag_after_catch_up_s": round(seen_lag, 2),
+                    "sync_process_cpu_s": round(cpu, 2),
                 }
             finally:
                 await service.stop()
