@@ -17,6 +17,7 @@ note. An allocation moves a residual towards zero and never past it.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from qrecon.matcher.core.references import compact_reference, number_keys
 __all__ = ["BookEntry", "InvoiceBook", "OverAllocation"]
 
 MAX_PATTERNS = 6
+_BOOK_IDS = itertools.count(1)
 NAME_PREFIX_LEN = 4
 
 
@@ -44,7 +46,9 @@ class OverAllocation(ValueError):
 
 @dataclass(slots=True)
 class BookEntry:
+    id: str
     invoice: Invoice
+    issue: date
     residual: int
     party: str  # who the counterparty is (party_key: name with legal form)
     name_key: str  # what a bank label is compared with (no legal form)
@@ -56,10 +60,6 @@ class BookEntry:
     payref: str | None
     typo_forms: tuple[str, ...]
     order: tuple[date, date, str, str]  # oldest first: due date, issue date, number, id
-
-    @property
-    def id(self) -> str:
-        return self.invoice.id
 
     @property
     def is_open(self) -> bool:
@@ -93,20 +93,23 @@ class InvoiceBook:
         self._entries: dict[str, BookEntry] = {}
         self._by_name: dict[str, dict[str, None]] = {}
         self._open_by_name: dict[str, dict[str, None]] = {}
-        self._open_sorted: dict[str, list[BookEntry]] = {}
+        self._open_sorted: dict[tuple[str, str], tuple[list[BookEntry], date | None]] = {}
+        self.currencies: set[str] = set()  # of the invoices ever added
         self._names_by_iban: dict[str, dict[str, None]] = {}
         self._iban_refcount: Counter[tuple[str, str]] = Counter()
         self._names_by_word: dict[str, dict[str, None]] = {}
         self._name_refcount: Counter[str] = Counter()
         self._party_refcount: Counter[str] = Counter()
         self._compact_by_name: dict[str, str] = {}
+        self.uid = next(_BOOK_IDS)
+        self.names_version = 0  # changes whenever the set of name keys changes
         self._by_amount: dict[tuple[str, int], dict[str, None]] = {}
         self._by_digit_key: dict[str, dict[str, None]] = {}
         self._by_last_key: dict[str, dict[str, None]] = {}
         self._by_payref: dict[str, dict[str, None]] = {}
         self._patterns: Counter[tuple[int, ...]] = Counter()
         self._patterns_cache: tuple[tuple[int, ...], ...] | None = None
-        self._unsettled: dict[str, dict[str, None]] = {}  # party -> transactions with a claim
+        self._claims_by_party: dict[str, dict[str, int]] = {}  # party -> claimed invoice -> claims
         self._reserved: dict[str, dict[str, int]] = {}  # invoice id -> transaction id -> cents
         self._reservations: dict[
             str, list[tuple[str, int]]
@@ -126,7 +129,9 @@ class InvoiceBook:
         party = party_key(invoice.counterparty_name)
         due = invoice.due_date or invoice.issue_date
         entry = BookEntry(
+            id=invoice.id,
             invoice=invoice,
+            issue=invoice.issue_date,
             residual=residual_cents,
             party=party,
             name_key=nkey,
@@ -142,10 +147,12 @@ class InvoiceBook:
             order=(due, invoice.issue_date, invoice.number, invoice.id),
         )
         self._entries[invoice.id] = entry
+        self.currencies.add(invoice.currency)
         if self._party_refcount[party] == 0:
             _add(self._by_name, nkey, party)
         self._party_refcount[party] += 1
         if self._name_refcount[nkey] == 0:
+            self.names_version += 1
             for word in self._name_index_words(nkey):
                 _add(self._names_by_word, word, nkey)
         self._name_refcount[nkey] += 1
@@ -175,6 +182,7 @@ class InvoiceBook:
         self._name_refcount[entry.name_key] -= 1
         if self._name_refcount[entry.name_key] <= 0:
             del self._name_refcount[entry.name_key]
+            self.names_version += 1
             self._compact_by_name.pop(entry.name_key, None)
             for word in self._name_index_words(entry.name_key):
                 bucket = self._names_by_word.get(word)
@@ -246,7 +254,8 @@ class InvoiceBook:
             self._reserved.setdefault(invoice_id, {})[transaction_id] = amount
             entry = self._entries.get(invoice_id)
             if entry is not None:
-                self._unsettled.setdefault(entry.party, {})[transaction_id] = None
+                party_claims = self._claims_by_party.setdefault(entry.party, {})
+                party_claims[invoice_id] = party_claims.get(invoice_id, 0) + 1
 
     def unreserve(self, transaction_id: str) -> None:
         """Drop a transaction's claim (its suggestion was confirmed, rejected or superseded)."""
@@ -258,20 +267,13 @@ class InvoiceBook:
                     del self._reserved[invoice_id]
             entry = self._entries.get(invoice_id)
             if entry is not None:
-                pending = self._unsettled.get(entry.party)
-                if pending is not None:
-                    pending.pop(transaction_id, None)
-                    if not pending:
-                        del self._unsettled[entry.party]
-
-    def unsettled(self, party: str, transaction_id: str) -> bool:
-        """Whether another transaction's suggestion on this party's invoices awaits review:
-        the party's open items may then not be what they seem (which of equal invoices
-        is still due is uncertain)."""
-        pending = self._unsettled.get(party)
-        if not pending:
-            return False
-        return len(pending) > 1 or transaction_id not in pending
+                party_claims = self._claims_by_party.get(entry.party)
+                if party_claims is not None and invoice_id in party_claims:
+                    party_claims[invoice_id] -= 1
+                    if party_claims[invoice_id] <= 0:
+                        del party_claims[invoice_id]
+                    if not party_claims:
+                        del self._claims_by_party[entry.party]
 
     @property
     def has_reservations(self) -> bool:
@@ -344,15 +346,30 @@ class InvoiceBook:
     def names_by_word(self, word: str) -> dict[str, None]:
         return self._names_by_word.get(word, {})
 
-    def open_entries_of(self, key: str) -> list[BookEntry]:
-        """The open items of a party, oldest first (cached until they change)."""
-        cached = self._open_sorted.get(key)
+    def open_entries_of(self, party: str, kind: str) -> tuple[list[BookEntry], date | None]:
+        """A party's open items of one kind, oldest first, and the latest issue date among
+        them (cached until they change; do not mutate the list)."""
+        cached = self._open_sorted.get((party, kind))
         if cached is None:
-            cached = sorted(
-                (self._entries[i] for i in self._open_by_name.get(key, ())), key=lambda e: e.order
+            entries = sorted(
+                (
+                    entry
+                    for i in self._open_by_name.get(party, ())
+                    if (entry := self._entries[i]).invoice.kind == kind
+                ),
+                key=lambda e: e.order,
             )
-            self._open_sorted[key] = cached
+            latest = max((e.invoice.issue_date for e in entries), default=None)
+            cached = (entries, latest)
+            self._open_sorted[(party, kind)] = cached
         return cached
+
+    def claimed_by_others(self, party: str, transaction_id: str) -> set[str]:
+        """This party's invoices claimed by another transaction's pending suggestion."""
+        claims = self._claims_by_party.get(party)
+        if not claims:
+            return set()
+        return {i for i in claims if self.reserved_by_others(i, transaction_id)}
 
     def open_count_of(self, key: str) -> int:
         return len(self._open_by_name.get(key, ()))
@@ -378,13 +395,19 @@ class InvoiceBook:
 
     def _index_open(self, entry: BookEntry) -> None:
         _add(self._open_by_name, entry.party, entry.id)
-        self._open_sorted.pop(entry.party, None)
-        bucket = self._by_amount.setdefault((entry.invoice.kind, entry.residual), {})
-        bucket[entry.id] = None
+        self._open_sorted.pop((entry.party, entry.invoice.kind), None)
+        self._index_amount(entry)
 
     def _unindex_open(self, entry: BookEntry) -> None:
         _discard(self._open_by_name, entry.party, entry.id)
-        self._open_sorted.pop(entry.party, None)
+        self._open_sorted.pop((entry.party, entry.invoice.kind), None)
+        self._unindex_amount(entry)
+
+    def _index_amount(self, entry: BookEntry) -> None:
+        bucket = self._by_amount.setdefault((entry.invoice.kind, entry.residual), {})
+        bucket[entry.id] = None
+
+    def _unindex_amount(self, entry: BookEntry) -> None:
         key = (entry.invoice.kind, entry.residual)
         bucket = self._by_amount.get(key)
         if bucket is not None:
@@ -393,8 +416,17 @@ class InvoiceBook:
                 del self._by_amount[key]
 
     def _set_residual(self, entry: BookEntry, residual: int) -> None:
-        if entry.is_open:
-            self._unindex_open(entry)
+        was_open = entry.is_open
+        if was_open:
+            self._unindex_amount(entry)
         entry.residual = residual
         if entry.is_open:
-            self._index_open(entry)
+            self._index_amount(entry)
+            if not was_open:
+                _add(self._open_by_name, entry.party, entry.id)
+                self._open_sorted.pop((entry.party, entry.invoice.kind), None)
+        elif was_open:
+            _discard(self._open_by_name, entry.party, entry.id)
+            cached = self._open_sorted.get((entry.party, entry.invoice.kind))
+            if cached is not None:  # keep the sorted list: drop the closed item
+                cached[0].remove(entry)

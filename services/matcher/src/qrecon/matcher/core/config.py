@@ -61,7 +61,7 @@ class EngineConfig:
     auto_threshold: float = 0.97
     suggest_threshold: float = 0.30
     # A suggestion at least this confident reserves its invoices (see reconcile()).
-    reserve_threshold: float = 0.0
+    reserve_threshold: float = 0.90
     competitor_margin: float = 2.0
     # Bounded subset-sum over one counterparty's open items (oldest first).
     max_subset_size: int = 4
@@ -71,7 +71,7 @@ class EngineConfig:
     name_min_score: float = 80.0
     name_auto_min_score: float = 90.0
     max_name_candidates: int = 4
-    name_word_max_fanout: int = 400  # ignore name words shared by more counterparties
+    name_word_max_fanout: int = 200  # ignore name words shared by more counterparties
     # Candidates on amount alone (no reference, no counterparty): only when this few.
     amount_only_max: int = 3
     # Reference keys shorter than this are only partial evidence ("12" in a date).

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from qrecon.common.schemas import Allocation, MatchResult, QontoTransaction
@@ -75,6 +76,7 @@ from qrecon.matcher.core.subset import find_subsets
 __all__ = ["Candidate", "Explanation", "MatchingEngine"]
 
 KINDS = ("receivable", "payable")
+SIMILAR_CACHE_SIZE = 65536
 # Reference evidence levels, strongest first.
 REF_PAYREF, REF_EXACT, REF_FUZZY, REF_PARTIAL = 4, 3, 2, 1
 CP_IBAN, CP_EXACT, CP_ALIAS, CP_FUZZY = "iban", "exact", "alias", "fuzzy"
@@ -174,9 +176,10 @@ class _Candidate:
     decisive: bool = False
     reasons: list[str] = field(default_factory=list)
 
-    @property
-    def ids(self) -> frozenset[str]:
-        return frozenset(e.id for e in self.entries)
+    ids: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.ids = frozenset(e.id for e in self.entries)
 
     def sort_key(self) -> tuple[Any, ...]:
         return (-self.score, len(self.entries), [e.order for e in self.entries])
@@ -219,6 +222,7 @@ class MatchingEngine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config if config is not None else EngineConfig()
         self.version = MATCHER_VERSION
+        self._similar_cache: dict[tuple[int, int, str, str], list[tuple[str, float]]] = {}
 
     # ------------------------------------------------------------------ entry point
     def decide(
@@ -230,7 +234,7 @@ class MatchingEngine:
         decided_at: datetime | None = None,
     ) -> MatchResult:
         """The decision for ``tx``; pure (the book is not changed) and deterministic."""
-        return self.explain(tx, book, knowledge, decided_at=decided_at).result
+        return self._decide(tx, book, knowledge, decided_at, views=False).result
 
     def explain(
         self,
@@ -241,6 +245,17 @@ class MatchingEngine:
         decided_at: datetime | None = None,
     ) -> Explanation:
         """The decision and every candidate considered, best first (for reviewers, tuning)."""
+        return self._decide(tx, book, knowledge, decided_at, views=True)
+
+    def _decide(
+        self,
+        tx: QontoTransaction,
+        book: InvoiceBook,
+        knowledge: Knowledge | None,
+        decided_at: datetime | None,
+        *,
+        views: bool,
+    ) -> Explanation:
         stamp = decided_at if decided_at is not None else tx.updated_at
         pre: list[str] = []
         cap_suggest = False
@@ -300,7 +315,7 @@ class MatchingEngine:
             None if status == "unmatched" else best,
             confidence,
             reasons,
-            candidates,
+            candidates if views else None,
         )
 
     def _explained(
@@ -433,11 +448,8 @@ class MatchingEngine:
         strong = set(cp_hits)
         fuzzy: dict[str, float] = {}
         for key, compact in observed.items():
-            for name in self._fuzzy_candidates(book, key):
-                if name in observed:
-                    continue
-                score = name_similarity(key, name, compact, book.name_compact_of(name))
-                if score >= cfg.name_min_score and score > fuzzy.get(name, 0.0):
+            for name, score in self._similar_names(book, key, compact):
+                if name not in observed and score > fuzzy.get(name, 0.0):
                     fuzzy[name] = score
         ranked = sorted(fuzzy.items(), key=lambda kv: (-kv[1], kv[0]))
         for name, score in ranked[: cfg.max_name_candidates]:
@@ -466,18 +478,56 @@ class MatchingEngine:
             },
         )
 
-    def _fuzzy_candidates(self, book: InvoiceBook, key: str) -> list[str]:
-        found: dict[str, None] = {}
-        fanout = self.config.name_word_max_fanout
+    def _similar_names(self, book: InvoiceBook, key: str, compact: str) -> list[tuple[str, float]]:
+        """Name keys of the book like ``key`` (similarity >= name_min_score), best first.
+
+        Memoised per book and version of its set of names (a pure function of both).
+        """
+        cache_key = (book.uid, book.names_version, key, compact)
+        cached = self._similar_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        cfg = self.config
+        # candidates: the names sharing the query's rarer words (or their 4-letter stems)
+        probes: list[tuple[int, str]] = []
         for word in name_tokens(key):
             for probe in (word, word[:4] + "*" if len(word) > 4 else None):
-                if probe is None:
-                    continue
-                names = book.names_by_word(probe)
-                if len(names) > fanout:
-                    continue
-                found.update(names)
-        return list(found)
+                if probe is not None:
+                    size = len(book.names_by_word(probe))
+                    if 0 < size <= cfg.name_word_max_fanout:
+                        probes.append((size, probe))
+        probes.sort()
+        found: dict[str, None] = {}
+        for _, probe in probes:
+            found.update(book.names_by_word(probe))
+            if len(found) >= cfg.name_word_max_fanout:
+                break
+        found.pop(key, None)
+        scores: list[tuple[str, float]] = []
+        if found:
+            names = list(found)
+            # a C-speed filter first: whatever passes one of the scorers is scored in full
+            cut = cfg.name_min_score
+            keep: dict[str, None] = {}
+            for name, _, _ in process.extract(
+                key, names, scorer=fuzz.token_set_ratio, score_cutoff=cut, limit=None
+            ):
+                keep[name] = None
+            if compact:
+                compacts = [book.name_compact_of(name) for name in names]
+                for _, _, index in process.extract(
+                    compact, compacts, scorer=fuzz.partial_ratio, score_cutoff=cut, limit=None
+                ):
+                    keep[names[index]] = None
+            for name in keep:
+                score = name_similarity(key, name, compact, book.name_compact_of(name))
+                if score >= cut:
+                    scores.append((name, score))
+            scores.sort(key=lambda kv: (-kv[1], kv[0]))
+        if len(self._similar_cache) >= SIMILAR_CACHE_SIZE:
+            self._similar_cache.pop(next(iter(self._similar_cache)))
+        self._similar_cache[cache_key] = scores
+        return scores
 
     # ------------------------------------------------------------------ candidates
     def _candidates(self, ctx: _Context) -> list[_Candidate]:
@@ -550,30 +600,33 @@ class MatchingEngine:
         return True
 
     def _items(self, ctx: _Context, name: str, kind: str) -> list[BookEntry]:
+        """The party's open items of this kind usable for this transaction (never mutate)."""
         book = ctx.book
-        items = [
-            entry
-            for entry in book.open_entries_of(name)
-            if entry.invoice.kind == kind and self._usable(ctx, entry)
-        ]
+        items, latest_issue = book.open_entries_of(name, kind)
+        if (ctx.knowledge is not None and ctx.knowledge.has_rejections) or book.currencies != {
+            ctx.tx.currency
+        }:
+            items = [entry for entry in items if self._usable(ctx, entry)]
         if ctx.refs.digit_strings and name not in ctx.exactly_named:
             # a number one typo away from one in the text (only for this counterparty's items,
             # and only when the text names none of its invoices exactly)
-            unnamed = [e for e in items if e.id not in ctx.ref_hits]
+            unnamed = [e for e in items if e.id not in ctx.ref_hits and e.issue <= ctx.issued_by]
             for invoice_id in self._typo_hits(ctx, unnamed):
                 ctx.ref_hits[invoice_id] = _RefHit(REF_FUZZY)
         # Oldest first, except that invoices issued after the payment, then invoices claimed
         # by another transaction's pending suggestion, come last: an equally fitting invoice
         # that is neither is preferred (FIFO among those). The sort is stable.
         limit = ctx.issued_by
-        future = {e.id for e in items if e.invoice.issue_date > limit}
-        claimed: set[str] = set()
-        if book.has_reservations:
-            tx_id = ctx.tx.id
-            claimed = {e.id for e in items if book.reserved_by_others(e.id, tx_id)}
-        if future or claimed:
-            items.sort(key=lambda e: (e.id in future, e.id in claimed))
-        return items
+        later: list[BookEntry] = []
+        if latest_issue is not None and latest_issue > limit:
+            # invoices issued after the payment: only those the text names are candidates
+            hits = ctx.ref_hits
+            later = [e for e in items if e.issue > limit and e.id in hits]
+            items = [e for e in items if e.issue <= limit]
+        claimed = book.claimed_by_others(name, ctx.tx.id)
+        if claimed:
+            items = sorted(items, key=lambda e: e.id in claimed)
+        return items + later if later else items
 
     def _pool(self, indices: list[int], values: list[int]) -> list[int]:
         """At most max_subset_items indices for a subset search: every credit note (they
@@ -621,6 +674,7 @@ class MatchingEngine:
             return add(_Candidate(name, kind, sign, chosen, fit, total, tie))
 
         # 1. what the reference names, alone or with other items (credit notes, ...)
+        decided_by_reference = False
         if referenced:
             total = sum(values[i] for i in referenced)
             fit = self._fit(total, amount)
@@ -631,9 +685,11 @@ class MatchingEngine:
                     single = self._fit(values[i], amount)
                     if single is not None:
                         make([i], single)
-            rest = [i for i in range(len(items)) if i not in set(referenced)]
+            named = set(referenced)
+            rest = [i for i in range(len(items)) if i not in named]
             room = cfg.max_subset_size - len(referenced)
             strong = any(ctx.ref_hits[items[i].id].level >= REF_EXACT for i in referenced)
+            decided_by_reference = strong and fit is not None
             if search and strong and rest and room > 0 and fit != "exact":
                 rest = self._pool(rest, values)
                 rest_values = [values[i] for i in rest]
@@ -661,7 +717,7 @@ class MatchingEngine:
                     ctx.book.reserved_by_others(items[i].id, tx_id) for i in exact
                 )
             return
-        if not search:
+        if not search or decided_by_reference:
             return
         # 3. several invoices (credit notes netted), exact then within the fee tolerance
         tolerance = min(
@@ -862,7 +918,7 @@ class MatchingEngine:
         residual = tx.amount_cents
         if best is not None:
             allocations, residual = self._allocate(best, tx.amount_cents)
-        return MatchResult(
+        return MatchResult.model_construct(  # built from valid parts: no validation needed
             transaction_id=tx.id,
             transaction_version=tx.updated_at,
             status=status,  # type: ignore[arg-type]
@@ -881,7 +937,7 @@ class MatchingEngine:
         if c.fit in ("exact", "fee", "over"):
             for e in c.entries:
                 out.append(
-                    Allocation(
+                    Allocation.model_construct(
                         invoice_id=e.id, invoice_number=e.invoice.number, amount_cents=e.residual
                     )
                 )
@@ -903,7 +959,7 @@ class MatchingEngine:
         for e in c.entries:
             if parts.get(e.id):
                 out.append(
-                    Allocation(
+                    Allocation.model_construct(
                         invoice_id=e.id,
                         invoice_number=e.invoice.number,
                         amount_cents=c.sign * parts[e.id],
