@@ -199,7 +199,11 @@ def run_loadgen(url: str, args: argparse.Namespace, server_pid: int) -> dict[str
         "server": round((cpu_seconds([server_pid]) - server_before) * per, 1),
         "load_generator": round(loadgen_cpu * per, 1),
         "postgres_machine_wide": round((postgres_cpu() - before["postgres"]) * per, 1),
-        "kafka_machine_wide": round((cpu_seconds(kafka_pids) - before["kafka"]) * per, 1),
+        "kafka_machine_wide": (
+            round((cpu_seconds(kafka_pids) - before["kafka"]) * per, 1)
+            if pids_named("java") == kafka_pids  # None if the broker restarted meanwhile
+            else None
+        ),
     }
     return result
 
