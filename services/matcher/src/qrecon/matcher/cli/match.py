@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+from pydantic import ValidationError
+
 from qrecon.common.schemas import Invoice, MatchResult, QontoTransaction
 from qrecon.matcher.core import EngineConfig, InvoiceBook, MatchingEngine, reconcile
 
@@ -39,25 +41,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+def _lines(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+        for line in handle:
             if line.strip():
-                yield number, json.loads(line)
+                yield line
 
 
 def load_invoices(path: Path) -> list[Invoice]:
-    return [Invoice.model_validate(obj) for _, obj in read_jsonl(path)]
+    return [Invoice.model_validate_json(line) for line in _lines(path)]
+
+
+def parse_transaction(line: bytes | str) -> QontoTransaction:
+    """A Qonto transaction object; an event envelope (TransactionEvent, webhook) works too."""
+    try:
+        return QontoTransaction.model_validate_json(line)
+    except ValidationError:
+        obj = json.loads(line)
+        if isinstance(obj, dict):
+            if isinstance(obj.get("transaction"), dict):
+                return QontoTransaction.model_validate(obj["transaction"])
+            if isinstance(obj.get("data"), dict) and "side" in obj["data"]:
+                return QontoTransaction.model_validate(obj["data"])
+        raise
 
 
 def load_transactions(path: Path) -> Iterator[QontoTransaction]:
-    for _, obj in read_jsonl(path):
-        # an event envelope (TransactionEvent / webhook) is accepted too
-        if "transaction" in obj and isinstance(obj["transaction"], dict):
-            obj = obj["transaction"]
-        elif "data" in obj and isinstance(obj["data"], dict) and "side" in obj["data"]:
-            obj = obj["data"]
-        yield QontoTransaction.model_validate(obj)
+    for line in _lines(path):
+        yield parse_transaction(line)
 
 
 def run_match(

@@ -447,7 +447,8 @@ class MatchingEngine:
                         cp_hits[party] = _CpHit(CP_ALIAS, 100.0)
         strong = set(cp_hits)
         fuzzy: dict[str, float] = {}
-        for key, compact in observed.items():
+        # noise (card, salary, payout...) is only ever matched on firm evidence
+        for key, compact in observed.items() if noise is None else ():
             for name, score in self._similar_names(book, key, compact):
                 if name not in observed and score > fuzzy.get(name, 0.0):
                     fuzzy[name] = score
@@ -535,7 +536,9 @@ class MatchingEngine:
         book = ctx.book
         tx = ctx.tx
         names: dict[str, None] = dict.fromkeys(ctx.cp_hits)
-        for invoice_id in ctx.ref_hits:
+        for invoice_id, hit in ctx.ref_hits.items():
+            if hit.level < REF_FUZZY:
+                continue  # a partial number adds weight to a party, it does not bring one
             entry = book.entry(invoice_id)
             if entry is not None and entry.is_open:
                 names[entry.party] = None
@@ -553,13 +556,9 @@ class MatchingEngine:
                 continue
             for kind in KINDS:
                 sign = 1 if (kind == "receivable") == (tx.side == "credit") else -1
-                items = self._items(ctx, name, kind)
+                items = self._items(ctx, name, kind, refund=sign < 0)
                 if not items:
                     continue
-                if sign < 0:  # a refund: of a credit note
-                    items = [e for e in items if e.residual < 0]
-                    if not items:
-                        continue
                 cp = ctx.cp_hits.get(name)
                 search = ctx.noise is None and (
                     sign > 0
@@ -599,10 +598,17 @@ class MatchingEngine:
             return False
         return True
 
-    def _items(self, ctx: _Context, name: str, kind: str) -> list[BookEntry]:
-        """The party's open items of this kind usable for this transaction (never mutate)."""
+    def _items(
+        self, ctx: _Context, name: str, kind: str, *, refund: bool = False
+    ) -> list[BookEntry]:
+        """The party's open items of this kind usable for this transaction (never mutate);
+        only its credit notes for a refund."""
         book = ctx.book
         items, latest_issue = book.open_entries_of(name, kind)
+        if refund:
+            items = [entry for entry in items if entry.residual < 0]
+            if not items:
+                return items
         if (ctx.knowledge is not None and ctx.knowledge.has_rejections) or book.currencies != {
             ctx.tx.currency
         }:

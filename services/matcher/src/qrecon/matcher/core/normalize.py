@@ -47,6 +47,8 @@ _HAS_DIGIT = re.compile(r"\d")
 @lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """Accents removed, upper case (``Société Générale`` -> ``SOCIETE GENERALE``)."""
+    if text.isascii():
+        return text.upper()
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return stripped.upper().replace("Œ", "OE").replace("Æ", "AE").replace("ß", "SS")

@@ -144,13 +144,32 @@ def read_references(
     """Every key a remittance text may refer to an invoice by.
 
     ``patterns`` are the leading-group lengths learned from the open invoices, used to cut
-    glued numbers (``2025123`` -> ``2025-123`` with pattern ``(4,)``).
+    glued numbers (``2025123`` -> ``2025-123`` with pattern ``(4,)``). Each text is read
+    on its own (memoised: labels repeat); the result must not be mutated.
     """
+    parts = [_read_text(raw, patterns) for raw in texts if raw]
+    if not parts:
+        return ReferenceQuery()
+    if len(parts) == 1:
+        return parts[0]  # shared (memoised): callers must not mutate it
+    query = ReferenceQuery()
+    for part in parts:
+        for key, prefix in part.keys.items():
+            _add(query, key, prefix)
+        query.weak_keys.update(part.weak_keys)
+        query.digit_strings.extend(part.digit_strings)
+        query.tokens.update(part.tokens)
+        query.rf_valid.extend(part.rf_valid)
+        query.rf_invalid.extend(part.rf_invalid)
+        query.number_like = query.number_like or part.number_like
+    return query
+
+
+@lru_cache(maxsize=65536)
+def _read_text(raw: str, patterns: tuple[tuple[int, ...], ...]) -> ReferenceQuery:
     query = ReferenceQuery()
     previous: list[str] = []  # the last multi-group number, for "2025-123 ET 124"
-    for raw in texts:
-        if not raw:
-            continue
+    if raw:
         text = fold(raw)
         text = _O_IN_DIGITS.sub("0", text)
         text = _I_IN_DIGITS.sub("1", text)
