@@ -127,7 +127,6 @@ class FakeRuntime:
     max_body_bytes: int = 1024 * 1024
     max_record_bytes: int = 1_000_000
     signature_tolerance_seconds: float = 300.0
-    durable_timeout_seconds: float = 1.0
     clock: float | None = None
     ready: dict[str, bool] = field(default_factory=lambda: {"postgres": True, "kafka": True})
 

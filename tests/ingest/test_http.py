@@ -274,24 +274,14 @@ async def test_an_event_too_large_for_kafka_is_413_not_acknowledged(
     assert fake_runtime.inbox.rows == {}
 
 
-async def test_inbox_unavailable_or_too_slow_is_503(
+async def test_inbox_unavailable_is_503(
     client: httpx.AsyncClient, fake_runtime: FakeRuntime
 ) -> None:
     body = encode(webhook())
     fake_runtime.inbox.fail = InboxUnavailable("down")
-    assert_error(
-        await client.post("/webhooks/qonto", content=body, headers=signed_headers(body)),
-        503,
-        "unavailable",
-    )
-    fake_runtime.inbox.fail = None
-    fake_runtime.inbox.delay = 0.5
-    fake_runtime.durable_timeout_seconds = 0.05
-    assert_error(
-        await client.post("/webhooks/qonto", content=body, headers=signed_headers(body)),
-        503,
-        "unavailable",
-    )
+    assert_error(await client.post("/webhooks/qonto", content=body, headers=signed_headers(body)),
+                 503, "unavailable")  # fmt: skip
+    assert fake_runtime.inbox.rows == {}
 
 
 async def test_health_readiness_metrics_and_openapi(

@@ -15,6 +15,7 @@ import pytest
 from qrecon.common import testing
 from qrecon.common.schemas import TransactionEvent
 from qrecon.common.topics import Topics
+from qrecon.ingest.adapters.pg import InboxWriter
 from qrecon.ingest.service import IngestRuntime, create_app
 from qrecon.ingest.settings import IngestSettings
 
@@ -144,6 +145,23 @@ async def test_postgres_unavailable_is_503_then_recovers(
     finally:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()
+    assert await post(client, webhook()) == 200
+
+
+async def test_postgres_too_slow_is_503_within_the_timeout_then_recovers(
+    runtime: IngestRuntime, client: httpx.AsyncClient, database_url: str
+) -> None:
+    assert isinstance(runtime.inbox, InboxWriter)
+    runtime.inbox.timeout = 0.5
+    blocker = await asyncpg.connect(database_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE ingest_inbox IN EXCLUSIVE MODE")  # inserts wait
+            started = asyncio.get_running_loop().time()
+            assert await post(client, webhook()) == 503
+            assert asyncio.get_running_loop().time() - started < 2.0
+    finally:
+        await blocker.close()
     assert await post(client, webhook()) == 200
 
 

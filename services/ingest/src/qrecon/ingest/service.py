@@ -61,7 +61,6 @@ class IngestRuntime:
         self.max_body_bytes = settings.max_body_bytes
         self.max_record_bytes = settings.max_record_bytes
         self.signature_tolerance_seconds = settings.signature_tolerance_seconds
-        self.durable_timeout_seconds = settings.durable_timeout_seconds
         self.pool: asyncpg.Pool | None = None
         self.inbox: Inbox = _NotStarted()
         self.relay: OutboxRelay | None = None
@@ -78,7 +77,12 @@ class IngestRuntime:
             timeout=s.startup_timeout_seconds,
         )
         applied = await pg.migrate(self.pool)
-        writer = pg.InboxWriter(self.pool, writers=s.inbox_writers, batch_max=s.inbox_batch_max)
+        writer = pg.InboxWriter(
+            self.pool,
+            writers=s.inbox_writers,
+            batch_max=s.inbox_batch_max,
+            timeout=s.durable_timeout_seconds,
+        )
         await writer.start()
         self.inbox = writer
         # Bigger record batches than aiokafka's 16 KiB default: the relay hands the producer

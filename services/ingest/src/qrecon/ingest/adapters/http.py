@@ -27,7 +27,6 @@ there and gets the same 200 with ``duplicate: true``).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import time
@@ -83,7 +82,6 @@ class Runtime(Protocol):
     max_body_bytes: int
     max_record_bytes: int
     signature_tolerance_seconds: float
-    durable_timeout_seconds: float
 
     def now(self) -> float: ...
 
@@ -202,9 +200,10 @@ class WebhookHandler:
 
         topic = routed.topic(runtime.topics.transactions, runtime.topics.qonto_events)
         try:
-            async with asyncio.timeout(runtime.durable_timeout_seconds):
-                new = await runtime.inbox.write(connection.id, topic, routed)
-        except Exception as exc:  # InboxUnavailable, TimeoutError: Qonto will retry
+            # The inbox enforces INGEST_DURABLE_TIMEOUT_SECONDS itself (one reaper, no
+            # timer per request).
+            new = await runtime.inbox.write(connection.id, topic, routed)
+        except Exception as exc:  # InboxUnavailable (down, slow): Qonto will retry
             log.warning(
                 "webhook_not_durable",
                 connection_id=connection.id,

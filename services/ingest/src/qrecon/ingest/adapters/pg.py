@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+from collections import deque
 
 import asyncpg
 
@@ -56,25 +56,42 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
     return applied
 
 
-@dataclass
 class _Pending:
-    connection_id: str
-    topic: str
-    routed: Routed
-    future: asyncio.Future[bool] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    __slots__ = ("connection_id", "deadline", "future", "routed", "topic")
+
+    def __init__(self, connection_id: str, topic: str, routed: Routed, deadline: float) -> None:
+        self.connection_id = connection_id
+        self.topic = topic
+        self.routed = routed
+        self.deadline = deadline
+        self.future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
 
 class InboxWriter:
-    """Durably records routed webhooks, deduplicated by ``(connection_id, event_id)``."""
+    """Durably records routed webhooks, deduplicated by ``(connection_id, event_id)``.
 
-    def __init__(self, pool: asyncpg.Pool, *, writers: int = 3, batch_max: int = 256) -> None:
+    ``timeout``: a write not committed within it fails with :class:`InboxUnavailable`
+    (the webhook is answered 503 and Qonto retries). One reaper task enforces every
+    deadline, which is cheaper than a timer per request; an event that times out while
+    still queued is not written at all.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        writers: int = 2,
+        batch_max: int = 256,
+        timeout: float = 3.0,
+    ) -> None:
         self.pool = pool
         self.writers = max(1, writers)
         self.batch_max = max(1, batch_max)
+        self.timeout = timeout
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._inflight: deque[_Pending] = deque()
         self._tasks: list[asyncio.Task[None]] = []
+        self._reaper_task: asyncio.Task[None] | None = None
         self._channel = notify_channel(INBOX_TABLE)
 
     async def start(self) -> None:
@@ -83,6 +100,7 @@ class InboxWriter:
                 asyncio.create_task(self._writer(), name=f"inbox-writer-{i}")
                 for i in range(self.writers)
             ]
+            self._reaper_task = asyncio.create_task(self._reaper(), name="inbox-reaper")
 
     async def stop(self) -> None:
         """Write what is queued, then stop the writers."""
@@ -91,18 +109,37 @@ class InboxWriter:
         tasks, self._tasks = self._tasks, []
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._reaper_task is not None:
+            self._reaper_task.cancel()
+            await asyncio.gather(self._reaper_task, return_exceptions=True)
+            self._reaper_task = None
 
     async def write(self, connection_id: str, topic: str, routed: Routed) -> bool:
         """Make the event durable. True if new, False if it was already there (duplicate).
 
-        Raises :class:`InboxUnavailable`. If the caller gives up waiting (timeout), the row
-        may still be written: that is harmless (the sender retries; the retry is a duplicate).
+        Raises :class:`InboxUnavailable` (PostgreSQL failed, or ``timeout`` passed). A
+        timed-out write may still commit: harmless, Qonto's retry is then a duplicate.
         """
         if not self._tasks:
             raise InboxUnavailable("inbox writer is not running")
-        pending = _Pending(connection_id, topic, routed)
+        loop = asyncio.get_running_loop()
+        pending = _Pending(connection_id, topic, routed, loop.time() + self.timeout)
+        self._inflight.append(pending)
         self._queue.put_nowait(pending)
         return await pending.future
+
+    async def _reaper(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick = min(0.05, self.timeout / 4)
+        inflight = self._inflight
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            # deadlines are in arrival order: the oldest are on the left
+            while inflight and (inflight[0].future.done() or inflight[0].deadline <= now):
+                item = inflight.popleft()
+                if not item.future.done():
+                    item.future.set_exception(InboxUnavailable("timeout"))
 
     async def _writer(self) -> None:
         while True:
@@ -117,7 +154,9 @@ class InboxWriter:
                     stop_after = True
                     break
                 batch.append(item)
-            await self._write_batch(batch)
+            batch = [item for item in batch if not item.future.done()]  # timed out: skip
+            if batch:
+                await self._write_batch(batch)
             if stop_after:
                 return
 
