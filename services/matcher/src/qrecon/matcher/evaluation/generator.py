@@ -284,9 +284,10 @@ def _cents_to_amount(cents: int) -> float:
 class Generator:
     """``Generator(seed, n_transactions).build()`` -> a :class:`Dataset`."""
 
-    def __init__(self, seed: int, n_transactions: int = 5000) -> None:
+    def __init__(self, seed: int, n_transactions: int = 5000, noise_factor: float = 1.0) -> None:
         self.seed = seed
         self.target = max(50, n_transactions)
+        self.noise_factor = noise_factor
         self.rng = random.Random(seed)
         self.invoices: dict[str, _Invoice] = {}
         self.intents: list[_Intent] = []
@@ -1302,7 +1303,10 @@ class Generator:
         for party in rng.sample(self.customers, k=max(1, len(self.customers) // 5)):
             self._invoice(party, START - timedelta(days=rng.randint(10, 80)))
         cases = list(SCENARIO_WEIGHTS)
-        weights = [SCENARIO_WEIGHTS[c] for c in cases]
+        weights = [
+            SCENARIO_WEIGHTS[c] * (self.noise_factor if c.startswith("noise_") else 1.0)
+            for c in cases
+        ]
         count = 0
         while count < self.target:
             case = rng.choices(cases, weights=weights)[0]
@@ -1352,9 +1356,12 @@ class Generator:
         return Dataset(seed=self.seed, invoices=invoices, transactions=transactions, labels=labels)
 
 
-def generate(seed: int, n_transactions: int = 5000) -> Dataset:
-    """A labelled dataset of about ``n_transactions`` transactions (seeded, deterministic)."""
-    return Generator(seed, n_transactions).build()
+def generate(seed: int, n_transactions: int = 5000, noise_factor: float = 1.0) -> Dataset:
+    """A labelled dataset of about ``n_transactions`` transactions (seeded, deterministic).
+
+    ``noise_factor`` scales how often noise (card spend, salaries, fees...) is drawn.
+    """
+    return Generator(seed, n_transactions, noise_factor).build()
 
 
 def pad_open_invoices(dataset: Dataset, total_open: int, seed: int = 0) -> Dataset:
