@@ -76,6 +76,11 @@ def _summary(open_invoices: int, tps: float, run: dict[str, Any]) -> dict[str, A
     return {"open_invoices": open_invoices, "tx_per_cpu_s": round(tps, 1), **rounded}
 
 
+def _summary(open_invoices: int, tps: float, run: dict[str, Any]) -> dict[str, Any]:
+    rounded = {k: round(v, 3) for k, v in run.items() if isinstance(v, float)}
+    return {"open_invoices": open_invoices, "tx_per_cpu_s": round(tps, 1), **rounded}
+
+
 def write_dataset(dataset: Any, directory: Path) -> tuple[Path, Path, int, int]:
     paths = dataset.write(directory)
     open_invoices = sum(1 for inv in dataset.invoices if inv["status"] == "open")
@@ -133,16 +138,8 @@ def main() -> None:
     padded_tps = s_n / padded_run["cpu_s"]
     details["scaling"] = {
         "transactions": s_n,
-        "small_book": {
-            "open_invoices": s_open,
-            "tx_per_cpu_s": round(small_tps, 1),
-            **{k: v for k, v in small_run.items() if k != "runs"},
-        },  # fmt: skip
-        "large_book": {
-            "open_invoices": p_open,
-            "tx_per_cpu_s": round(padded_tps, 1),
-            **{k: v for k, v in padded_run.items() if k != "runs"},
-        },  # fmt: skip
+        "small_book": _summary(s_open, small_tps, small_run),
+        "large_book": _summary(p_open, padded_tps, padded_run),
     }
     book_ratio = p_open / s_open
     cost_ratio = small_tps / padded_tps  # how much more CPU per transaction with the larger book
