@@ -76,11 +76,6 @@ def _summary(open_invoices: int, tps: float, run: dict[str, Any]) -> dict[str, A
     return {"open_invoices": open_invoices, "tx_per_cpu_s": round(tps, 1), **rounded}
 
 
-def _summary(open_invoices: int, tps: float, run: dict[str, Any]) -> dict[str, Any]:
-    rounded = {k: round(v, 3) for k, v in run.items() if isinstance(v, float)}
-    return {"open_invoices": open_invoices, "tx_per_cpu_s": round(tps, 1), **rounded}
-
-
 def write_dataset(dataset: Any, directory: Path) -> tuple[Path, Path, int, int]:
     paths = dataset.write(directory)
     open_invoices = sum(1 for inv in dataset.invoices if inv["status"] == "open")
