@@ -20,7 +20,8 @@ transactions, the webhook type otherwise), ``schema-version``, ``content-type`` 
 
 Bad input raises :class:`PayloadError` (→ HTTP 400) and nothing else:
 
-* ``invalid_json``: not UTF-8 JSON (also absurdly deep or huge-number JSON);
+* ``invalid_json``: not UTF-8 JSON (also JSON nested over 200 levels, numbers out of
+  range, lone surrogates);
 * ``not_a_qonto_event``: JSON, but not an object with a string ``id`` and ``type`` and an
   object ``data`` (ids are bounded: at most 255 printable characters);
 * ``invalid_transaction``: a ``v1/transactions`` event whose ``data`` is not a
@@ -33,12 +34,12 @@ Bad input raises :class:`PayloadError` (→ HTTP 400) and nothing else:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from qrecon.common import topics as topic_names
 from qrecon.common.kafka import headers_for
@@ -99,9 +100,11 @@ def _safe_id(value: Any, what: str) -> str:
 
 
 def _load_json(body: bytes) -> Any:
+    # pydantic-core's parser: twice as fast as json.loads, bounded nesting (200), and it
+    # refuses invalid UTF-8 and lone surrogates that PostgreSQL and Kafka headers would.
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        return from_json(body)
+    except (ValueError, RecursionError) as exc:
         raise PayloadError(PayloadError.INVALID_JSON, "body is not JSON") from exc
 
 
