@@ -77,6 +77,9 @@ class EngineConfig:
     # Reference keys shorter than this are only partial evidence ("12" in a date).
     min_exact_key_digits: int = 3
     reference_max_fanout: int = 50
+    # An overpayment is auto_matched (excess left in residual_cents) only up to this excess.
+    overpayment_auto_cents: int = 10000
+    overpayment_auto_ratio: float = 0.10
     # Several open invoices of one counterparty with the same amount and nothing to tell
     # them apart: allocate the oldest (FIFO) and allow auto_matched.
     fifo_ties_auto: bool = True

@@ -879,8 +879,13 @@ class MatchingEngine:
                 # them is still due is uncertain
                 c.decisive = False
                 reasons.append("amount.tie_unsettled")
-        else:
+        else:  # partial or overpaid: the reference and the payer must both be firm
             c.decisive = ref_level >= REF_EXACT and cp_strong
+            if c.fit == "over":
+                excess = ctx.amount - c.total
+                c.decisive = c.decisive and excess <= max(
+                    cfg.overpayment_auto_cents, int(cfg.overpayment_auto_ratio * c.total)
+                )
 
     @staticmethod
     def _typo_hits(ctx: _Context, entries: list[BookEntry]) -> dict[str, None]:
