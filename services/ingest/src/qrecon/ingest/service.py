@@ -82,6 +82,7 @@ class IngestRuntime:
             writers=s.inbox_writers,
             batch_max=s.inbox_batch_max,
             timeout=s.durable_timeout_seconds,
+            gather=s.inbox_gather_seconds,
         )
         await writer.start()
         self.inbox = writer
