@@ -44,7 +44,8 @@ async def _fresh_database(admin_dsn: str, name: str) -> str:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from qrecon.devstack.demo import DemoOptions, run_demo
+    from qrecon.devstack.demo import run_demo
+    from qrecon.devstack.run import PlayOptions
 
     kafka, database = _infra()
     run_id = time.strftime("%Y%m%d%H%M%S")
@@ -59,14 +60,10 @@ def demo(args: argparse.Namespace) -> int:
     stack = Stack(config)
     if any(stack.running().values()):
         stack.stop_all()
-    options = DemoOptions(
-        seed=args.seed,
-        month_seconds=args.month_seconds,
-        size=args.size,
-        drop=args.drop,
-        keep_running=args.keep_running,
+    options = PlayOptions(
+        seed=args.seed, month_seconds=args.month_seconds, size=args.size, drop=args.drop
     )
-    return asyncio.run(run_demo(stack, options))
+    return asyncio.run(run_demo(stack, options, keep_running=args.keep_running))
 
 
 def up(_: argparse.Namespace) -> int:

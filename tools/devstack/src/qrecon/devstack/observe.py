@@ -91,6 +91,11 @@ class Observation:
         return {"p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99), "max": ordered[-1]}
 
 
+def same_version(a: str, b: str) -> bool:
+    """Two ``updated_at`` texts name the same instant (formats differ: ``Z``, ``+00:00``)."""
+    return _ts(a) == _ts(b)
+
+
 def _ts(value: str) -> float:
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
