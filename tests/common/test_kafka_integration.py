@@ -67,14 +67,21 @@ async def test_a_consumer_group_resumes_at_the_committed_offset(
         await broker.start()
         for i in range(10):
             await publish_event(
-                broker, topics.invoices, key="same-key", value={"n": i},
-                event_id=str(i), event_type="t",
+                broker,
+                topics.invoices,
+                key="same-key",
+                value={"n": i},
+                event_id=str(i),
+                event_type="t",
             )
 
     async def consume(n: int) -> list[int]:
         consumer = AIOKafkaConsumer(
-            topics.invoices, bootstrap_servers=kafka_bootstrap, group_id=group,
-            enable_auto_commit=False, auto_offset_reset="earliest",
+            topics.invoices,
+            bootstrap_servers=kafka_bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
         )
         await consumer.start()
         seen: list[int] = []

@@ -211,3 +211,9 @@ def test_match_result_confidence_is_bounded() -> None:
             confidence=1.5,
             matcher_version="1",
         )
+
+
+def test_an_undocumented_status_is_kept_not_refused() -> None:
+    tx = QontoTransaction.model_validate({**REST, "status": "Reversed"})
+    assert tx.status == "reversed"
+    assert not tx.is_completed

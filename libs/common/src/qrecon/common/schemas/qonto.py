@@ -25,7 +25,10 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from qrecon.common.money import from_cents, parse_decimal_amount, to_cents
 from qrecon.common.timeutil import ensure_aware
 
-TransactionStatus = Literal["pending", "declined", "completed"]
+# The statuses Qonto documents. Others are accepted and kept (its docs and live answers
+# drift, and a reversal status has been seen in clients): consumers treat any status other
+# than "completed" as not settled, so an unknown one is never auto-matched.
+KNOWN_STATUSES = ("pending", "declined", "completed")
 Side = Literal["credit", "debit"]
 
 # (major-unit field, cents field) pairs Qonto uses.
@@ -75,7 +78,7 @@ class QontoTransaction(BaseModel):
     settled_balance_cents: int | None = None
     side: Side
     operation_type: str | None = None
-    status: TransactionStatus = "completed"
+    status: str = "completed"
     label: str | None = None
     clean_counterparty_name: str | None = None
     reference: str | None = None
@@ -124,6 +127,10 @@ class QontoTransaction(BaseModel):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         return None if value is None else ensure_aware(value)
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status == "completed"
 
     @property
     def version(self) -> datetime:
