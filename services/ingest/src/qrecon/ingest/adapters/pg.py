@@ -10,9 +10,10 @@ relay (:class:`qrecon.common.outbox.OutboxRelay`) publishes it afterwards.
 by default) inserts whatever is waiting (up to ``batch_max``) in **one statement** —
 ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING`` — so a burst costs
 one round trip, one commit and one WAL flush per batch instead of per webhook. Before each
-statement it waits ``gather`` (2 ms by default) for more webhooks to join: that halves
-PostgreSQL's CPU per webhook under load, for 2 ms of acknowledgement latency, far inside
-Qonto's 1 s. The same statement notifies the relay (``pg_notify``, delivered at commit).
+statement it waits ``gather`` (2 ms by default) for more webhooks to join: that cuts
+PostgreSQL's CPU per webhook by about a third under load (measured), for 2 ms of
+acknowledgement latency, far inside Qonto's 1 s. The same statement notifies the relay
+(``pg_notify``, delivered at commit).
 """
 
 from __future__ import annotations
