@@ -77,6 +77,7 @@ class EngineConfig:
     # Reference keys shorter than this are only partial evidence ("12" in a date).
     min_exact_key_digits: int = 3
     reference_max_fanout: int = 50
+    weak_reference_max_fanout: int = 8  # "123" naming more invoices than this says nothing
     # An overpayment is auto_matched (excess left in residual_cents) only up to this excess.
     overpayment_auto_cents: int = 10000
     overpayment_auto_ratio: float = 0.10

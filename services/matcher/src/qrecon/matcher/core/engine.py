@@ -405,7 +405,7 @@ class MatchingEngine:
             if len(key) < 2:
                 continue
             ids = book.ids_by_last_key(key)
-            if not ids or len(ids) > cfg.reference_max_fanout:  # type: ignore[arg-type]
+            if not ids or len(ids) > cfg.weak_reference_max_fanout:  # type: ignore[arg-type]
                 continue
             for invoice_id in ids:
                 hit(invoice_id, REF_PARTIAL)
@@ -616,7 +616,12 @@ class MatchingEngine:
         if ctx.refs.digit_strings and name not in ctx.exactly_named:
             # a number one typo away from one in the text (only for this counterparty's items,
             # and only when the text names none of its invoices exactly)
-            unnamed = [e for e in items if e.id not in ctx.ref_hits and e.issue <= ctx.issued_by]
+            hits = ctx.ref_hits
+            unnamed = [
+                e
+                for e in items
+                if (e.id not in hits or hits[e.id].level < REF_FUZZY) and e.issue <= ctx.issued_by
+            ]
             for invoice_id in self._typo_hits(ctx, unnamed):
                 ctx.ref_hits[invoice_id] = _RefHit(REF_FUZZY)
         # Oldest first, except that invoices issued after the payment, then invoices claimed
@@ -672,7 +677,10 @@ class MatchingEngine:
         subset-sum (for a counterparty the evidence points to firmly)."""
         cfg = self.config
         values = [sign * e.residual for e in items]
-        referenced = [i for i, e in enumerate(items) if e.id in ctx.ref_hits]
+        hits = ctx.ref_hits
+        referenced = [
+            i for i, e in enumerate(items) if e.id in hits and hits[e.id].level >= REF_FUZZY
+        ]
 
         def make(indices: tuple[int, ...] | list[int], fit: str, tie: bool = False) -> _Candidate:
             chosen = tuple(items[i] for i in indices)

@@ -165,7 +165,7 @@ def read_references(
     return query
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def _read_text(raw: str, patterns: tuple[tuple[int, ...], ...]) -> ReferenceQuery:
     query = ReferenceQuery()
     previous: list[str] = []  # the last multi-group number, for "2025-123 ET 124"
