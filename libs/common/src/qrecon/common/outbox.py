@@ -23,18 +23,27 @@ Table (any name; the caller's migration creates it; :func:`table_ddl` prints the
 Extra columns are allowed (ingest's inbox adds ``connection_id``, ``event_id`` and a
 unique constraint on them); the relay reads and writes only the standard ones.
 
-How the relay works (:meth:`OutboxRelay.run_once`): in one transaction it locks up to
-``batch_size`` pending rows in ``id`` order with ``FOR UPDATE SKIP LOCKED`` (so several
-replicas relay disjoint batches), hands them all to the producer in order without waiting
-(the producer batches them per partition), then waits for every broker acknowledgement,
-marks the acknowledged rows ``published_at = now()`` and records ``attempts`` /
-``last_error`` on the others, and commits. The loop (:meth:`start`) wakes on
-``LISTEN/NOTIFY`` (:func:`enqueue` notifies at commit) or every ``poll_interval``; with
-``linger`` > 0 it then waits that long so that rows committed meanwhile share the batch
-(one transaction and one produce request for many rows). It backs off exponentially (with
-jitter) while Kafka or PostgreSQL fails, and periodically deletes published rows older
-than ``retention``. Records over ``max_record_bytes`` (which Kafka would refuse) are never
-sent: they stay pending with ``last_error`` set, without holding back the others.
+How the relay works (:meth:`OutboxRelay.run_once`): in one transaction it claims up to
+``batch_size`` pending rows in ``id`` order — ``UPDATE … SET published_at = now() WHERE id
+IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …`` (several replicas claim disjoint
+batches; one write per row) — hands them in order to the broker's idempotent producer as
+one record batch per partition (partition = the default partitioner's murmur2 of the key),
+waits for every broker acknowledgement, sets ``published_at`` back to NULL with
+``attempts`` / ``last_error`` on the rows Kafka did not take, and commits. A crash before
+the commit rolls the claim back. ``published_at`` is thus the claim time of the batch
+that was acknowledged. The loop (:meth:`start`) wakes on ``LISTEN/NOTIFY`` (:func:`enqueue`
+notifies at commit) or every ``poll_interval``; with ``linger`` > 0 it then waits that long
+so that rows committed meanwhile share the batch (one transaction and one produce request
+for many rows). It backs off exponentially (with jitter) while Kafka or PostgreSQL fails,
+and deletes published rows older than ``retention`` every ``cleanup_interval``. Records
+over ``max_record_bytes`` (which Kafka would refuse) are never sent — a refused batch would
+leave a gap in the idempotent producer's sequence numbers and stall its partition — they
+stay pending with ``last_error`` set, without holding back the others.
+
+Limits: while Kafka is unreachable, the batch in flight keeps its transaction open (and
+its rows locked) until Kafka answers again; a very long outage therefore holds one open
+transaction, which delays vacuum. Rows that fail again and again stay pending (visible
+in ``qrecon_outbox_backlog`` and ``last_error``); nothing is dropped.
 
 Guarantee: **at least once**, and in practice exactly once. The producer is idempotent with
 ``acks=all`` (:func:`qrecon.common.kafka.make_broker`): while Kafka is unreachable the
