@@ -94,6 +94,7 @@ class InvoiceBook:
         self._by_name: dict[str, dict[str, None]] = {}
         self._open_by_name: dict[str, dict[str, None]] = {}
         self._open_sorted: dict[tuple[str, str], tuple[list[BookEntry], date | None]] = {}
+        self._negatives: Counter[tuple[str, str]] = Counter()  # open credit notes per party
         self.currencies: set[str] = set()  # of the invoices ever added
         self._names_by_iban: dict[str, dict[str, None]] = {}
         self._iban_refcount: Counter[tuple[str, str]] = Counter()
@@ -364,6 +365,13 @@ class InvoiceBook:
             self._open_sorted[(party, kind)] = cached
         return cached
 
+    def open_credit_notes_of(self, party: str, kind: str) -> list[BookEntry]:
+        """A party's open credit notes (negative residuals) of one kind, oldest first."""
+        if not self._negatives.get((party, kind)):
+            return []
+        entries, _ = self.open_entries_of(party, kind)
+        return [e for e in entries if e.residual < 0]
+
     def claimed_by_others(self, party: str, transaction_id: str) -> set[str]:
         """This party's invoices claimed by another transaction's pending suggestion."""
         claims = self._claims_by_party.get(party)
@@ -406,8 +414,12 @@ class InvoiceBook:
     def _index_amount(self, entry: BookEntry) -> None:
         bucket = self._by_amount.setdefault((entry.invoice.kind, entry.residual), {})
         bucket[entry.id] = None
+        if entry.residual < 0:
+            self._negatives[(entry.party, entry.invoice.kind)] += 1
 
     def _unindex_amount(self, entry: BookEntry) -> None:
+        if entry.residual < 0:
+            self._negatives[(entry.party, entry.invoice.kind)] -= 1
         key = (entry.invoice.kind, entry.residual)
         bucket = self._by_amount.get(key)
         if bucket is not None:

@@ -176,10 +176,7 @@ class _Candidate:
     decisive: bool = False
     reasons: list[str] = field(default_factory=list)
 
-    ids: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        self.ids = frozenset(e.id for e in self.entries)
+    ids: frozenset[str] = frozenset()  # set by the collector (dedup key)
 
     def sort_key(self) -> tuple[Any, ...]:
         return (-self.score, len(self.entries), [e.order for e in self.entries])
@@ -545,10 +542,13 @@ class MatchingEngine:
         out: dict[frozenset[str], _Candidate] = {}
 
         def add(candidate: _Candidate) -> _Candidate:
-            key = candidate.ids
-            if key not in out:
-                out[key] = candidate
-            return out[key]
+            key = frozenset([e.id for e in candidate.entries])
+            known = out.get(key)
+            if known is not None:
+                return known
+            candidate.ids = key
+            out[key] = candidate
+            return candidate
 
         amount = ctx.amount
         for name in names:
@@ -604,11 +604,14 @@ class MatchingEngine:
         """The party's open items of this kind usable for this transaction (never mutate);
         only its credit notes for a refund."""
         book = ctx.book
-        items, latest_issue = book.open_entries_of(name, kind)
+        latest_issue: date | None
         if refund:
-            items = [entry for entry in items if entry.residual < 0]
+            items = book.open_credit_notes_of(name, kind)
             if not items:
                 return items
+            latest_issue = max(e.issue for e in items)
+        else:
+            items, latest_issue = book.open_entries_of(name, kind)
         if (ctx.knowledge is not None and ctx.knowledge.has_rejections) or book.currencies != {
             ctx.tx.currency
         }:
