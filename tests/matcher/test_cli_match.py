@@ -1,0 +1,156 @@
+"""``qonto-matcher match``: JSONL in, one MatchResult per transaction out, in order."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qrecon.common.schemas import MatchResult
+from qrecon.matcher.__main__ import build_parser
+
+INVOICES = [
+    {
+        "id": "i1",
+        "number": "FAC-2025-0001",
+        "kind": "receivable",
+        "counterparty_name": "Maison Dupont SARL",
+        "counterparty_iban": None,
+        "amount_cents": 100000,
+        "currency": "EUR",
+        "issue_date": "2025-03-01",
+        "due_date": "2025-03-31",
+        "status": "open",
+        "payment_reference": None,
+    },
+    {
+        "id": "i2",
+        "number": "FAC-2025-0002",
+        "kind": "receivable",
+        "counterparty_name": "Maison Dupont SARL",
+        "counterparty_iban": None,
+        "amount_cents": 50000,
+        "currency": "EUR",
+        "issue_date": "2025-03-02",
+        "due_date": "2025-04-01",
+        "status": "open",
+        "payment_reference": None,
+    },
+]
+
+
+def qonto_tx(
+    tx_id: str, amount: str, label: str, reference: str | None, **extra: Any
+) -> dict[str, Any]:
+    """A Qonto REST transaction: amounts as decimal strings, no amount_cents."""
+    return {
+        "id": tx_id,
+        "transaction_id": f"acme-{tx_id}",
+        "amount": amount,
+        "currency": "EUR",
+        "side": "credit",
+        "operation_type": "income",
+        "status": "completed",
+        "label": label,
+        "reference": reference,
+        "settled_at": "2025-03-20T10:00:00.000Z",
+        "emitted_at": "2025-03-20T09:00:00.000Z",
+        "updated_at": "2025-03-20T10:00:01.000Z",
+        "subject_type": "Income",
+        **extra,
+    }
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def run_cli(tmp_path: Path, transactions: list[dict[str, Any]]) -> list[MatchResult]:
+    invoices = write_jsonl(tmp_path / "invoices.jsonl", INVOICES)
+    txs = write_jsonl(tmp_path / "transactions.jsonl", transactions)
+    out = tmp_path / "results.jsonl"
+    args = build_parser().parse_args(
+        ["match", "--invoices", str(invoices), "--transactions", str(txs), "--out", str(out)]
+    )
+    assert args.handler(args) == 0
+    return [MatchResult.model_validate_json(line) for line in out.read_text().splitlines()]
+
+
+def test_one_result_per_transaction_in_input_order_with_residuals_carried(tmp_path: Path) -> None:
+    results = run_cli(
+        tmp_path,
+        [
+            qonto_tx("t1", "600.00", "MAISON DUPONT", "FAC-2025-0001 acompte"),  # partial
+            qonto_tx("t2", "400,00", "MAISON DUPONT", "FAC-2025-0001 solde"),  # the balance
+            qonto_tx("t3", "12.34", "CB BOULANGERIE", None, operation_type="card"),
+            qonto_tx("t4", "400.00", "MAISON DUPONT", "FAC-2025-0001"),  # already paid
+        ],
+    )
+    assert [r.transaction_id for r in results] == ["t1", "t2", "t3", "t4"]
+    assert [r.status for r in results] == ["auto_matched", "auto_matched", "unmatched", "unmatched"]
+    assert [a.amount_cents for a in results[0].allocations] == [60000]
+    assert [a.amount_cents for a in results[1].allocations] == [40000]  # 1000 - 600 carried
+
+
+def test_a_suggestion_is_not_applied_to_the_invoices(tmp_path: Path) -> None:
+    results = run_cli(
+        tmp_path,
+        [
+            qonto_tx("t1", "500.00", "MAISON DUPONT", "FAC-2025-0002", status="pending"),
+            qonto_tx("t2", "500.00", "MAISON DUPONT", "FAC-2025-0002"),
+        ],
+    )
+    assert results[0].status == "suggested"
+    assert results[1].status == "auto_matched"  # the invoice was still open
+    assert [a.invoice_id for a in results[1].allocations] == ["i2"]
+
+
+def test_event_envelopes_are_accepted(tmp_path: Path) -> None:
+    envelope = {
+        "event_id": "e1",
+        "source": "webhook",
+        "transaction": qonto_tx("t1", "500.00", "MAISON DUPONT", "FAC-2025-0002"),
+    }
+    webhook = {
+        "id": "w1",
+        "type": "v1/transactions",
+        "data": qonto_tx("t2", "1000.00", "MAISON DUPONT", "FAC-2025-0001"),
+    }
+    results = run_cli(tmp_path, [envelope, webhook])
+    assert [r.transaction_id for r in results] == ["t1", "t2"]
+    assert [r.status for r in results] == ["auto_matched", "auto_matched"]
+
+
+def test_help_says_suggestions_are_not_applied() -> None:
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices["match"]  # type: ignore[union-attr]
+    assert "NOT applied" in sub.format_help()
+
+
+@pytest.mark.timeout(60)
+def test_console_script_writes_to_stdout_and_fails_cleanly(tmp_path: Path) -> None:
+    invoices = write_jsonl(tmp_path / "invoices.jsonl", INVOICES)
+    txs = write_jsonl(
+        tmp_path / "transactions.jsonl", [qonto_tx("t1", "500.00", "MAISON DUPONT", None)]
+    )
+    command = [sys.executable, "-m", "qrecon.matcher", "match", "--invoices", str(invoices)]
+    ok = subprocess.run(
+        [*command, "--transactions", str(txs)], capture_output=True, text=True, check=False
+    )
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.splitlines()
+    assert len(lines) == 1
+    assert MatchResult.model_validate_json(lines[0]).transaction_id == "t1"
+    missing = subprocess.run(
+        [*command, "--transactions", str(tmp_path / "nope.jsonl")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert "qonto-matcher match" in missing.stderr
