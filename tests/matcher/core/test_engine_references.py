@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from qrecon.matcher.core import EngineConfig
+
 from .conftest import IBAN_DUPONT, Make
 
 
@@ -42,7 +44,7 @@ def test_the_named_invoice_is_auto_matched_whatever_the_spelling(
     assert make.allocated(result) == {"FAC-2025-0123": 120000}
     assert "reference.invoice_number.exact" in result.reasons
     assert result.residual_cents == 0
-    assert result.confidence >= 0.97
+    assert result.confidence >= EngineConfig().auto_threshold
 
 
 def test_the_reference_may_sit_in_the_label(make: Make, run: Any, book: Any) -> None:

@@ -58,8 +58,8 @@ class EngineConfig:
     fee_tolerance_ratio: float = 0.05
     # auto_matched needs decisive evidence, this confidence and no competitor within
     # competitor_margin (log-odds); suggested needs suggest_threshold.
-    auto_threshold: float = 0.97
-    suggest_threshold: float = 0.30
+    auto_threshold: float = 0.964  # a raw score of about 3.48
+    suggest_threshold: float = 0.05
     # A suggestion at least this confident reserves its invoices (see reconcile()).
     reserve_threshold: float = 0.90
     competitor_margin: float = 2.0
@@ -87,3 +87,7 @@ class EngineConfig:
     # An invoice issued this many days after the payment still counts as issued before.
     date_tolerance_days: int = 0
     weights: Weights = field(default_factory=Weights)
+    # confidence = sigmoid(a * score + b): Platt scaling of the best candidate's score,
+    # fitted on tuning seeds 1-5 (qrecon.matcher.evaluation.calibrate). The thresholds
+    # above apply to this calibrated confidence.
+    calibration: tuple[float, float] = (1.844, -3.106)

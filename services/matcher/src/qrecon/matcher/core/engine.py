@@ -283,7 +283,7 @@ class MatchingEngine:
             self._score(ctx, candidate)
         candidates.sort(key=_Candidate.sort_key)
         best = candidates[0]
-        confidence = _sigmoid(best.score)
+        confidence = self._confidence(best.score)
         reasons = [*pre, *best.reasons]
         competitor = self._competitor(best, candidates[1:])
         if competitor:
@@ -333,7 +333,7 @@ class MatchingEngine:
                 Candidate(
                     allocations=allocations,
                     residual_cents=residual,
-                    confidence=_sigmoid(c.score),
+                    confidence=self._confidence(c.score),
                     score=c.score,
                     features=dict(c.features),
                     reasons=list(dict.fromkeys(c.reasons)),
@@ -342,6 +342,10 @@ class MatchingEngine:
                 )
             )
         return Explanation(result=result, candidates=views)
+
+    def _confidence(self, score: float) -> float:
+        a, b = self.config.calibration
+        return _sigmoid(a * score + b)
 
     # ------------------------------------------------------------------ gates
     @staticmethod
