@@ -20,8 +20,9 @@ How a decision is made
    of the exact amount (the oldest of equal ones), a bounded subset-sum (exact, then
    within the fee tolerance), a partial payment of the oldest item; and, when nothing
    else exists, invoices of exactly this amount anywhere (``amount.only``).
-4. *Scores.* Each candidate's log-odds is the sum of the weights of its signals
-   (``Weights``); its confidence is the logistic of that.
+4. *Scores.* Each candidate's score is the sum of the weights of its signals
+   (``Weights``, log-odds); its confidence is ``sigmoid(a * score + b)`` with ``(a, b)``
+   = ``EngineConfig.calibration`` (Platt scaling fitted on generated tuning seeds).
 5. *Decision.* ``auto_matched`` when the best candidate's evidence is decisive (a
    reference, or a known counterparty with an exact or fee-short amount), its confidence
    reaches ``auto_threshold``, no different candidate scores within
