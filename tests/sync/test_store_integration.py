@@ -19,7 +19,7 @@ T0 = datetime(2025, 5, 1, 10, 0, tzinfo=UTC)
 async def store(database_url: str) -> AsyncIterator[SyncStore]:
     pool = await create_pool(database_url)
     try:
-        assert await migrate(pool) == ["sync/0001_sync_state.sql"]
+        assert await migrate(pool) == ["sync/0001_sync_state.sql", "sync/0002_sync_leases.sql"]
         assert await migrate(pool) == []  # idempotent
         yield SyncStore(pool)
     finally:

@@ -4,7 +4,7 @@
                                          on SYNC_HOST:SYNC_PORT, default 127.0.0.1:8081)
     qonto-sync backfill --since DATE [--until DATE] [--connection ID] [--restart]
                                          history by settled_at, resumable
-    qonto-sync status                    watermarks and sweeps in progress
+    qonto-sync status                    watermarks, sweeps in progress, owning replicas
 
 Settings come from the environment (see ``qrecon.sync.settings``).
 """
@@ -25,8 +25,10 @@ from rich.table import Table
 from qrecon.common.db import create_pool
 from qrecon.common.logging import configure_logging, get_logger
 from qrecon.sync.adapters.http import create_app
+from qrecon.sync.adapters.leases import LeaseStore
 from qrecon.sync.adapters.store import SyncStore, migrate
 from qrecon.sync.backfill import run_backfill
+from qrecon.sync.core.leases import gapfill_lease
 from qrecon.sync.service import SyncService
 from qrecon.sync.settings import SyncSettings
 
@@ -86,6 +88,10 @@ async def backfill(settings: SyncSettings, args: argparse.Namespace) -> int:
         state = "done" if r.completed else "interrupted (run again to continue)"
         if r.already_done:
             state = "already done"
+        if r.lease_lost:
+            state = "interrupted: another process took this backfill over"
+        if r.waited_for:
+            state += f" (after waiting for {r.waited_for})"
         console.print(
             f"{r.connection_id}/{r.bank_account_id}: {state}, {r.pages} pages, "
             f"{r.published} published, {r.skipped} already on the topic "
@@ -99,15 +105,18 @@ async def status(settings: SyncSettings) -> int:
     try:
         await migrate(pool)
         rows = await SyncStore(pool).list_accounts()
+        holders = await LeaseStore(pool).holders([gapfill_lease(c, a) for c, a, _, _ in rows])
     finally:
         await pool.close()
-    table = Table("connection", "bank account", "watermark", "sweep in progress")
+    table = Table("connection", "bank account", "watermark", "sweep in progress", "owner")
     for connection_id, account_id, watermark, sweep in rows:
+        holder = holders.get(gapfill_lease(connection_id, account_id))
         table.add_row(
             connection_id,
             account_id,
             watermark.isoformat() if watermark else "-",
             f"cursor {sweep.cursor.isoformat()} page {sweep.page}" if sweep else "-",
+            (holder.owner if holder is not None else None) or "-",
         )
     Console().print(table)
     return 0

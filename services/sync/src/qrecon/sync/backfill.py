@@ -5,6 +5,13 @@ range; its state (window and keyset cursor) is checkpointed after every publishe
 in the same PostgreSQL transaction as the record of what was published. Kill it, run the
 same command again: it continues. An open-ended backfill (no ``--until``) freezes its end
 when it starts; run again after it completed, it carries on from there to now.
+
+One process at a time runs a given backfill (account and requested range): it holds the
+lease ``backfill/<connection>/<account>/<since>/<until|open>`` while it runs, and every
+page's checkpoint checks it. A second invocation of the same range waits for the lease
+(the first one's progress is then its starting point, usually "already done"); when the
+holder was killed, the lease expires ``SYNC_LEASE_TTL_SECONDS`` after its last renewal and
+the waiting one resumes from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -30,9 +37,11 @@ from qrecon.common.logging import get_logger
 from qrecon.common.qonto import PostgresTokenStore, QontoClient, RateLimiter, RetryPolicy
 from qrecon.common.timeutil import utcnow
 from qrecon.sync.adapters import qonto as qonto_adapter
+from qrecon.sync.adapters.leases import Fence, LeaseLost, LeaseStore, hold_lease
 from qrecon.sync.adapters.publisher import EventSink, KafkaSink
 from qrecon.sync.adapters.store import SyncStore, migrate
 from qrecon.sync.core.backfill import Backfill, backfill_range
+from qrecon.sync.core.leases import backfill_lease
 from qrecon.sync.metrics import SyncMetrics
 from qrecon.sync.pages import fetch_page, publish_page
 from qrecon.sync.service import PRODUCER_TUNING
@@ -53,6 +62,8 @@ class BackfillReport:
     resumed: bool = False
     already_done: bool = False
     completed: bool = False
+    waited_for: str | None = None  # the replica that held this backfill when it started
+    lease_lost: bool = False
 
 
 async def backfill_account(
@@ -71,7 +82,10 @@ async def backfill_account(
     restart: bool = False,
     on_progress: Callable[[BackfillReport, Backfill], None] | None = None,
     clock: Callable[[], datetime] = utcnow,
+    fence: Fence | None = None,
 ) -> BackfillReport:
+    """Backfill one account (resumable). With a ``fence`` (the backfill's lease), every
+    checkpoint checks the lease; a lost lease ends it (``report.lease_lost``)."""
     now = clock()
     start, end, clamped = backfill_range(since, until, now)
     if clamped:
@@ -113,13 +127,19 @@ async def backfill_account(
             organization_id=organization_id,
             source="backfill",
         )
-        redundant = await store.commit_backfill_page(
-            row.id,
-            connection_id=connection_id,
-            published=result.published,
-            skipped=result.skipped,
-            state=after,
-        )
+        try:
+            redundant = await store.commit_backfill_page(
+                row.id,
+                connection_id=connection_id,
+                published=result.published,
+                skipped=result.skipped,
+                state=after,
+                fence=fence,
+            )
+        except LeaseLost:
+            log.warning("backfill_lease_lost", lease=fence.name if fence else None)
+            report.lease_lost = True
+            return report
         metrics.pages.labels(connection_id, "backfill").inc()
         metrics.redundant.labels("backfill").inc(redundant)
         state = after
@@ -152,6 +172,7 @@ async def run_backfill(
     try:
         await migrate(pool)
         store = SyncStore(pool)
+        leases = LeaseStore(pool)
         conns = [
             c
             for c in qonto_adapter.connections(settings)
@@ -208,8 +229,23 @@ async def run_backfill(
                             task = progress.add_task(
                                 f"{conn.id}/{account_id[:8]}", total=1000, detail=""
                             )
-                            reports.append(
-                                await backfill_account(
+                            start, end, _ = backfill_range(since, until, utcnow())
+                            name = backfill_lease(
+                                conn.id, account_id, start, None if until is None else end
+                            )
+                            async with hold_lease(
+                                leases,
+                                name,
+                                owner=settings.effective_replica_id,
+                                ttl=settings.lease_ttl,
+                                renew_every=settings.lease_renew_interval,
+                                stop=stop,
+                                on_wait=_waiting_callback(progress, task),
+                            ) as held:
+                                if held is None:  # stopped while another process ran it
+                                    reports.append(BackfillReport(conn.id, account_id, start, end))
+                                    continue
+                                report = await backfill_account(
                                     client,
                                     store=store,
                                     sink=sink,
@@ -220,16 +256,26 @@ async def run_backfill(
                                     since=since,
                                     until=until,
                                     settings=settings,
-                                    stop=stop,
+                                    stop=held.halt,
                                     restart=restart,
                                     on_progress=_progress_callback(progress, task),
+                                    fence=held.fence,
                                 )
-                            )
+                                report.waited_for = held.waited_for
+                                report.lease_lost = report.lease_lost or held.lost
+                                reports.append(report)
         finally:
             await broker.stop()
     finally:
         await pool.close()
     return reports
+
+
+def _waiting_callback(progress: Progress, task: TaskID) -> Callable[[str | None], None]:
+    def update(owner: str | None) -> None:
+        progress.update(task, detail=f"waiting: {owner or 'another process'} is running it")
+
+    return update
 
 
 def _progress_callback(

@@ -9,6 +9,11 @@ checkpoint of a page still waits for its own publish to be acknowledged.
 Stop (SIGTERM) is honoured between pages: the page being published is finished and
 checkpointed, a page being fetched is abandoned (nothing of it was published), and the
 watermark never moves past what Kafka acknowledged.
+
+Under a lease (``fence``, see ``qrecon.sync.ownership``) every checkpoint also checks, in
+its own transaction, that this replica still owns the account; when it does not
+(``LeaseLost``), nothing is written and the worker returns at once: the new owner resumes
+from the last checkpoint (the page published meanwhile is published again, same event ids).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Literal
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto import QontoClient
 from qrecon.common.timeutil import utcnow
+from qrecon.sync.adapters.leases import Fence, LeaseLost
 from qrecon.sync.adapters.publisher import EventSink
 from qrecon.sync.adapters.store import SyncStore
 from qrecon.sync.core.sweep import (
@@ -54,6 +60,7 @@ class AccountProgress:
     skipped: int = 0
     redundant: int = 0
     last_error: str | None = None
+    lease_lost: int = 0
     cycle_done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -102,8 +109,12 @@ class AccountSync:
     async def _fetch(self, sweep: Sweep) -> FetchedPage:
         return await fetch_page(self.client, self.bank_account_id, sweep.request())
 
-    async def run_cycle(self, stop: asyncio.Event) -> CycleOutcome:
-        """Resume or start one sweep and run it to its end (or until ``stop``)."""
+    async def run_cycle(self, stop: asyncio.Event, fence: Fence | None = None) -> CycleOutcome:
+        """Resume or start one sweep and run it to its end (or until ``stop``).
+
+        With a ``fence``, checkpoints are written only while the lease is held
+        (``LeaseLost`` otherwise).
+        """
         state = await self.store.load_account(self.connection_id, self.bank_account_id)
         self.progress.watermark = state.watermark
         sweep = state.sweep
@@ -150,6 +161,7 @@ class AccountSync:
                     self.bank_account_id,
                     published=result.published,
                     sweep=after,
+                    fence=fence,
                 )
                 if redundant:
                     self.metrics.redundant.labels("poll").inc(redundant)
@@ -190,18 +202,24 @@ class AccountSync:
         jitter: float,
         backoff_max: float,
         rng: random.Random | None = None,
+        fence: Fence | None = None,
     ) -> None:
         """Cycles started every jittered ``interval`` (at once when a long catch-up took
-        longer); failures back off, and never stop the other accounts or connections."""
+        longer); failures back off, and never stop the other accounts or connections.
+        Returns on ``stop``, or at once when the lease behind ``fence`` is lost."""
         rng = rng or random.Random()
         loop = asyncio.get_running_loop()
         failures = 0
         while not stop.is_set():
             started = loop.time()
             try:
-                outcome = await self.run_cycle(stop)
+                outcome = await self.run_cycle(stop, fence)
             except asyncio.CancelledError:
                 raise
+            except LeaseLost:
+                self.progress.lease_lost += 1
+                self._log.warning("account_lease_lost", detail="another replica owns it now")
+                return
             except Exception as exc:  # QontoError, SweepUnstable, Kafka, PostgreSQL...
                 failures += 1
                 kind = type(exc).__name__

@@ -15,6 +15,7 @@ from typing import Any
 
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto import QontoClient, QontoForbidden
+from qrecon.sync.adapters.leases import Fence
 from qrecon.sync.adapters.publisher import EventSink
 from qrecon.sync.adapters.store import SyncStore
 from qrecon.sync.core.invoices import QontoInvoiceKind, content_hash, map_invoice, to_invoice_event
@@ -30,8 +31,13 @@ async def sync_invoices_once(
     sink: EventSink,
     metrics: SyncMetrics,
     connection_id: str,
+    fence: Fence | None = None,
 ) -> Counter[str]:
-    """One pass over both kinds; returns counts by outcome."""
+    """One pass over both kinds; returns counts by outcome.
+
+    With a ``fence``, each record is written only while the connection's invoices lease
+    is held (``LeaseLost`` otherwise).
+    """
     counts: Counter[str] = Counter()
     listings: list[tuple[QontoInvoiceKind, Callable[[], AsyncIterator[dict[str, Any]]]]] = [
         ("client_invoice", client.iter_client_invoices),
@@ -43,9 +49,9 @@ async def sync_invoices_once(
             async for raw in listing():
                 batch.append(raw)
                 if len(batch) >= 100:
-                    await _handle(batch, kind, store, sink, metrics, connection_id, counts)
+                    await _handle(batch, kind, store, sink, metrics, connection_id, counts, fence)
                     batch = []
-            await _handle(batch, kind, store, sink, metrics, connection_id, counts)
+            await _handle(batch, kind, store, sink, metrics, connection_id, counts, fence)
         except QontoForbidden as exc:
             metrics.errors.labels(connection_id, "invoices", type(exc).__name__).inc()
             log.warning(
@@ -67,6 +73,7 @@ async def _handle(
     metrics: SyncMetrics,
     connection_id: str,
     counts: Counter[str],
+    fence: Fence | None,
 ) -> None:
     if not batch:
         return
@@ -93,6 +100,7 @@ async def _handle(
             content_hash=digest,
             event_id=event.event_id,
             event_type=event.event_type,
+            fence=fence,
         )
         metrics.invoices_published.labels(connection_id, kind, event.event_type).inc()
         counts[event.event_type] += 1

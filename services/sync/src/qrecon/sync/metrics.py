@@ -104,6 +104,23 @@ class SyncMetrics:
             ["connection", "qonto_kind", "reason"],
             registry=r,
         )
+        self.lease_owned = Gauge(
+            "qonto_sync_lease_owned",
+            "1 while this replica owns the work (summed over replicas: 1 per unit of work)",
+            ["kind", "connection", "bank_account"],
+            registry=r,
+        )
+        self.lease_changes = Counter(
+            "qonto_sync_lease_changes_total",
+            "Leases acquired, released, lost (taken over) or expired (renewals failing)",
+            ["kind", "connection", "change"],
+            registry=r,
+        )
+        self.replicas_live = Gauge(
+            "qonto_sync_replicas_live",
+            "Live qonto-sync replicas sharing the work, as this one last saw them",
+            registry=r,
+        )
         self.rate_wait = Gauge(
             "qonto_sync_rate_limiter_wait_seconds_total",
             "Seconds requests waited for the shared rate budget",

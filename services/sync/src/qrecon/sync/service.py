@@ -1,10 +1,13 @@
 """``qonto-sync run``: every connection's gap-fill (and invoices), the seen-versions
-consumer, health and metrics, one process.
+consumer, health and metrics, one process — one replica among any number.
 
 Wiring: one PostgreSQL pool (migrations applied at start), one Kafka broker (idempotent
 producer, the seen-versions consumer group), one ``RateLimiter`` shared by every
-connection's client, one task per (connection, bank account). A connection that fails
-(credentials, scope, Qonto down) backs off on its own; the others carry on.
+connection's client, one ``LeaseManager`` (``qrecon.sync.ownership``): every replica
+discovers every (connection, bank account), but an account's gap-fill and a connection's
+invoice poller run only on the replica holding their lease, which every checkpoint
+checks. A connection that fails (credentials, scope, Qonto down) backs off on its own;
+the others carry on.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,14 +30,17 @@ from qrecon.common.logging import get_logger
 from qrecon.common.qonto import PostgresTokenStore, QontoClient, RateLimiter, RetryPolicy
 from qrecon.common.timeutil import utcnow
 from qrecon.sync.adapters import qonto as qonto_adapter
+from qrecon.sync.adapters.leases import Fence, LeaseLost, LeaseStore
 from qrecon.sync.adapters.publisher import EventSink, KafkaSink
 from qrecon.sync.adapters.qonto import Connection, CountingTransport
 from qrecon.sync.adapters.seen import register_seen_consumer
 from qrecon.sync.adapters.store import SyncStore, migrate
+from qrecon.sync.core.leases import gapfill_lease, invoices_lease
 from qrecon.sync.core.sweep import SweepPlan, backoff_delay, jittered
 from qrecon.sync.gapfill import AccountSync
 from qrecon.sync.invoices import sync_invoices_once
 from qrecon.sync.metrics import SyncMetrics
+from qrecon.sync.ownership import LeaseManager
 from qrecon.sync.settings import SyncSettings
 
 log = get_logger(__name__)
@@ -50,7 +56,7 @@ class ConnectionState:
     transport: CountingTransport
     organization_id: str | None = None
     accounts: dict[str, AccountSync] = field(default_factory=dict)
-    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    invoices_runs: int = 0
     last_error: str | None = None
     ready: bool = False
 
@@ -80,6 +86,7 @@ class SyncService:
         self.store: SyncStore | None = None
         self.sink: EventSink | None = None
         self.connections: dict[str, ConnectionState] = {}
+        self.leases: LeaseManager | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
 
@@ -140,14 +147,24 @@ class SyncService:
                 "no_connection_configured",
                 hint="set QONTO_ORGANIZATION_ID + QONTO_API_KEY, or SYNC_CONNECTIONS",
             )
+        self.leases = LeaseManager(
+            LeaseStore(self.pool),
+            replica_id=s.effective_replica_id,
+            ttl=s.lease_ttl,
+            renew_every=s.lease_renew_interval,
+            metrics=self.metrics,
+            rng=random.Random(self.rng.random()),
+        )
+        self._tasks.append(asyncio.create_task(self.leases.run(self.stop_event)))
         for state in self.connections.values():
             self._tasks.append(asyncio.create_task(self._run_connection(state)))
             if state.connection.invoices:
-                self._tasks.append(asyncio.create_task(self._run_invoices(state)))
+                self.leases.want(invoices_lease(state.connection.id), self._invoices_runner(state))
         self._tasks.append(asyncio.create_task(self._update_gauges()))
         self.started = True
         log.info(
             "sync_started",
+            replica_id=s.effective_replica_id,
             connections=[c.id for c in conns],
             topic=s.topics.transactions,
             rate_limits=limiter.limits,
@@ -156,7 +173,7 @@ class SyncService:
     async def stop(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
         """Graceful: finish the page being published, checkpoint, close everything."""
         self.stop_event.set()
-        tasks = self._tasks + [t for c in self.connections.values() for t in c.tasks.values()]
+        tasks = list(self._tasks)  # the lease manager halts its workers and releases
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
@@ -196,6 +213,14 @@ class SyncService:
             checks["kafka"] = "ok" if ok else "error: no answer"
         except Exception as exc:
             checks["kafka"] = f"error: {type(exc).__name__}"
+        leases = self.leases
+        checks["replica"] = leases.snapshot() if leases is not None else None
+
+        def ownership(name: str) -> dict[str, Any]:
+            if leases is None:
+                return {"owner": None, "owned": False}
+            return {"owner": leases.holder(name), "owned": leases.owns(name)}
+
         checks["connections"] = {
             cid: {
                 "ready": st.ready,
@@ -205,9 +230,11 @@ class SyncService:
                         if a.progress.watermark
                         else None,
                         "last_error": a.progress.last_error,
+                        **ownership(gapfill_lease(cid, aid)),
                     }
                     for aid, a in st.accounts.items()
                 },
+                **({"invoices": ownership(invoices_lease(cid))} if st.connection.invoices else {}),
                 "last_error": st.last_error,
             }
             for cid, st in self.connections.items()
@@ -275,24 +302,50 @@ class SyncService:
                     clock=self.clock,
                 )
                 state.accounts[account_id] = worker
-                state.tasks[account_id] = asyncio.create_task(
-                    worker.run_forever(
-                        self.stop_event,
-                        interval=s.poll_interval,
-                        jitter=s.poll_jitter,
-                        backoff_max=s.error_backoff_max,
-                        rng=random.Random(self.rng.random()),
-                    )
-                )
-                log.info("account_sync_started", connection_id=cid, bank_account_id=account_id)
+                assert self.leases is not None
+                self.leases.want(gapfill_lease(cid, account_id), self._account_runner(worker))
+                log.info("account_discovered", connection_id=cid, bank_account_id=account_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), s.accounts_refresh)
 
-    async def _run_invoices(self, state: ConnectionState) -> None:
+    def _account_runner(
+        self, worker: AccountSync
+    ) -> Callable[[Fence, asyncio.Event], Awaitable[None]]:
+        """The gap-fill of one account, while this replica holds its lease."""
+        s = self.settings
+
+        async def run(fence: Fence, halt: asyncio.Event) -> None:
+            await worker.run_forever(
+                halt,
+                interval=s.poll_interval,
+                jitter=s.poll_jitter,
+                backoff_max=s.error_backoff_max,
+                rng=random.Random(self.rng.random()),
+                fence=fence,
+            )
+            with contextlib.suppress(KeyError):  # another replica reports it now
+                self.metrics.lag.remove(worker.connection_id, worker.bank_account_id)
+                self.metrics.watermark.remove(worker.connection_id, worker.bank_account_id)
+
+        return run
+
+    def _invoices_runner(
+        self, state: ConnectionState
+    ) -> Callable[[Fence, asyncio.Event], Awaitable[None]]:
+        """The invoice poller of one connection, while this replica holds its lease."""
+
+        async def run(fence: Fence, halt: asyncio.Event) -> None:
+            await self._run_invoices(state, halt, fence)
+
+        return run
+
+    async def _run_invoices(
+        self, state: ConnectionState, halt: asyncio.Event, fence: Fence | None = None
+    ) -> None:
         s = self.settings
         cid = state.connection.id
         failures = 0
-        while not self.stop_event.is_set():
+        while not halt.is_set():
             assert self.store is not None
             assert self.sink is not None
             try:
@@ -302,26 +355,37 @@ class SyncService:
                     sink=self.sink,
                     metrics=self.metrics,
                     connection_id=cid,
+                    fence=fence,
                 )
                 failures = 0
+                state.invoices_runs += 1
                 log.info("invoices_synced", connection_id=cid, **dict(counts))
                 delay = jittered(s.invoices_interval, s.poll_jitter, self.rng.random())
             except asyncio.CancelledError:
                 raise
+            except LeaseLost:
+                log.warning("invoices_lease_lost", connection_id=cid)
+                return
             except Exception as exc:
                 failures += 1
                 self.metrics.errors.labels(cid, "invoices", type(exc).__name__).inc()
                 log.warning("invoices_sync_failed", connection_id=cid, error=str(exc)[:500])
                 delay = backoff_delay(failures, 2.0, s.error_backoff_max, self.rng.random())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop_event.wait(), delay)
+                await asyncio.wait_for(halt.wait(), delay)
+
+    def update_gauges(self) -> None:
+        """Lag and watermark of the accounts this replica owns (others report the rest)."""
+        leases = self.leases
+        for cid, state in self.connections.items():
+            for aid, worker in state.accounts.items():
+                if leases is not None and leases.owns(gapfill_lease(cid, aid)):
+                    worker.update_lag()
+        if self.limiter is not None:
+            self.metrics.rate_wait.set(self.limiter.waited_total)
 
     async def _update_gauges(self) -> None:
         while not self.stop_event.is_set():
-            for state in self.connections.values():
-                for worker in state.accounts.values():
-                    worker.update_lag()
-            if self.limiter is not None:
-                self.metrics.rate_wait.set(self.limiter.waited_total)
+            self.update_gauges()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), 5.0)

@@ -22,11 +22,18 @@ Connections (organizations) to poll:
 
 All connections of a process share one rate budget (``SYNC_RATE_LIMITS``, Qonto's per-IP
 limits by default: give each replica a fraction when several run behind one IP).
+
+Replicas share the work through leases in PostgreSQL (``SYNC_LEASE_TTL_SECONDS``,
+``SYNC_LEASE_RENEW_SECONDS``, ``SYNC_REPLICA_ID``; see ``qrecon.sync.ownership``).
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Literal
 
 from pydantic import (
@@ -146,6 +153,13 @@ class SyncSettings(ServiceSettings, QontoSettings):
     # Backfill
     backfill_window_days: float = Field(31.0, gt=0, validation_alias="SYNC_BACKFILL_WINDOW_DAYS")
 
+    # Ownership among replicas (leases in PostgreSQL)
+    replica_id: str | None = Field(
+        None, min_length=1, max_length=200, validation_alias="SYNC_REPLICA_ID"
+    )
+    lease_ttl: float = Field(15.0, gt=0, validation_alias="SYNC_LEASE_TTL_SECONDS")
+    lease_renew: float | None = Field(None, gt=0, validation_alias="SYNC_LEASE_RENEW_SECONDS")
+
     # HTTP (health, readiness, metrics)
     http_host: str = Field("127.0.0.1", validation_alias="SYNC_HOST")
     http_port: int = Field(8081, ge=0, le=65535, validation_alias="SYNC_PORT")
@@ -160,6 +174,26 @@ class SyncSettings(ServiceSettings, QontoSettings):
     def _limits_parse(cls, value: str) -> str:
         parse_rate_limits(value)
         return value
+
+    @model_validator(mode="after")
+    def _lease_timing(self) -> SyncSettings:
+        if self.lease_renew is not None and self.lease_renew * 2 > self.lease_ttl:
+            raise ValueError(
+                "SYNC_LEASE_RENEW_SECONDS must be at most half of SYNC_LEASE_TTL_SECONDS"
+            )
+        return self
+
+    @property
+    def lease_renew_interval(self) -> float:
+        """How often leases are renewed and free ones looked for (``ttl / 3`` by default)."""
+        return self.lease_renew if self.lease_renew is not None else self.lease_ttl / 3.0
+
+    @cached_property
+    def effective_replica_id(self) -> str:
+        """``SYNC_REPLICA_ID``, or ``<host>-<pid>-<random>`` (unique per process)."""
+        if self.replica_id:
+            return self.replica_id
+        return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
     @property
     def overlap_delta(self) -> timedelta:

@@ -22,15 +22,14 @@ def create_app(service: SyncService) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        """Ready: PostgreSQL and Kafka reachable (per-connection state for information)."""
+        """Ready: PostgreSQL and Kafka reachable (per-connection state and which replica
+        owns which account, for information)."""
         checks = await service.readiness()
         return JSONResponse(checks, status_code=200 if checks["ready"] else 503)
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        for state in service.connections.values():
-            for worker in state.accounts.values():
-                worker.update_lag()
+        service.update_gauges()
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from qrecon.common.db import apply_migrations, load_migrations
+from qrecon.sync.adapters.leases import Fence, assert_held
 from qrecon.sync.core.backfill import Backfill
 from qrecon.sync.core.sweep import Sweep
 from qrecon.sync.core.versions import ObservedVersion, classify_observed
@@ -148,14 +149,19 @@ class SyncStore:
         *,
         published: Sequence[PublishedVersion],
         sweep: Sweep,
+        fence: Fence | None = None,
     ) -> int:
         """After a page's publishes are acknowledged: record them and checkpoint, atomically.
 
         A completed sweep moves the watermark to its end and clears the sweep. Returns how
         many of the published versions were already recorded meanwhile (by the seen
-        consumer, from another event): sync's redundant publishes.
+        consumer, from another event): sync's redundant publishes. With a ``fence``, the
+        transaction first checks (and locks) the lease: ``LeaseLost`` and nothing written
+        if this replica no longer owns the account.
         """
         async with self.pool.acquire() as conn, conn.transaction():
+            if fence is not None:
+                await assert_held(conn, fence)
             redundant = await self._upsert_seen(conn, published, connection_id)
             await conn.execute(
                 """
@@ -331,8 +337,11 @@ class SyncStore:
         published: Sequence[PublishedVersion],
         skipped: int,
         state: Backfill,
+        fence: Fence | None = None,
     ) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
+            if fence is not None:
+                await assert_held(conn, fence)
             redundant = await self._upsert_seen(conn, published, connection_id)
             await conn.execute(
                 """
@@ -370,9 +379,13 @@ class SyncStore:
         content_hash: str,
         event_id: str,
         event_type: str,
+        fence: Fence | None = None,
     ) -> None:
-        await self.pool.execute(
-            """
+        async with self.pool.acquire() as conn, conn.transaction():
+            if fence is not None:
+                await assert_held(conn, fence)
+            await conn.execute(
+                """
             INSERT INTO sync_invoice_state
                 (invoice_id, connection_id, qonto_kind, content_hash, event_id, event_type)
             VALUES ($1, $2, $3, $4, $5, $6)
@@ -381,10 +394,10 @@ class SyncStore:
                    event_type = excluded.event_type, connection_id = excluded.connection_id,
                    qonto_kind = excluded.qonto_kind, published_at = now()
             """,
-            invoice_id,
-            connection_id,
-            qonto_kind,
-            content_hash,
-            event_id,
-            event_type,
-        )
+                invoice_id,
+                connection_id,
+                qonto_kind,
+                content_hash,
+                event_id,
+                event_type,
+            )
