@@ -449,8 +449,10 @@ class MatchingEngine:
                         cp_hits[party] = _CpHit(CP_ALIAS, 100.0)
         strong = set(cp_hits)
         fuzzy: dict[str, float] = {}
-        # noise (card, salary, payout...) is only ever matched on firm evidence
-        for key, compact in observed.items() if noise is None else ():
+        # Similar names: not for noise (card, salary, payout...: firm evidence only), nor
+        # when the payer's IBAN already says who they are.
+        fuzzy_names = noise is None and not any(hit.level == CP_IBAN for hit in cp_hits.values())
+        for key, compact in observed.items() if fuzzy_names else ():
             for name, score in self._similar_names(book, key, compact):
                 if name not in observed and score > fuzzy.get(name, 0.0):
                     fuzzy[name] = score
@@ -564,17 +566,17 @@ class MatchingEngine:
                 items = self._items(ctx, name, kind, refund=sign < 0)
                 if not items:
                     continue
+                # the subset-sum only for a party the evidence points to firmly
                 cp = ctx.cp_hits.get(name)
-                search = ctx.noise is None and (
-                    sign > 0
-                    and (
-                        (
-                            cp is not None
-                            and (cp.level != CP_FUZZY or cp.score >= cfg.name_auto_min_score)
-                        )
-                        or any(e.id in ctx.ref_hits for e in items)
-                    )
-                )
+                if ctx.noise is not None or sign < 0:
+                    search = False
+                elif cp is not None and (
+                    cp.level != CP_FUZZY or cp.score >= cfg.name_auto_min_score
+                ):
+                    search = True
+                else:
+                    hits = ctx.ref_hits
+                    search = bool(hits) and any(e.id in hits for e in items)
                 self._candidates_for(ctx, name, kind, sign, items, amount, add, search)
         if ctx.noise is None and (not out or not ctx.cp_hits):
             for kind in KINDS:
