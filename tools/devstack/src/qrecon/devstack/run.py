@@ -13,6 +13,7 @@ import contextlib
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from qrecon.common.kafka import make_broker, publish_event
@@ -35,6 +36,16 @@ class PlayOptions:
     reorder: float = 0.1
     api_error_rate: float = 0.0
     settle_timeout: float = 120.0
+    # The business month played: by default the 30 days that end today, so that bank
+    # dates are as recent as they would be live (the matcher re-examines recent payments
+    # when a late invoice arrives; a month in 2025 would be too old for that window).
+    start: datetime | None = None
+
+    def business_start(self) -> datetime:
+        if self.start is not None:
+            return self.start
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return today - timedelta(days=30)
 
 
 @dataclass
@@ -146,7 +157,11 @@ async def play_and_settle(
 
     try:
         stack.play(
-            seed=options.seed, months=1, size=options.size, month_seconds=options.month_seconds
+            seed=options.seed,
+            months=1,
+            size=options.size,
+            month_seconds=options.month_seconds,
+            start=options.business_start().isoformat(),
         )
         while True:
             await publish_invoices()

@@ -7,8 +7,9 @@ exactly as an operator would run them:
 
 * the emulator plays Qonto (API, OAuth, signed webhooks with faults on demand);
 * ingest receives the emulator's webhooks on ``/webhooks/qonto``;
-* sync polls the emulator's API to fill the gaps, and syncs its invoices into
-  ``invoices.v1`` (the back office's role in the demo);
+* sync polls the emulator's API to fill the gaps (its invoice sync stays off: in the demo
+  the back office publishes the invoices; Qonto marks invoices paid on its own, and a second
+  source calling them paid would make the matcher treat their payments as duplicates);
 * the matcher consumes both topics and serves the review API.
 """
 
@@ -55,7 +56,6 @@ class StackConfig:
     webhook_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     matcher_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     sync_poll_seconds: float = 5.0
-    sync_invoices_seconds: float = 2.0
     log_format: str = "json"
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -140,8 +140,9 @@ class Stack:
                 "QONTO_ORGANIZATION_ID": str(creds["login"]),
                 "QONTO_API_KEY": str(creds["secret_key"]),
                 "SYNC_POLL_INTERVAL_SECONDS": str(c.sync_poll_seconds),
-                "SYNC_INVOICES_ENABLED": "true",
-                "SYNC_INVOICES_INTERVAL_SECONDS": str(c.sync_invoices_seconds),
+                "SYNC_INVOICES_ENABLED": "false",
+                # Scenarios open accounts while they play; pick them up quickly.
+                "SYNC_ACCOUNTS_REFRESH_SECONDS": "10",
             }
             health = f"{c.sync_url}/readyz"
         else:
