@@ -22,7 +22,7 @@ lint:
 	$(UV) run ruff format --check .
 
 typecheck:
-	$(UV) run mypy libs/common/src services/ingest/src services/sync/src services/matcher/src tools/qonto-sim/src
+	$(UV) run mypy libs/common/src services/ingest/src services/sync/src services/matcher/src tools/qonto-sim/src tools/devstack/src
 
 fmt:
 	$(UV) run ruff format .

@@ -1,4 +1,4 @@
-"""``qonto-matcher``: the matching engine offline (``match``, ``evaluate``) and the service (``run``).
+"""``qonto-matcher``: the engine offline (``match``, ``evaluate``) and the service (``run``).
 
 Each subcommand's module is imported only when used, so the offline commands start fast
 and need no Kafka or PostgreSQL.
@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-# subcommand -> (module, function registering its arguments, function running it)
+# subcommand -> (module with add_arguments(parser) and main(args) -> int, help text)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "match": ("qrecon.matcher.cli.match", "Match transactions to invoices offline (JSONL)."),
     "evaluate": ("qrecon.matcher.cli.evaluate", "Generate labelled data and score the engine."),
