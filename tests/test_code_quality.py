@@ -19,7 +19,7 @@ TYPED_SOURCES = [
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - the project's own tools
+    return subprocess.run(
         [str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True, check=False, cwd=ROOT
     )
 
