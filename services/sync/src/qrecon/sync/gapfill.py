@@ -61,6 +61,7 @@ class AccountProgress:
     redundant: int = 0
     last_error: str | None = None
     lease_lost: int = 0
+    running: bool = False  # a run_forever is under way (this replica owns the account)
     cycle_done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -208,6 +209,21 @@ class AccountSync:
         longer); failures back off, and never stop the other accounts or connections.
         Returns on ``stop``, or at once when the lease behind ``fence`` is lost."""
         rng = rng or random.Random()
+        self.progress.running = True
+        try:
+            await self._run_forever(stop, interval, jitter, backoff_max, rng, fence)
+        finally:
+            self.progress.running = False
+
+    async def _run_forever(
+        self,
+        stop: asyncio.Event,
+        interval: float,
+        jitter: float,
+        backoff_max: float,
+        rng: random.Random,
+        fence: Fence | None,
+    ) -> None:
         loop = asyncio.get_running_loop()
         failures = 0
         while not stop.is_set():

@@ -94,6 +94,7 @@ class LeaseManager:
         self.rounds = 0
         self.last_error: str | None = None
         self._wake = asyncio.Event()
+        self._log = log.bind(replica_id=replica_id)
         self._loop_time = asyncio.get_running_loop().time
 
     # ------------------------------------------------------------ what is wanted
@@ -148,7 +149,7 @@ class LeaseManager:
                 except Exception as exc:  # PostgreSQL down: leases expire locally
                     self.last_error = f"{type(exc).__name__}: {exc}"[:500]
                     self.metrics.errors.labels("-", "leases", type(exc).__name__).inc()
-                    log.warning("lease_round_failed", error=self.last_error)
+                    self._log.warning("lease_round_failed", error=self.last_error)
                 waker = asyncio.create_task(self._wake.wait())
                 stopper = asyncio.create_task(stop.wait())
                 try:
@@ -248,7 +249,7 @@ class LeaseManager:
             slot = self.slots[name]
             slot.handing_over = True
             slot.halt.set()
-            log.info("lease_handover", lease=name, fair_share=plan.share)
+            self._log.info("lease_handover", lease=name, fair_share=plan.share)
 
     # ------------------------------------------------------------ workers
 
@@ -266,7 +267,7 @@ class LeaseManager:
         slot.task = asyncio.create_task(self._drive(slot, fence, slot.halt))
         self._gauge(slot.key, 1)
         self.metrics.lease_changes.labels(slot.key.kind, slot.key.connection_id, "acquired").inc()
-        log.info("lease_acquired", lease=slot.name, token=fence.token, rescued=rescued)
+        self._log.info("lease_acquired", lease=slot.name, token=fence.token, rescued=rescued)
 
     async def _drive(self, slot: Slot, fence: Fence, halt: asyncio.Event) -> None:
         try:
@@ -274,7 +275,7 @@ class LeaseManager:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.error("lease_worker_failed", lease=slot.name, error=type(exc).__name__)
+            self._log.error("lease_worker_failed", lease=slot.name, error=type(exc).__name__)
         finally:
             if slot.fence is fence:
                 still_ours = not slot.lost
@@ -286,7 +287,7 @@ class LeaseManager:
                     self.metrics.lease_changes.labels(
                         slot.key.kind, slot.key.connection_id, "released"
                     ).inc()
-                    log.info("lease_released", lease=slot.name, token=fence.token)
+                    self._log.info("lease_released", lease=slot.name, token=fence.token)
                 self._gauge(slot.key, 0)
                 self._wake.set()
 
@@ -297,7 +298,7 @@ class LeaseManager:
         slot.halt.set()
         self._gauge(slot.key, 0)
         self.metrics.lease_changes.labels(slot.key.kind, slot.key.connection_id, change).inc()
-        log.warning("lease_dropped", lease=slot.name, change=change)
+        self._log.warning("lease_dropped", lease=slot.name, change=change)
 
     def _gauge(self, key: LeaseKey, value: int) -> None:
         self.metrics.lease_owned.labels(key.kind, key.connection_id, key.bank_account_id or "").set(

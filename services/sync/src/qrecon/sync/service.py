@@ -230,6 +230,7 @@ class SyncService:
                         if a.progress.watermark
                         else None,
                         "last_error": a.progress.last_error,
+                        "sweeping": a.progress.running,
                         **ownership(gapfill_lease(cid, aid)),
                     }
                     for aid, a in st.accounts.items()
