@@ -9,7 +9,8 @@ qonto-sim status --api URL
 qonto-sim export --api URL --out DIR
 qonto-sim faults --api URL [--drop F] [--duplicate F] [--reorder F] [--delay-ms MS]
                  [--silent F] [--error-rate F] [--slow-ms MS] [--rate-limit-rate F]
-                 [--storm-seconds S] [--seed N] [--clear]
+                 [--storm-seconds S] [--lost-answer-rate F] [--lose-answers N]
+                 [--seed N] [--clear]
 qonto-sim subscribe --api URL --callback URL [--secret S] [--types v1/transactions]
 qonto-sim credentials --api URL [--env]
 qonto-sim reset --api URL
@@ -207,6 +208,8 @@ FAULT_FLAGS = (
     "slow_ms",
     "rate_limit_rate",
     "storm_seconds",
+    "lost_answer_rate",
+    "lose_answers",
     "seed",
 )
 
@@ -323,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults = sub.add_parser("faults", help="show or set faults")
     api(faults)
     for name in FAULT_FLAGS:
-        kind: type = int if name in ("delay_ms", "slow_ms", "seed") else float
+        kind: type = int if name in ("delay_ms", "slow_ms", "lose_answers", "seed") else float
         faults.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None)
     faults.add_argument("--clear", action="store_true", help="reset every fault first")
     faults.set_defaults(func=cmd_faults)

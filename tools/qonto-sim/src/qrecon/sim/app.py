@@ -11,15 +11,23 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from qrecon.sim.clock import format_ts, parse_ts
 from qrecon.sim.errors import NotFound, OAuthError, SimError, Unauthorized, Unprocessable
+from qrecon.sim.idempotency import (
+    IDEMPOTENCY_HEADER,
+    REPLAY_HEADER,
+    WRITE_METHODS,
+    LostAnswers,
+    StoredAnswer,
+    parse_key,
+)
 from qrecon.sim.state import MIN_FILTER_DATE, SCOPES, Principal, Simulator
 
 LOGIN_PAGE = """<!DOCTYPE html>
@@ -222,7 +230,68 @@ def create_app(sim: Simulator) -> FastAPI:
             if faults.error_rate and fault_rng.random() < faults.error_rate:
                 status = fault_rng.choice((500, 502, 503))
                 return qonto_error(status, "internal_server_error", "simulated server error")
+            raw_key = request.headers.get(IDEMPOTENCY_HEADER)
+            if raw_key is not None and request.method in WRITE_METHODS:
+                return await _idempotent(request, call_next, raw_key)
         return await call_next(request)
+
+    async def _idempotent(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]], raw_key: str
+    ) -> Response:
+        """A write with ``X-Qonto-Idempotency-Key``: the first successful answer for this
+        organization and key, replayed for 30 minutes (``qrecon.sim.idempotency``)."""
+        try:
+            who = sim.authenticate(request.headers.get("authorization"))
+        except SimError:
+            return await call_next(request)  # the endpoint answers 401 (and counts it)
+        key = parse_key(raw_key)
+        if key is None:
+            return qonto_error(
+                422,
+                "unprocessable_entity",
+                f"{IDEMPOTENCY_HEADER} must be a UUID (v4), got {raw_key[:64]!r}",
+                parameter=IDEMPOTENCY_HEADER,
+            )
+        scope = (who.organization_id, key)
+        store = sim.idempotency
+        async with store.inflight(scope):  # the same key at once: one after the other
+            stored = store.get(scope)
+            if stored is not None:
+                if (stored.method, stored.path) != (request.method, request.url.path):
+                    return qonto_error(
+                        422,
+                        "idempotency_key_reused",
+                        f"this {IDEMPOTENCY_HEADER} was used for another request "
+                        f"({stored.method} {stored.path})",
+                        parameter=IDEMPOTENCY_HEADER,
+                    )
+                return Response(
+                    stored.body,
+                    status_code=stored.status,
+                    media_type=stored.content_type,
+                    headers={REPLAY_HEADER: "true"},
+                )
+            response = await call_next(request)
+            iterator = cast(StreamingResponse, response).body_iterator
+            body = b"".join(
+                [
+                    chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+                    async for chunk in iterator
+                ]
+            )
+            if 200 <= response.status_code < 300:
+                store.put(
+                    scope,
+                    StoredAnswer(
+                        method=request.method,
+                        path=request.url.path,
+                        status=response.status_code,
+                        body=body,
+                        content_type=response.headers.get("content-type"),
+                        stored_at=sim.clock.now(),
+                    ),
+                )
+            return Response(body, status_code=response.status_code, headers=response.headers)
 
     def principal(request: Request, scope: str) -> Principal:
         who = sim.authenticate(request.headers.get("authorization"))
@@ -330,12 +399,7 @@ def create_app(sim: Simulator) -> FastAPI:
     async def create_subscription(request: Request) -> Response:
         who = principal(request, "webhook")
         sim.require_scope(who, "organization.read")
-        # X-Qonto-Idempotency-Key: the first successful answer is replayed for 30 minutes.
-        key = request.headers.get("x-qonto-idempotency-key")
-        if key:
-            replay = sim.idempotent_replay(who.organization_id, key)
-            if replay is not None:
-                return _json(replay[1], replay[0])
+        # X-Qonto-Idempotency-Key is handled for every write by _idempotent.
         body = await _json_body(request)
         data = body.get("webhook_subscription", body)
         callback_url = data.get("callback_url")
@@ -350,10 +414,7 @@ def create_app(sim: Simulator) -> FastAPI:
             organization_id=who.organization_id,
             strict=True,
         )
-        answer = {"webhook_subscription": subscription}
-        if key:
-            sim.idempotent_store(who.organization_id, key, 201, answer)
-        return _json(answer, 201)
+        return _json({"webhook_subscription": subscription}, 201)
 
     @app.get("/v2/webhook_subscriptions")
     async def list_subscriptions(request: Request) -> Response:
@@ -440,4 +501,5 @@ def create_app(sim: Simulator) -> FastAPI:
     from qrecon.sim.admin import register_admin
 
     register_admin(app, sim)
+    app.add_middleware(LostAnswers, sim=sim)  # outermost: answers are lost after processing
     return app

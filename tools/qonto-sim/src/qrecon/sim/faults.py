@@ -19,7 +19,9 @@ class Faults:
     (a change that sends no webhook at all, as Qonto sometimes does).
     API: ``error_rate`` (a 500/502/503 instead of the answer), ``slow_ms`` (each API answer
     is delayed), ``rate_limit_rate`` (a 429 regardless of counters), ``storm_seconds`` (every
-    API request answers 429 for that long, starting when set).
+    API request answers 429 for that long, starting when set), ``lost_answer_rate`` (the
+    request is processed, then its answer is lost: the connection closes after the status
+    line) and ``lose_answers`` (the next N API answers are lost that way; counts down).
     """
 
     drop: float = 0.0
@@ -31,6 +33,8 @@ class Faults:
     slow_ms: int = 0
     rate_limit_rate: float = 0.0
     storm_seconds: float = 0.0
+    lost_answer_rate: float = 0.0
+    lose_answers: int = 0
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,11 +51,19 @@ class Faults:
             current = values[key]
             values[key] = type(current)(value)
         result = Faults(**values)
-        for name in ("drop", "duplicate", "reorder", "silent", "error_rate", "rate_limit_rate"):
+        for name in (
+            "drop",
+            "duplicate",
+            "reorder",
+            "silent",
+            "error_rate",
+            "rate_limit_rate",
+            "lost_answer_rate",
+        ):
             value = getattr(result, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
-        for name in ("delay_ms", "slow_ms", "storm_seconds"):
+        for name in ("delay_ms", "slow_ms", "storm_seconds", "lose_answers"):
             if getattr(result, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         return result

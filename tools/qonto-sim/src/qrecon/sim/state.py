@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import dataclasses
 import hashlib
 import heapq
 import hmac
@@ -36,6 +37,7 @@ from qrecon.common.money import to_cents
 from qrecon.sim.clock import Clock, format_ts, parse_ts
 from qrecon.sim.errors import Forbidden, NotFound, OAuthError, SimError, Unauthorized, Unprocessable
 from qrecon.sim.faults import Faults, RateLimiter
+from qrecon.sim.idempotency import IdempotencyStore
 from qrecon.sim.shapes import (
     MONEY_FIELDS,
     NESTED_SUBJECTS,
@@ -78,7 +80,6 @@ ACCESS_TOKEN_TTL = timedelta(hours=1)
 REFRESH_TOKEN_TTL = timedelta(days=90)
 REFRESH_GRACE = timedelta(seconds=60)
 AUTH_CODE_TTL = timedelta(minutes=10)
-IDEMPOTENCY_TTL = timedelta(minutes=30)
 MIN_FILTER_DATE = "2017-01-01T00:00:00.000Z"
 FILTER_ONLY_STATUSES = frozenset({"reversed"})
 
@@ -252,6 +253,8 @@ class Simulator:
         self.seed = seed
         self.sandbox = sandbox
         self.faults = Faults()
+        # First successful answers of writes by (organization, X-Qonto-Idempotency-Key).
+        self.idempotency = IdempotencyStore(self.clock)
         self.storm_until = 0.0  # monotonic time until which every API request gets a 429
         self.sandbox_login_redirect = False  # sandbox without token: 302 to /login, not 200
         self.rate_limiter = RateLimiter()
@@ -289,6 +292,7 @@ class Simulator:
         self._allocations: dict[str, dict[str, Any]] = {}
         self._labels: dict[str, dict[str, Any]] = {}
         self._attachments: dict[str, dict[str, Any]] = {}
+        self.idempotency.clear()
 
     def _init_credentials(self) -> None:
         self._organizations: dict[str, dict[str, Any]] = {}
@@ -299,7 +303,6 @@ class Simulator:
         self._access_tokens: dict[str, _Token] = {}
         self._refresh_tokens: dict[str, _Token] = {}
         self._subscriptions: dict[str, dict[str, Any]] = {}
-        self._idempotency: dict[tuple[str, str], tuple[datetime, int, Any]] = {}
         self._account_specs: dict[str, dict[str, Any]] = {}  # to recreate accounts on reset
         self.default_organization_id: str | None = None
 
@@ -1574,17 +1577,15 @@ class Simulator:
             self._subscriptions[subscription["id"]] = subscription
             return dict(subscription)
 
-    def idempotent_replay(self, organization_id: str, key: str) -> tuple[int, Any] | None:
-        """A write's first successful answer under ``X-Qonto-Idempotency-Key`` (30 min)."""
+    def take_lost_answer(self, rng: random.Random) -> bool:
+        """Whether the answer of the API request now starting is to be lost (the faults
+        ``lose_answers``, counted down, and ``lost_answer_rate``)."""
         with self.lock:
-            stored = self._idempotency.get((organization_id, key))
-            if stored is None or self.clock.now() > stored[0] + IDEMPOTENCY_TTL:
-                return None
-            return stored[1], stored[2]
-
-    def idempotent_store(self, organization_id: str, key: str, status: int, body: Any) -> None:
-        with self.lock:
-            self._idempotency[(organization_id, key)] = (self.clock.now(), status, body)
+            faults = self.faults
+            if faults.lose_answers > 0:
+                self.faults = dataclasses.replace(faults, lose_answers=faults.lose_answers - 1)
+                return True
+            return bool(faults.lost_answer_rate) and rng.random() < faults.lost_answer_rate
 
     def webhook_subscriptions(
         self, organization_id: str | None = None, *, with_secret: bool = False
@@ -1667,6 +1668,7 @@ class Simulator:
                 "supplier_invoices": len(self._supplier_invoices),
                 "bank_accounts": len(self._bank_accounts),
                 "webhook_subscriptions": len(self._subscriptions),
+                "idempotency_keys": len(self.idempotency),
                 "webhooks": self.webhooks.stats(),
                 "faults": self.faults.to_dict(),
                 "scenario": self.scenario_info,
