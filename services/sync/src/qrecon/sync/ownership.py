@@ -278,12 +278,14 @@ class LeaseManager:
             self._log.error("lease_worker_failed", lease=slot.name, error=type(exc).__name__)
         finally:
             if slot.fence is fence:
-                still_ours = not slot.lost
                 slot.fence = None
                 slot.holder = None
-                if still_ours:
-                    with contextlib.suppress(Exception):
-                        await self.store.release(fence)
+                # Token-fenced: releases only if still ours (after "expired", it may be:
+                # PostgreSQL was unreachable, nobody took it), so it is free again at once.
+                released = False
+                with contextlib.suppress(Exception):
+                    released = await self.store.release(fence)
+                if released:
                     self.metrics.lease_changes.labels(
                         slot.key.kind, slot.key.connection_id, "released"
                     ).inc()
