@@ -116,3 +116,17 @@ def test_a_replica_missing_from_the_heartbeats_counts_itself() -> None:
     acquire, _, share = plan(free=KEYS, replicas=[ReplicaLoad("b", 0, 6)])
     assert share == 3
     assert len(acquire) == 3
+
+
+def test_the_handover_comes_from_the_kind_held_most() -> None:
+    wanted = [*KEYS, invoices_lease("default"), invoices_lease("beta")]
+    replicas = [ReplicaLoad("a", 8, 8), ReplicaLoad("b", 0, 8)]
+    for seed in range(20):
+        _, release, _ = plan(
+            wanted=wanted,
+            owned=wanted,
+            releasable=wanted,
+            replicas=replicas,
+            rng=random.Random(seed),
+        )
+        assert parse_lease(release[0]).kind == "gapfill"

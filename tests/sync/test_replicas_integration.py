@@ -177,10 +177,13 @@ async def test_two_replicas_split_the_accounts_and_the_survivor_takes_everything
         assert "qonto_sync_replicas_live 2.0" in metrics
         # b does its share of the work before it goes.
         await wait_for(
-            lambda: any(
-                w.progress.sweeps_completed >= 1
-                for st in b.connections.values()
-                for w in st.accounts.values()
+            lambda: (
+                any(
+                    w.progress.sweeps_completed >= 1
+                    for st in b.connections.values()
+                    for w in st.accounts.values()
+                )
+                or any(st.invoices_runs >= 1 for st in b.connections.values())
             ),
             limit=90,
         )

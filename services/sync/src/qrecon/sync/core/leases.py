@@ -18,8 +18,9 @@ takes and which it hands over, so that the work spreads across live replicas:
 * a lease left free longer than the rescue delay (``orphaned``) is taken whatever the
   share: liveness never depends on replicas agreeing on the counts;
 * above its share, while another live replica is below its own by at least two, it hands
-  over one lease per round (only leases it is allowed to let go: held for a while and not
-  just rescued, which keeps a replica from handing back and forth what nobody else takes).
+  over one lease per round, of the kind it holds most of (only leases it is allowed to
+  let go: held for a while and not just rescued, which keeps a replica from handing back
+  and forth what nobody else takes).
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ class LeasePlan:
     share: int
 
 
+def _kind(name: str) -> str:
+    return name.partition("/")[0]
+
+
 def fair_share(wanted: int, live: int) -> int:
     """How many leases a replica aims at: ``ceil(wanted / live)`` (all when alone)."""
     if wanted <= 0:
@@ -139,5 +144,10 @@ def plan_leases(
         ]
         eligible = sorted(set(releasable) & set(owned_now))
         if starving and eligible:
-            release = (rng.choice(eligible),)
+            # From the kind this replica holds most of, so that every kind spreads.
+            held: dict[str, int] = {}
+            for name in owned_now:
+                held[_kind(name)] = held.get(_kind(name), 0) + 1
+            top = max(held[_kind(name)] for name in eligible)
+            release = (rng.choice([n for n in eligible if held[_kind(n)] == top]),)
     return LeasePlan(acquire=acquire, release=release, share=share)
