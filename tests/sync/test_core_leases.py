@@ -118,6 +118,13 @@ def test_a_replica_missing_from_the_heartbeats_counts_itself() -> None:
     assert len(acquire) == 3
 
 
+def test_replicas_that_want_nothing_do_not_lower_the_share() -> None:
+    replicas = [ReplicaLoad("a", 0, 6), ReplicaLoad("b", 0, 0), ReplicaLoad("c", 0, 0)]
+    acquire, _, share = plan(free=KEYS, replicas=replicas)
+    assert share == 6
+    assert len(acquire) == 6
+
+
 def test_the_handover_comes_from_the_kind_held_most() -> None:
     wanted = [*KEYS, invoices_lease("default"), invoices_lease("beta")]
     replicas = [ReplicaLoad("a", 8, 8), ReplicaLoad("b", 0, 8)]

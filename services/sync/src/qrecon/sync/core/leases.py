@@ -12,7 +12,8 @@ Connection ids never contain ``/`` (``ConnectionSpec.id``), so names split unamb
 ``plan_leases`` decides, from what one replica sees in PostgreSQL, which free leases it
 takes and which it hands over, so that the work spreads across live replicas:
 
-* each replica aims at its **fair share** ``ceil(wanted / live replicas)``;
+* each replica aims at its **fair share** ``ceil(wanted / live replicas)`` (replicas that
+  want nothing, e.g. still discovering, do not count);
 * below it, it takes free leases (in random order, so that replicas starting together
   split the work) up to its share;
 * a lease left free longer than the rescue delay (``orphaned``) is taken whatever the
@@ -121,9 +122,10 @@ def plan_leases(
 
     ``free``: wanted leases nobody holds; ``orphaned``: those of them free for longer than
     the rescue delay; ``releasable``: owned leases this replica may hand over;
-    ``replicas``: the live ones (this one included, or counted as one if missing).
+    ``replicas``: the live ones (this one included, or counted as one if missing); those
+    that want nothing (no working connection yet) do not count towards the share.
     """
-    live = len({r.replica_id for r in replicas} | {me})
+    live = len({r.replica_id for r in replicas if r.wanted > 0} | {me})
     share = fair_share(len(wanted), live)
     owned_now = [name for name in owned if name in wanted]
     candidates = sorted(set(free) & set(wanted) - set(owned_now))
