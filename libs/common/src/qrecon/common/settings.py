@@ -22,6 +22,24 @@ QONTO_SANDBOX_OAUTH = "https://oauth-sandbox.staging.qonto.co"
 ENV_FILES = (".env", ".env.local")
 
 
+def qonto_api_base_url(environment: str, override: str | None = None) -> str:
+    """Qonto's API host for ``environment``, unless overridden (the emulator)."""
+    if override:
+        return override.rstrip("/")
+    return QONTO_SANDBOX_API if environment == "sandbox" else QONTO_PRODUCTION_API
+
+
+def qonto_oauth_base_url(
+    environment: str, override: str | None = None, api_override: str | None = None
+) -> str:
+    """Qonto's OAuth host; an overridden API host (an emulator) serves OAuth too."""
+    if override:
+        return override.rstrip("/")
+    if api_override:
+        return api_override.rstrip("/")
+    return QONTO_SANDBOX_OAUTH if environment == "sandbox" else QONTO_PRODUCTION_OAUTH
+
+
 class QontoSettings(BaseSettings):
     """How to reach Qonto for the default connection."""
 
@@ -57,17 +75,11 @@ class QontoSettings(BaseSettings):
 
     @property
     def effective_api_base_url(self) -> str:
-        if self.api_base_url:
-            return self.api_base_url.rstrip("/")
-        return QONTO_SANDBOX_API if self.is_sandbox else QONTO_PRODUCTION_API
+        return qonto_api_base_url(self.environment, self.api_base_url)
 
     @property
     def effective_oauth_base_url(self) -> str:
-        if self.oauth_base_url:
-            return self.oauth_base_url.rstrip("/")
-        if self.api_base_url:  # an emulator serves OAuth next to the API
-            return self.api_base_url.rstrip("/")
-        return QONTO_SANDBOX_OAUTH if self.is_sandbox else QONTO_PRODUCTION_OAUTH
+        return qonto_oauth_base_url(self.environment, self.oauth_base_url, self.api_base_url)
 
 
 class ServiceSettings(BaseSettings):

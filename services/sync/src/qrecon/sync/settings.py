@@ -49,12 +49,10 @@ from pydantic_settings import SettingsConfigDict
 
 from qrecon.common.settings import (
     ENV_FILES,
-    QONTO_PRODUCTION_API,
-    QONTO_PRODUCTION_OAUTH,
-    QONTO_SANDBOX_API,
-    QONTO_SANDBOX_OAUTH,
     QontoSettings,
     ServiceSettings,
+    qonto_api_base_url,
+    qonto_oauth_base_url,
 )
 from qrecon.common.timeutil import ensure_aware
 from qrecon.sync.core.sweep import QONTO_EPOCH
@@ -101,17 +99,11 @@ class ConnectionSpec(BaseModel):
 
     @property
     def effective_api_base_url(self) -> str:
-        if self.api_base_url:
-            return self.api_base_url.rstrip("/")
-        return QONTO_SANDBOX_API if self.is_sandbox else QONTO_PRODUCTION_API
+        return qonto_api_base_url(self.environment, self.api_base_url)
 
     @property
     def effective_oauth_base_url(self) -> str:
-        if self.oauth_base_url:
-            return self.oauth_base_url.rstrip("/")
-        if self.api_base_url:
-            return self.api_base_url.rstrip("/")
-        return QONTO_SANDBOX_OAUTH if self.is_sandbox else QONTO_PRODUCTION_OAUTH
+        return qonto_oauth_base_url(self.environment, self.oauth_base_url, self.api_base_url)
 
 
 class SyncSettings(ServiceSettings, QontoSettings):

@@ -36,7 +36,7 @@ from qrecon.common.qonto.errors import (
     is_html,
 )
 from qrecon.common.qonto.token_store import LockingTokenStore, OAuthTokens, TokenStore
-from qrecon.common.settings import QONTO_PRODUCTION_OAUTH, QONTO_SANDBOX_OAUTH
+from qrecon.common.settings import qonto_oauth_base_url
 from qrecon.common.timeutil import utcnow
 
 log = get_logger(__name__)
@@ -76,7 +76,7 @@ class ApiKeyAuth:
 
 
 def oauth_base_url(environment: str = "production") -> str:
-    return QONTO_SANDBOX_OAUTH if environment == "sandbox" else QONTO_PRODUCTION_OAUTH
+    return qonto_oauth_base_url(environment)
 
 
 def build_authorize_url(
