@@ -127,7 +127,8 @@ class SyncSettings(ServiceSettings, QontoSettings):
     settle_delay: float = Field(5.0, ge=0, validation_alias="SYNC_SETTLE_DELAY_SECONDS")
     initial_watermark: datetime = Field(QONTO_EPOCH, validation_alias="SYNC_INITIAL_WATERMARK")
     per_page: int = Field(100, ge=1, le=100, validation_alias="SYNC_PER_PAGE")
-    accounts_refresh: float = Field(3600.0, gt=0, validation_alias="SYNC_ACCOUNTS_REFRESH_SECONDS")
+    # One cheap request per connection; a transaction on a newly opened account waits this long.
+    accounts_refresh: float = Field(300.0, gt=0, validation_alias="SYNC_ACCOUNTS_REFRESH_SECONDS")
     error_backoff_max: float = Field(300.0, gt=0, validation_alias="SYNC_ERROR_BACKOFF_MAX_SECONDS")
     prefetch: bool = Field(True, validation_alias="SYNC_PREFETCH")
 
