@@ -58,7 +58,7 @@ async def _decide(service: MatcherService, amount: int, counterparty: str, **kw:
 async def test_every_review_endpoint_needs_the_token(
     client: httpx.AsyncClient, service: MatcherService
 ) -> None:
-    tx_id = await _decide(service, 80000, "SCI LES TILLEULS GESTION")
+    tx_id = await _decide(service, 80000, "SCI TILLEULS IMMOBILIER GESTION")
     calls = [
         ("GET", "/v1/suggestions"),
         ("GET", "/v1/unmatched"),
@@ -100,7 +100,7 @@ async def test_without_a_configured_token_nothing_is_served(service: MatcherServ
 async def test_listings_are_paginated(client: httpx.AsyncClient, service: MatcherService) -> None:
     suggested = {
         await _decide(service, 33300, "BOULANGERIE MARTIN", status="pending"),
-        await _decide(service, 80000, "SCI LES TILLEULS GESTION"),
+        await _decide(service, 80000, "SCI TILLEULS IMMOBILIER GESTION"),
         await _decide(service, 33300, "B MARTIN"),
     }
     unmatched = {await _decide(service, 12345, "Inconnu"), await _decide(service, 999, "X")}
@@ -129,7 +129,7 @@ async def test_listings_are_paginated(client: httpx.AsyncClient, service: Matche
 async def test_confirm_allocates_and_teaches_an_alias_used_later(
     client: httpx.AsyncClient, service: MatcherService
 ) -> None:
-    tx_id = await _decide(service, 80000, "SCI LES TILLEULS GESTION")
+    tx_id = await _decide(service, 80000, "SCI TILLEULS IMMOBILIER GESTION")
     detail = (await client.get(f"/v1/transactions/{tx_id}", headers=AUTH)).json()
     assert detail["result"]["status"] == "suggested"
 
@@ -148,17 +148,19 @@ async def test_confirm_allocates_and_teaches_an_alias_used_later(
     assert body["status"] == "auto_matched"
     assert lifecycle.REASON_CONFIRMED in body["reasons"]
     assert await invoice_state(service.pool, TILLEULS_2.id) == (80000, 80000, "open")
-    assert [r.status for r in await outbox_results(service.pool, tx_id)] == [
-        "suggested",
-        "auto_matched",
-    ]
+    published = await outbox_results(service.pool, tx_id)
+    assert [r.status for r in published] == ["suggested", "auto_matched"]
+    # Downstream can tell a reviewer's match from the engine's.
+    assert [r.decided_by for r in published] == ["engine", "review"]
+    assert body["decided_by"] == "review"
     # Confirming twice is refused.
     assert (await client.post(f"/v1/transactions/{tx_id}/confirm", headers=AUTH)).status_code == 409
     # The alias is persisted and used: the same payer now auto-matches its other invoice.
-    later = transaction(150000, counterparty="SCI LES TILLEULS GESTION")
+    later = transaction(150000, counterparty="SCI TILLEULS IMMOBILIER GESTION")
     result = (await service.handle_transaction_event(tx_event(later))).result
     assert result is not None
     assert result.status == "auto_matched"
+    assert result.decided_by == "engine"
     assert "counterparty.alias" in result.reasons
     detail = (await client.get(f"/v1/transactions/{tx_id}", headers=AUTH)).json()
     assert [d["action"] for d in detail["decisions"]] == ["confirm"]
@@ -233,7 +235,7 @@ async def test_manual_match_is_validated_against_residuals(
 async def test_undo_restores_what_the_decision_changed(
     client: httpx.AsyncClient, service: MatcherService
 ) -> None:
-    tx_id = await _decide(service, 80000, "SCI LES TILLEULS GESTION")
+    tx_id = await _decide(service, 80000, "SCI TILLEULS IMMOBILIER GESTION")
     assert (await client.post(f"/v1/transactions/{tx_id}/confirm", headers=AUTH)).status_code == 200
     assert await invoice_state(service.pool, TILLEULS_2.id) == (80000, 80000, "open")
 
@@ -244,7 +246,7 @@ async def test_undo_restores_what_the_decision_changed(
     assert lifecycle.REASON_UNDONE in undone.json()["reasons"]
     assert await invoice_state(service.pool, TILLEULS_2.id) == (80000, 0, "open")
     # The alias is forgotten: the payer's next payment is only suggested again.
-    later = transaction(150000, counterparty="SCI LES TILLEULS GESTION")
+    later = transaction(150000, counterparty="SCI TILLEULS IMMOBILIER GESTION")
     result = (await service.handle_transaction_event(tx_event(later))).result
     assert result is not None
     assert result.status == "suggested"
@@ -277,13 +279,13 @@ async def test_other_replicas_learn_and_forget_through_postgresql(
         service.pool, MatchingEngine(EngineConfig()), MatcherState(), service.topics
     )
     await other.state.load(service.pool)
-    tx_id = await _decide(service, 80000, "SCI LES TILLEULS GESTION")
+    tx_id = await _decide(service, 80000, "SCI TILLEULS IMMOBILIER GESTION")
     assert (await client.post(f"/v1/transactions/{tx_id}/confirm", headers=AUTH)).status_code == 200
 
     await other.state.refresh(service.pool)
     learned = (
         await other.handle_transaction_event(
-            tx_event(transaction(150000, counterparty="SCI LES TILLEULS GESTION"))
+            tx_event(transaction(150000, counterparty="SCI TILLEULS IMMOBILIER GESTION"))
         )
     ).result
     assert learned is not None
@@ -295,7 +297,9 @@ async def test_other_replicas_learn_and_forget_through_postgresql(
     await other.state.refresh(service.pool)
     forgotten = (
         await other.handle_transaction_event(
-            tx_event(transaction(150000, counterparty="SCI LES TILLEULS GESTION", reference="x"))
+            tx_event(
+                transaction(150000, counterparty="SCI TILLEULS IMMOBILIER GESTION", reference="x")
+            )
         )
     ).result
     assert forgotten is not None

@@ -164,6 +164,10 @@ class MatchResult(BaseModel):
     reasons: list[str] = []
     matcher_version: str
     decided_at: datetime = Field(default_factory=utcnow)
+    # Added after v1 was published (a new field with a default, per the contract rules):
+    # who decided — the engine, or a reviewer through the review API (confirm, manual
+    # match, undo, reject). A reviewer's match is published with status auto_matched.
+    decided_by: Literal["engine", "review"] = "engine"
 
     @property
     def key(self) -> str:

@@ -263,6 +263,8 @@ class MatcherService:
         event: TransactionEvent | None = None,
     ) -> None:
         """Write one decision (see the module doc); raises AllocationConflict."""
+        # Stamped on the caller's result too, so what the API answers is what is published.
+        result.decided_by = decided_by
         repo = uow.repo
         wanted = held if keep_allocations else lifecycle.reserved_by(result)
         touched = set(held) | set(wanted)
