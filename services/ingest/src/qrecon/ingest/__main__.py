@@ -12,6 +12,7 @@ import argparse
 import uvicorn
 
 from qrecon.common.logging import configure_logging, get_logger
+from qrecon.ingest.adapters.http import serve_app
 from qrecon.ingest.service import create_app
 from qrecon.ingest.settings import IngestSettings
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level, settings.log_format)
     get_logger("qrecon.ingest").info("ingest_starting", host=settings.host, port=settings.port)
     uvicorn.run(
-        create_app(settings),
+        serve_app(create_app(settings)),
         host=settings.host,
         port=settings.port,
         loop="uvloop",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
@@ -105,6 +106,11 @@ class IngestRuntime:
             max_record_bytes=s.max_record_bytes,
         )
         await self.relay.start()
+        # Everything allocated so far (modules, pydantic schemas, the app) lives as long as
+        # the process: move it out of the collector's reach, so that the collections the
+        # per-request garbage triggers do not traverse it again and again.
+        gc.collect()
+        gc.freeze()
         if not self.connections:
             log.warning("no_webhook_connection", hint="set QONTO_WEBHOOK_SECRET")
         log.info(

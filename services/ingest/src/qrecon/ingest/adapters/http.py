@@ -318,6 +318,9 @@ def create_http_app(
 
     handler = WebhookHandler(runtime)
     app.add_middleware(WebhookFastPath, handler=handler)
+    # The server wraps the whole app in it too (``serve_app``), ahead of FastAPI's own
+    # middleware stack (error and telemetry middlewares) that would otherwise run first.
+    app.state.webhook_handler = handler
 
     async def handle(request: Request, connection_id: str) -> Response:
         # Reached only if the middleware is bypassed (it handles these paths first).
@@ -382,10 +385,16 @@ def create_http_app(
     return app
 
 
+def serve_app(app: FastAPI) -> ASGIApp:
+    """What the server runs: webhook POSTs answered before entering FastAPI at all."""
+    handler: WebhookHandler = app.state.webhook_handler
+    return WebhookFastPath(app, handler)
+
+
 def _reject(status: int, code: str, detail: str, connection_id: str) -> tuple[int, bytes]:
     metrics.METRICS.rejected[code] += 1
     log.info("webhook_rejected", status=status, code=code, connection_id=connection_id[:64])
     return status, error_body(code, detail)
 
 
-__all__ = ["Inbox", "Runtime", "create_http_app", "error_response"]
+__all__ = ["Inbox", "Runtime", "create_http_app", "error_response", "serve_app"]
