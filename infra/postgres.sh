@@ -18,11 +18,13 @@
 # in .run/postgres/sock). PostgreSQL refuses to run as root, so when we are
 # root the server runs as the `postgres` system user (created by the package).
 #
-# Environment: PG_PORT (55432), PG_START_TIMEOUT (60 s), QRECON_RUN_DIR (.run)
+# Environment: PG_PORT (15432), PG_START_TIMEOUT (60 s), QRECON_RUN_DIR (.run)
 set -euo pipefail
 
 HOST=127.0.0.1
-PG_PORT="${PG_PORT:-55432}"
+# Outside Linux's ephemeral range (32768-60999): a client socket may hold a port in it
+# while the server is down, and the restart could not bind (the fault suite restarts it).
+PG_PORT="${PG_PORT:-15432}"
 PG_START_TIMEOUT="${PG_START_TIMEOUT:-60}"
 DB_USER=qrecon
 DB_PASS=qrecon

@@ -91,7 +91,7 @@ class ServiceSettings(BaseSettings):
         "127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
     )
     database_url: SecretStr = Field(
-        SecretStr("postgresql://qrecon:qrecon@127.0.0.1:55432/qrecon"),
+        SecretStr("postgresql://qrecon:qrecon@127.0.0.1:15432/qrecon"),
         validation_alias=AliasChoices("DATABASE_URL"),
     )
     kafka_topic_prefix: str = Field("", validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX"))

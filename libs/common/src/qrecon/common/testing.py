@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 LOCAL_KAFKA = "127.0.0.1:9092"
-LOCAL_DATABASE_URL = "postgresql://qrecon:qrecon@127.0.0.1:55432/qrecon"
+LOCAL_DATABASE_URL = "postgresql://qrecon:qrecon@127.0.0.1:15432/qrecon"
 KAFKA_IMAGE = "apache/kafka:3.9.1"
 POSTGRES_IMAGE = "postgres:16-alpine"
 
@@ -73,7 +73,7 @@ def postgres_backend() -> Iterator[str]:
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
-    if _answers("127.0.0.1", 55432):
+    if _answers("127.0.0.1", 15432):
         yield LOCAL_DATABASE_URL
         return
     if _docker_answers():

@@ -29,7 +29,7 @@ RUN_DIR = ROOT / ".run"
 
 def _infra() -> tuple[str, str]:
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    database = os.environ.get("DATABASE_URL", "postgresql://qrecon:qrecon@127.0.0.1:55432/qrecon")
+    database = os.environ.get("DATABASE_URL", "postgresql://qrecon:qrecon@127.0.0.1:15432/qrecon")
     return kafka, database
 
 
