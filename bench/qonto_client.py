@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from emulator_process import EmulatorProcess  # bench/ is on sys.path when run
 from pydantic import SecretStr
 
 from qrecon.common.logging import configure_logging
@@ -44,65 +44,6 @@ from qrecon.common.qonto.ratelimit import RateLimiter
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "qonto_client.json"
-
-EMULATOR = r"""
-import json, random, sys
-from qrecon.sim.state import Simulator
-from qrecon.sim.testing import run_emulator
-
-sim = Simulator(seed=1)
-rng = random.Random(1)
-for i in range(int(sys.argv[1])):
-    sim.add_transaction(
-        notify=False,
-        amount_cents=rng.randint(100, 500_000),
-        side=rng.choice(["credit", "debit"]),
-        status=rng.choice(["completed", "completed", "pending"]),
-        label=f"Counterparty {i}",
-        reference=f"REF-{i}",
-    )
-with run_emulator(sim) as handle:
-    print(json.dumps({"base_url": handle.base_url, "login": handle.login,
-                      "secret_key": handle.secret_key}), flush=True)
-    sys.stdin.read()  # runs until the parent closes our stdin
-"""
-
-
-class Emulator:
-    def __init__(self, transactions: int) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and code
-            [sys.executable, "-c", EMULATOR, str(transactions)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the emulator did not start")
-        info = json.loads(line)
-        self.base_url: str = info["base_url"]
-        self.login: str = info["login"]
-        self.secret_key: str = info["secret_key"]
-
-    def rate_limits(self, *, enabled: bool) -> None:
-        """Qonto's limits (1,000/10 s, 10,000/10 min) on or off; counters reset."""
-        httpx.post(
-            f"{self.base_url}/_sim/rate_limits",
-            json={
-                "enabled": enabled,
-                "windows": [{"limit": 1000, "seconds": 10}, {"limit": 10000, "seconds": 600}],
-            },
-        ).raise_for_status()
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class Recording(httpx.AsyncHTTPTransport):
@@ -117,7 +58,7 @@ class Recording(httpx.AsyncHTTPTransport):
 
 
 async def run(
-    emulator: Emulator,
+    emulator: EmulatorProcess,
     *,
     name: str,
     call: Callable[[QontoClient], Awaitable[int]],
@@ -193,7 +134,7 @@ async def transactions_page(client: QontoClient) -> int:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    emulator = Emulator(args.transactions)
+    emulator = EmulatorProcess(args.transactions)
     try:
         emulator.rate_limits(enabled=False)
         raw = await run(

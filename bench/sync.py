@@ -25,11 +25,12 @@ import json
 import math
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from emulator_process import EmulatorProcess  # bench/ is on sys.path when run
 
 from qrecon.common import testing
 from qrecon.common.logging import configure_logging
@@ -41,60 +42,8 @@ OUT = ROOT / "bench" / "results" / "sync.json"
 PER_PAGE = 100
 ALLOWED_RATE = 1000 / 10.0  # requests per second, Qonto's short window
 
-EMULATOR = r"""
-import json, random, sys
-from datetime import UTC, datetime, timedelta
-from qrecon.sim.state import Simulator
-from qrecon.sim.testing import run_emulator
 
-n = int(sys.argv[1])
-sim = Simulator(seed=1)
-rng = random.Random(1)
-start = datetime.now(UTC) - timedelta(days=730)
-step = timedelta(days=729) / max(n, 1)
-for i in range(n):
-    sim.add_transaction(
-        notify=False,
-        at=start + step * i,
-        amount_cents=rng.randint(100, 500_000),
-        side=rng.choice(["credit", "debit"]),
-        status=rng.choice(["completed", "completed", "completed", "pending", "declined"]),
-        label=f"Counterparty {i % 5000}",
-        reference=f"REF-{i}",
-    )
-with run_emulator(sim) as handle:
-    print(json.dumps({"base_url": handle.base_url, "login": handle.login,
-                      "secret_key": handle.secret_key,
-                      "limits": sim.rate_limiter.limits.to_dict()}), flush=True)
-    sys.stdin.read()  # until the parent closes our stdin
-"""
-
-
-class Emulator:
-    def __init__(self, transactions: int) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and code
-            [sys.executable, "-c", EMULATOR, str(transactions)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the emulator did not start")
-        self.info: dict[str, Any] = json.loads(line)
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-async def catch_up(emulator: Emulator, n: int, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+async def catch_up(emulator: EmulatorProcess, n: int, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
     with testing.kafka_backend() as bootstrap, testing.postgres_backend() as admin_dsn:
         async with testing.fresh_database(admin_dsn) as database_url:
             prefix = testing.unique_prefix()
@@ -166,7 +115,12 @@ def main() -> None:
     configure_logging("WARNING", "console")
     n = args.transactions
     t0 = time.perf_counter()
-    emulator = Emulator(n)
+    emulator = EmulatorProcess(
+        n,
+        statuses=("completed", "completed", "completed", "pending", "declined"),
+        spread_days=729,
+        distinct_labels=5000,
+    )
     setup = time.perf_counter() - t0
     print(f"bench sync: emulator ready with {n} transactions in {setup:.1f}s", file=sys.stderr)
     try:
