@@ -178,7 +178,7 @@ def run_loadgen(url: str, args: argparse.Namespace, server_pid: int) -> dict[str
     """
     kafka_pids = pids_named("java")
     before = {"postgres": postgres_cpu(), "kafka": cpu_seconds(kafka_pids)}
-    server_before = cpu_seconds([server_pid])
+    server_before = tree_cpu(server_pid)
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, __file__, "--loadgen", url, "--duration", str(args.duration),
          "--warmup", str(args.warmup), "--concurrency", str(args.concurrency)],
@@ -196,7 +196,7 @@ def run_loadgen(url: str, args: argparse.Namespace, server_pid: int) -> dict[str
     total = result["ok"] * args.duration / max(result["seconds"], 1e-9)  # warm-up included
     per = 1e6 / max(total, 1)
     result["cpu_us_per_request"] = {
-        "server": round((cpu_seconds([server_pid]) - server_before) * per, 1),
+        "server": round((tree_cpu(server_pid) - server_before) * per, 1),
         "load_generator": round(loadgen_cpu * per, 1),
         "postgres_machine_wide": round((postgres_cpu() - before["postgres"]) * per, 1),
         "kafka_machine_wide": (
@@ -211,21 +211,30 @@ def run_loadgen(url: str, args: argparse.Namespace, server_pid: int) -> dict[str
 # -- the ceiling: a bare 200 OK on the same stack ------------------------------------------
 
 
-def ceiling_server(port: int) -> None:
-    import uvicorn
+def ceiling_app() -> Any:
+    """A bare ``200 OK`` on ingest's stack (FastAPI configured as ingest's app is)."""
     from fastapi import FastAPI
     from fastapi.responses import Response
 
     from qrecon.ingest.adapters.http import FASTAPI_OPTIONS
 
-    app = FastAPI(**FASTAPI_OPTIONS)  # configured as ingest's app is
+    app = FastAPI(**FASTAPI_OPTIONS)
 
     @app.post("/webhooks/qonto")
     async def ok() -> Response:
         return Response(b'{"status":"accepted"}', media_type="application/json")
 
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                access_log=False, log_config=None, server_header=False, backlog=2048)  # fmt: skip
+    return app
+
+
+def ceiling_server(port: int, workers: int) -> None:
+    import uvicorn
+
+    # as ``qonto-ingest`` runs: one process, or a supervisor and workers sharing the socket
+    uvicorn.run("ingest:ceiling_app", factory=True, app_dir=str(Path(__file__).parent),
+                workers=workers if workers > 1 else None, host="127.0.0.1", port=port,
+                loop="uvloop", http="httptools", access_log=False, log_config=None,
+                server_header=False, proxy_headers=False, backlog=2048)  # fmt: skip
 
 
 # -- orchestration --------------------------------------------------------------------------
@@ -246,6 +255,21 @@ def cpu_seconds(pids: list[int], *, children: bool = False) -> float:
     return total / _TICK
 
 
+def tree_cpu(root: int) -> float:
+    """CPU time of a process and its live descendants (uvicorn's workers)."""
+    children: dict[int, list[int]] = {}
+    for pid in pids_named(None):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(pid)
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return cpu_seconds(tree)
+
+
 def postgres_cpu() -> float:
     """CPU time of the whole PostgreSQL server: live processes + the postmaster's reaped
     children (every backend, including those other clients use)."""
@@ -260,12 +284,13 @@ def postgres_cpu() -> float:
     )
 
 
-def pids_named(name: str) -> list[int]:
+def pids_named(name: str | None) -> list[int]:
+    """Live processes with this command name (every process for None)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == name:
+                if name is None or (entry / "comm").read_text().strip() == name:
                     found.append(int(entry.name))
     return found
 
@@ -369,7 +394,7 @@ async def topic_records(bootstrap: str, topic: str) -> int:
 
 
 @contextlib.contextmanager
-def ingest_server(kafka: str, admin_dsn: str) -> Iterator[tuple[str, int, str, str]]:
+def ingest_server(kafka: str, admin_dsn: str, workers: int) -> Iterator[tuple[str, int, str, str]]:
     """``qonto-ingest`` as a subprocess on a fresh database: (url, pid, dsn, topic)."""
     dsn = asyncio.run(create_database(admin_dsn))
     prefix = f"bench{uuid.uuid4().hex[:8]}."
@@ -381,6 +406,7 @@ def ingest_server(kafka: str, admin_dsn: str) -> Iterator[tuple[str, int, str, s
         "KAFKA_TOPIC_PREFIX": prefix,
         "QONTO_WEBHOOK_SECRET": SECRET,
         "INGEST_PORT": str(port),
+        "INGEST_WORKERS": str(workers),
         "LOG_LEVEL": "WARNING",
     }
     exe = Path(sys.executable).with_name("qonto-ingest")
@@ -400,7 +426,7 @@ def ingest_server(kafka: str, admin_dsn: str) -> Iterator[tuple[str, int, str, s
 def ceiling(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, __file__, "--ceiling-server", str(port)],
+        [sys.executable, __file__, "--ceiling-server", str(port), "--workers", str(args.workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -438,6 +464,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("INGEST_WORKERS", "2")),
+        help="server worker processes, for ingest and the bare endpoint alike",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="alternating ingest/ceiling runs")
     parser.add_argument("--loadgen", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--ceiling-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -445,7 +477,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.ceiling_server:
-        ceiling_server(args.ceiling_server)
+        ceiling_server(args.ceiling_server, args.workers)
         return
     if args.loadgen:
         import uvloop
@@ -464,7 +496,7 @@ def main() -> None:
     with (
         testing.kafka_backend() as kafka,
         testing.postgres_backend() as admin_dsn,
-        ingest_server(kafka, admin_dsn) as (url, pid, dsn, topic),
+        ingest_server(kafka, admin_dsn, args.workers) as (url, pid, dsn, topic),
         contextlib.ExitStack() as stack,
     ):
         bare = None if args.skip_ceiling else stack.enter_context(ceiling(args))
@@ -531,7 +563,8 @@ def main() -> None:
                 "concurrency": args.concurrency,
                 "load_generator": "separate process, raw asyncio streams on uvloop, keep-alive, "
                 "closed loop, a fresh signed v1/transactions webhook per request",
-                "server": "uvicorn + uvloop + httptools, 1 process, relay in the same process",
+                "server": f"uvicorn + uvloop + httptools, {args.workers} worker process(es) "
+                "for both servers; ingest's relay runs in its workers (one active)",
                 "cores": os.cpu_count(),
             },
         },

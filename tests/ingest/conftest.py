@@ -4,6 +4,7 @@ ASGI app, a real in-process runtime, and ``qonto-ingest`` as a subprocess."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -180,8 +181,14 @@ class IngestProcess:
     def start(self, timeout: float = 30.0) -> None:
         exe = Path(sys.executable).with_name("qonto-ingest")
         with self.log.open("ab") as out:
+            # its own process group: kill() takes the worker processes too (INGEST_WORKERS)
             self.proc = subprocess.Popen(
-                [str(exe)], env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+                [str(exe)],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -196,8 +203,10 @@ class IngestProcess:
         raise RuntimeError("qonto-ingest did not start")
 
     def kill(self) -> None:
+        """``kill -9`` of the whole service (the process and its workers, as a container's)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
     def terminate(self, timeout: float = 30.0) -> int:

@@ -12,7 +12,12 @@ from qrecon.ingest.settings import IngestSettings
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("QONTO_WEBHOOK_SECRET", "INGEST_CONNECTIONS", "QONTO_ORGANIZATION_ID"):
+    for name in (
+        "QONTO_WEBHOOK_SECRET",
+        "INGEST_CONNECTIONS",
+        "QONTO_ORGANIZATION_ID",
+        "INGEST_WORKERS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir("/")  # no .env file
 
@@ -70,3 +75,12 @@ def test_connection_ids_are_checked(monkeypatch: pytest.MonkeyPatch, bad: str) -
     monkeypatch.delenv("INGEST_CONNECTIONS")
     with pytest.raises(ValueError, match="connection id"):
         IngestSettings().resolve_connections({f"INGEST_WEBHOOK_SECRETS__{bad}": "s"})
+
+
+def test_workers_default_to_one_and_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert IngestSettings().workers == 1
+    monkeypatch.setenv("INGEST_WORKERS", "3")
+    assert IngestSettings().workers == 3
+    monkeypatch.setenv("INGEST_WORKERS", "0")
+    with pytest.raises(ValidationError):
+        IngestSettings()

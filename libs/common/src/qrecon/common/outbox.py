@@ -71,10 +71,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import Counter, Gauge, Histogram
+from pydantic_core import from_json
 
+from qrecon.common.kafka import default_partition
 from qrecon.common.logging import get_logger
 
 if TYPE_CHECKING:
@@ -297,7 +298,11 @@ class OutboxRelay:
                     continue
                 try:
                     future = await self.broker.publish(
-                        value, row["topic"], key=key, headers=headers, no_confirm=True
+                        value,
+                        row["topic"],
+                        key=key,
+                        headers={n: v.decode() for n, v in headers},
+                        no_confirm=True,
                     )
                 except Exception as exc:
                     failed.update(dict.fromkeys((r["id"] for r in rows[index:]), _describe(exc)))
@@ -329,13 +334,8 @@ class OutboxRelay:
                 key, value, headers = _record(row)
                 if self._oversized(row, key, value, headers, failed):
                     continue  # refused by Kafka, it would also stall its partition: skip it
-                tp = (topic, _PARTITIONER(key, known, known))
-                record = {
-                    "key": key,
-                    "value": value,
-                    "timestamp": None,
-                    "headers": [(n, v.encode()) for n, v in headers.items()],
-                }
+                tp = (topic, _partition(key, known))
+                record = {"key": key, "value": value, "timestamp": None, "headers": headers}
                 entry = open_batches.get(tp)
                 if entry is not None and entry[0].append(**record) is not None:
                     entry[1].append(row)
@@ -359,7 +359,7 @@ class OutboxRelay:
         row: asyncpg.Record,
         key: bytes | None,
         value: bytes,
-        headers: dict[str, str],
+        headers: list[tuple[str, bytes]],
         failed: dict[int, str],
     ) -> bool:
         """A record Kafka would refuse (over ``max_record_bytes``) fails alone, every time.
@@ -368,9 +368,14 @@ class OutboxRelay:
         partition's sequence numbers and every later batch to that partition is then refused
         too (``OutOfOrderSequenceNumber``) until the producer is recreated.
         """
-        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(
-            key, value, [(n, v.encode()) for n, v in headers.items()]
-        )
+        # An upper bound first (varint framing is at most 5 bytes a field): the exact
+        # estimate costs more than the rest of a record's handling, and is rarely needed.
+        bound = len(value) + (len(key) if key else 0) + 64
+        for name, data in headers:
+            bound += len(name) + len(data) + 10
+        if bound <= self.max_record_bytes:
+            return False
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
         if size <= self.max_record_bytes:
             return False
         failed[row["id"]] = (
@@ -535,13 +540,18 @@ class OutboxRelay:
             await self.pool.release(conn)
 
 
-_PARTITIONER = DefaultPartitioner()
+def _partition(key: bytes | None, partitions: list[int]) -> int:
+    """The default partitioner's choice: murmur2 of the key, a random partition without."""
+    if key is None:
+        return random.choice(partitions)
+    return default_partition(key, partitions)
 
 
-def _record(row: asyncpg.Record) -> tuple[bytes | None, bytes, dict[str, str]]:
+def _record(row: asyncpg.Record) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of a row, headers as Kafka takes them."""
     key = None if row["key"] is None else bytes(row["key"])
-    headers: dict[str, str] = json.loads(row["headers"])
-    return key, bytes(row["value"]), headers
+    headers: dict[str, str] = from_json(row["headers"])
+    return key, bytes(row["value"]), [(n, v.encode()) for n, v in headers.items()]
 
 
 def _row_id(row: asyncpg.Record) -> int:

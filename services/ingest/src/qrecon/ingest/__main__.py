@@ -1,20 +1,33 @@
 """``qonto-ingest``: serve the webhook receiver on ``INGEST_HOST``:``INGEST_PORT``.
 
-Runs uvicorn with uvloop and httptools, one process (scale out with replicas: the inbox
-and the relay are safe to share). Settings come from the environment (see
-:mod:`qrecon.ingest.settings`); ``--host`` / ``--port`` override them.
+Runs uvicorn with uvloop and httptools. ``INGEST_WORKERS`` (``--workers``) processes
+share the listening socket, each with its own PostgreSQL pool, group-committing inbox
+writer and relay (the relays elect one active publisher through an advisory lock, so
+records stay in order per key); uvicorn's supervisor restarts a worker that dies. Scale
+out further with replicas: the inbox and the relay are safe to share. Settings come from
+the environment (see :mod:`qrecon.ingest.settings`); ``--host`` / ``--port`` /
+``--workers`` override them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from qrecon.common.logging import configure_logging, get_logger
 from qrecon.ingest.adapters.http import serve_app
 from qrecon.ingest.service import create_app
 from qrecon.ingest.settings import IngestSettings
+
+
+def worker_app() -> ASGIApp:
+    """The app of one worker process (uvicorn's factory; settings from the environment)."""
+    settings = IngestSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    return serve_app(create_app(settings))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,16 +36,33 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", help="listen address (default: INGEST_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default: INGEST_PORT or 8080)")
+    parser.add_argument(
+        "--workers", type=int, help="worker processes (default: INGEST_WORKERS or 1)"
+    )
     args = parser.parse_args(argv)
+    # Worker processes read their settings from the environment: overrides go there.
+    for name, value in (
+        ("INGEST_HOST", args.host),
+        ("INGEST_PORT", args.port),
+        ("INGEST_WORKERS", args.workers),
+    ):
+        if value:
+            os.environ[name] = str(value)
     settings = IngestSettings()
-    if args.host:
-        settings.host = args.host
-    if args.port:
-        settings.port = args.port
     configure_logging(settings.log_level, settings.log_format)
-    get_logger("qrecon.ingest").info("ingest_starting", host=settings.host, port=settings.port)
+    get_logger("qrecon.ingest").info(
+        "ingest_starting", host=settings.host, port=settings.port, workers=settings.workers
+    )
+    # One process serves the app directly; several are started by uvicorn's supervisor
+    # from the factory, each building its own app (and pool, writer, relay).
+    several = settings.workers > 1
+    app: ASGIApp | str = (
+        "qrecon.ingest.__main__:worker_app" if several else serve_app(create_app(settings))
+    )
     uvicorn.run(
-        serve_app(create_app(settings)),
+        app,
+        factory=several,
+        workers=settings.workers if several else None,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -43,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         backlog=2048,
         timeout_graceful_shutdown=int(settings.drain_timeout_seconds) + 10,
         server_header=False,
+        proxy_headers=False,  # nothing in ingest reads the client's address
     )
 
 

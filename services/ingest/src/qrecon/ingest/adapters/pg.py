@@ -19,10 +19,10 @@ acknowledgement latency, far inside Qonto's 1 s. The same statement notifies the
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 
 import asyncpg
+from pydantic_core import to_json
 
 from qrecon.common.db import apply_migrations, create_pool, load_migrations
 from qrecon.common.logging import get_logger
@@ -195,7 +195,7 @@ class InboxWriter:
             [p.topic for p in batch],
             [p.routed.key.encode() for p in batch],
             [p.routed.value for p in batch],
-            [json.dumps(p.routed.headers) for p in batch],
+            [to_json(p.routed.headers).decode() for p in batch],
             [p.connection_id for p in batch],
             [p.routed.event_id for p in batch],
             [p.routed.event_type for p in batch],
