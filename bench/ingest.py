@@ -1,27 +1,33 @@
 """Benchmark: verified Qonto webhooks per second through ``qonto-ingest``, and ack latency.
 
-    uv run python bench/ingest.py [--duration 15] [--rounds 2] [--concurrency 32] [--warmup 2]
+    uv run python bench/ingest.py [--workers 1,2] [--duration 15] [--rounds 2]
+                                  [--concurrency 128] [--warmup 2]
 
-1. ``qonto-ingest`` runs as a subprocess (uvicorn + uvloop + httptools, its real
-   PostgreSQL inbox in a fresh database, its relay publishing to the real Kafka under a
-   topic prefix of its own).
+For each worker count N (``--workers``, default 1 then 2):
+
+1. ``qonto-ingest`` runs as a subprocess with ``INGEST_WORKERS=N`` (uvicorn + uvloop +
+   httptools, its real PostgreSQL inbox in a fresh database, its relay publishing to the
+   real Kafka under a topic prefix of its own).
 2. A load generator runs in a **separate process**: ``--concurrency`` keep-alive HTTP/1.1
    connections over loopback (raw asyncio streams on uvloop, closed loop), each sending
    correctly signed ``v1/transactions`` webhooks with a fresh event id and transaction id
    every time (no duplicates), for ``--duration`` seconds; the first ``--warmup`` seconds
    are not counted. Latency is measured per request, from the first byte sent to the last
-   byte of the answer.
+   byte of the answer. 128 connections keep both servers saturated (the highest
+   sustained rate); with fewer, the durable path is latency-bound (a group commit per
+   batch) rather than CPU-bound.
 3. After the load, the time the relay needs to publish the remaining backlog is measured
-   and the topic is checked to hold every acknowledged event.
+   and the topic is checked to hold every acknowledged event exactly once.
 4. The same load against a bare ``200 OK`` FastAPI endpoint on the same server stack
-   (uvicorn + uvloop + httptools) gives the ceiling. The two servers run side by side and
-   the load alternates between them (``--rounds``), so that both see the same background
-   load (the machine may be shared); throughput is the median over rounds, latencies the
-   worst round's. CPU time per request of each process is reported too: unlike
-   throughput, it does not depend on what else the machine runs.
+   (uvicorn + uvloop + httptools, **the same N worker processes**) gives the ceiling.
+   The two servers run side by side and the load alternates between them (``--rounds``),
+   so that both see the same background load (the machine may be shared); throughput is
+   the median over rounds, latencies the worst round's. CPU time per request of each
+   process (all workers) is reported too, and that of PostgreSQL and Kafka.
 
 Writes ``bench/results/ingest.json`` (format: ``bench/report.py``). Goals: p99.9 far below
-1 s at the highest sustained rate, and at least 50% of the ceiling's throughput.
+1 s at the highest sustained rate, and at least 50% of the ceiling's throughput (judged
+on ingest's best N against the bare endpoint with the same N).
 """
 
 from __future__ import annotations
@@ -423,10 +429,10 @@ def ingest_server(kafka: str, admin_dsn: str, workers: int) -> Iterator[tuple[st
 
 
 @contextlib.contextmanager
-def ceiling(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
+def ceiling(args: argparse.Namespace, workers: int) -> Iterator[tuple[str, int]]:
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, __file__, "--ceiling-server", str(port), "--workers", str(args.workers)],
+        [sys.executable, __file__, "--ceiling-server", str(port), "--workers", str(workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -463,12 +469,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=128)
     parser.add_argument(
         "--workers",
-        type=int,
-        default=int(os.environ.get("INGEST_WORKERS", "2")),
-        help="server worker processes, for ingest and the bare endpoint alike",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2],
+        help="worker processes of both servers, one measurement per count (default 1,2)",
     )
     parser.add_argument("--rounds", type=int, default=2, help="alternating ingest/ceiling runs")
     parser.add_argument("--loadgen", metavar="URL", help=argparse.SUPPRESS)
@@ -477,7 +483,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.ceiling_server:
-        ceiling_server(args.ceiling_server, args.workers)
+        ceiling_server(args.ceiling_server, args.workers[0])
         return
     if args.loadgen:
         import uvloop
@@ -488,90 +494,117 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from qrecon.common import testing
-
     (ROOT / ".run").mkdir(exist_ok=True)
-    ingest_rounds: list[dict[str, Any]] = []
-    ceiling_rounds: list[dict[str, Any]] = []
-    with (
-        testing.kafka_backend() as kafka,
-        testing.postgres_backend() as admin_dsn,
-        ingest_server(kafka, admin_dsn, args.workers) as (url, pid, dsn, topic),
-        contextlib.ExitStack() as stack,
-    ):
-        bare = None if args.skip_ceiling else stack.enter_context(ceiling(args))
-        # Alternate the two servers so that both see the same background load.
-        for number in range(1, args.rounds + 1):
-            ingest_rounds.append(run_loadgen(url, args, pid))
-            print(f"round {number} ingest:  {json.dumps(ingest_rounds[-1])}", file=sys.stderr)
-            if bare is not None:
-                ceiling_rounds.append(run_loadgen(bare[0], args, bare[1]))
-                print(f"round {number} ceiling: {json.dumps(ceiling_rounds[-1])}", file=sys.stderr)
-        relay = asyncio.run(drain(dsn))
-        relay["records_on_topic"] = asyncio.run(topic_records(kafka, topic))
-        print(f"relay: {json.dumps(relay)}", file=sys.stderr)
-
-    ingest = summarise(ingest_rounds)
-    top = summarise(ceiling_rounds) if ceiling_rounds else None
-    ratios = [i["rps"] / c["rps"] for i, c in zip(ingest_rounds, ceiling_rounds, strict=False)]
-    ratio = round(_median(ratios), 3) if ratios else None
-    figures: list[dict[str, Any]] = [
-        {
-            "name": "verified webhooks acknowledged per second (durable in PostgreSQL)",
-            "value": ingest["rps"],
-            "unit": "req/s",
-            "goal": "≥ 50% of the bare endpoint",
-            "ceiling": top["rps"] if top else None,
-            "ratio": ratio,
-            "note": f"median of {args.rounds} runs of {args.duration:g} s alternating with the "
-            f"bare endpoint, concurrency {args.concurrency}",
-        },
-        {"name": "ack latency p50", "value": ingest["p50_ms"], "unit": "ms",
-         "ceiling": top["p50_ms"] if top else None},
-        {"name": "ack latency p99", "value": ingest["p99_ms"], "unit": "ms",
-         "ceiling": top["p99_ms"] if top else None},
-        {"name": "ack latency p99.9", "value": ingest["p999_ms"], "unit": "ms",
-         "goal": "far below 1000 ms", "ceiling": top["p999_ms"] if top else None},
-        {"name": "server CPU per webhook", "value": ingest["server_cpu_us_per_request"],
-         "unit": "µs", "ceiling": top["server_cpu_us_per_request"] if top else None,
-         "note": "relay included; PostgreSQL and Kafka CPU in details"},
-        {"name": "relay backlog drained after the load", "value": relay["drain_seconds"],
-         "unit": "s", "note": f"{relay['pending_after_load']} pending when the load stopped; "
-         f"{relay['records_on_topic']} records on the topic for {relay['rows']} events"},
-    ]  # fmt: skip
+    runs = [measure(args, workers) for workers in args.workers]
+    # The goal is judged on ingest's best configuration against the bare endpoint with
+    # the same number of worker processes (never against a smaller bare server).
+    best = max(runs, key=lambda run: run["ingest"]["rps"])
+    figures: list[dict[str, Any]] = []
+    for run in runs:
+        figures.extend(run_figures(args, run))
     goals = {
-        "p999_far_below_1s": ingest["p999_ms"] < 250,
-        "half_of_ceiling": None if ratio is None else ratio >= 0.5,
-        "every_event_published_once": relay["still_pending"] == 0
-        and relay["records_on_topic"] == relay["rows"],
-        "no_error_answers": ingest["errors"] == 0,
+        "p999_far_below_1s": all(run["ingest"]["p999_ms"] < 250 for run in runs),
+        "half_of_ceiling": None if best["ratio"] is None else best["ratio"] >= 0.5,
+        "every_event_published_once": all(
+            run["relay"]["still_pending"] == 0
+            and run["relay"]["records_on_topic"] == run["relay"]["rows"]
+            for run in runs
+        ),
+        "no_error_answers": all(run["ingest"]["errors"] == 0 for run in runs),
     }
     result = {
         "benchmark": "ingest",
         "title": "qonto-ingest: verified Qonto webhooks made durable (PostgreSQL inbox → Kafka)",
         "figures": figures,
         "details": {
-            "ingest": ingest,
-            "ceiling_bare_200": top,
-            "ratio_per_round": [round(r, 3) for r in ratios],
-            "relay": relay,
+            "runs": runs,
+            "best_workers": best["workers"],
             "goals": goals,
             "setup": {
                 "duration_s": args.duration,
                 "warmup_s": args.warmup,
                 "rounds": args.rounds,
                 "concurrency": args.concurrency,
+                "workers": args.workers,
                 "load_generator": "separate process, raw asyncio streams on uvloop, keep-alive, "
                 "closed loop, a fresh signed v1/transactions webhook per request",
-                "server": f"uvicorn + uvloop + httptools, {args.workers} worker process(es) "
-                "for both servers; ingest's relay runs in its workers (one active)",
+                "server": "uvicorn + uvloop + httptools with N worker processes, the same N for "
+                "ingest and the bare endpoint; ingest's relay runs in its workers (one active)",
                 "cores": os.cpu_count(),
             },
         },
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({"ratio": ratio, **goals}))
+    print(json.dumps({"ratio": best["ratio"], "workers": best["workers"], **goals}))
+
+
+def measure(args: argparse.Namespace, workers: int) -> dict[str, Any]:
+    """Ingest and the bare endpoint, both with ``workers`` processes, in alternating rounds."""
+    from qrecon.common import testing
+
+    ingest_rounds: list[dict[str, Any]] = []
+    ceiling_rounds: list[dict[str, Any]] = []
+    with (
+        testing.kafka_backend() as kafka,
+        testing.postgres_backend() as admin_dsn,
+        ingest_server(kafka, admin_dsn, workers) as (url, pid, dsn, topic),
+        contextlib.ExitStack() as stack,
+    ):
+        bare = None if args.skip_ceiling else stack.enter_context(ceiling(args, workers))
+        # Alternate the two servers so that both see the same background load.
+        for number in range(1, args.rounds + 1):
+            ingest_rounds.append(run_loadgen(url, args, pid))
+            print(f"{workers}w round {number} ingest:  {json.dumps(ingest_rounds[-1])}",
+                  file=sys.stderr)  # fmt: skip
+            if bare is not None:
+                ceiling_rounds.append(run_loadgen(bare[0], args, bare[1]))
+                print(f"{workers}w round {number} ceiling: {json.dumps(ceiling_rounds[-1])}",
+                      file=sys.stderr)  # fmt: skip
+        relay = asyncio.run(drain(dsn))
+        relay["records_on_topic"] = asyncio.run(topic_records(kafka, topic))
+        print(f"{workers}w relay: {json.dumps(relay)}", file=sys.stderr)
+    ratios = [i["rps"] / c["rps"] for i, c in zip(ingest_rounds, ceiling_rounds, strict=False)]
+    return {
+        "workers": workers,
+        "ingest": summarise(ingest_rounds),
+        "ceiling_bare_200": summarise(ceiling_rounds) if ceiling_rounds else None,
+        "ratio": round(_median(ratios), 3) if ratios else None,
+        "ratio_per_round": [round(r, 3) for r in ratios],
+        "relay": relay,
+    }
+
+
+def run_figures(args: argparse.Namespace, run: dict[str, Any]) -> list[dict[str, Any]]:
+    ingest, top, relay = run["ingest"], run["ceiling_bare_200"], run["relay"]
+    workers = f"{run['workers']} worker{'s' if run['workers'] > 1 else ''}"
+    return [
+        {
+            "name": f"verified webhooks acknowledged per second, {workers} (durable in PostgreSQL)",
+            "value": ingest["rps"],
+            "unit": "req/s",
+            "goal": f"≥ 50% of the bare endpoint ({workers} too)",
+            "ceiling": top["rps"] if top else None,
+            "ratio": run["ratio"],
+            "note": f"median of {args.rounds} runs of {args.duration:g} s alternating with the "
+            f"bare endpoint, concurrency {args.concurrency}",
+        },
+        {"name": f"ack latency p50, {workers}", "value": ingest["p50_ms"], "unit": "ms",
+         "ceiling": top["p50_ms"] if top else None},
+        {"name": f"ack latency p99, {workers}", "value": ingest["p99_ms"], "unit": "ms",
+         "ceiling": top["p99_ms"] if top else None},
+        {"name": f"ack latency p99.9, {workers}", "value": ingest["p999_ms"], "unit": "ms",
+         "goal": "far below 1000 ms", "ceiling": top["p999_ms"] if top else None},
+        {"name": f"server CPU per webhook, {workers}",
+         "value": ingest["server_cpu_us_per_request"], "unit": "µs",
+         "ceiling": top["server_cpu_us_per_request"] if top else None,
+         "note": "all worker processes, relay included; PostgreSQL, Kafka and load generator "
+         "CPU in details"},
+        {"name": f"relay backlog drained after the load, {workers}",
+         "value": relay["drain_seconds"], "unit": "s",
+         "note": f"{relay['pending_after_load']} pending when the load stopped; "
+         f"{relay['records_on_topic']} records on the topic for {relay['rows']} events"},
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
