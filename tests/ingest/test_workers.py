@@ -1,7 +1,7 @@
 """``INGEST_WORKERS``: several processes on one socket, as ops scale ingest across cores.
 
-Each worker has its own inbox writer and relay; the relays elect one active publisher,
-so the topic holds each acknowledged event once. uvicorn's supervisor replaces a worker
+Each worker has its own inbox writer and relay; the relays claim disjoint batches, so
+the topic holds each acknowledged event once. uvicorn's supervisor replaces a worker
 that dies (``kill -9``), and SIGTERM drains every worker.
 """
 
@@ -78,7 +78,7 @@ async def test_two_workers_publish_every_event_once(
     assert len(acked) == 400
     ids = await published_ids(kafka_bootstrap, topics.transactions, 400)
     assert sorted(ids) == sorted(acked)
-    await asyncio.sleep(1)  # nothing more arrives: one relay published each row once
+    await asyncio.sleep(1)  # nothing more arrives: each row was published once
     assert await topic_size(kafka_bootstrap, topics.transactions) == 400
     assert ingest.terminate() == 0
     assert await pending_rows(database_url) == (400, 0)

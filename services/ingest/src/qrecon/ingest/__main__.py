@@ -2,9 +2,10 @@
 
 Runs uvicorn with uvloop and httptools. ``INGEST_WORKERS`` (``--workers``) processes
 share the listening socket, each with its own PostgreSQL pool, group-committing inbox
-writer and relay (the relays elect one active publisher through an advisory lock, so
-records stay in order per key); uvicorn's supervisor restarts a worker that dies. Scale
-out further with replicas: the inbox and the relay are safe to share. Settings come from
+writer and relay (the relays claim disjoint batches with ``FOR UPDATE SKIP LOCKED``, as
+replicas' do; consumers order a transaction's records by version, never by offset);
+uvicorn's supervisor restarts a worker that dies. Scale out further with replicas: the
+inbox and the relay are safe to share. Settings come from
 the environment (see :mod:`qrecon.ingest.settings`); ``--host`` / ``--port`` /
 ``--workers`` override them.
 """

@@ -94,7 +94,7 @@ class IngestSettings(ServiceSettings, QontoSettings):
     host: str = _env("INGEST_HOST", "127.0.0.1")
     port: int = _env("INGEST_PORT", 8080)
     # HTTP worker processes sharing the listening socket (uvicorn's supervisor restarts a
-    # dead one). Each has its own inbox writer and relay; one relay is active at a time.
+    # dead one). Each has its own inbox writer and relay; the relays claim disjoint batches.
     workers: int = Field(1, ge=1, validation_alias=AliasChoices("INGEST_WORKERS"))
     max_body_bytes: int = _env("INGEST_MAX_BODY_BYTES", 1024 * 1024)
     max_record_bytes: int = _env("INGEST_MAX_RECORD_BYTES", 1_000_000)
