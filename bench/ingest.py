@@ -529,7 +529,8 @@ def main() -> None:
                 "load_generator": "separate process, raw asyncio streams on uvloop, keep-alive, "
                 "closed loop, a fresh signed v1/transactions webhook per request",
                 "server": "uvicorn + uvloop + httptools with N worker processes, the same N for "
-                "ingest and the bare endpoint; ingest's relay runs in each worker (disjoint batches)",
+                "ingest and the bare endpoint; ingest's relay runs in each worker (disjoint "
+                "batches)",
                 "cores": os.cpu_count(),
             },
         },
