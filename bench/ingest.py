@@ -386,19 +386,6 @@ async def drain(dsn: str, timeout: float = 120) -> dict[str, Any]:  # noqa: ASYN
         await conn.close()
 
 
-async def topic_records(bootstrap: str, topic: str) -> int:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return int(sum(ends.values()))
-    finally:
-        await consumer.stop()
-
-
 @contextlib.contextmanager
 def ingest_server(kafka: str, admin_dsn: str, workers: int) -> Iterator[tuple[str, int, str, str]]:
     """``qonto-ingest`` as a subprocess on a fresh database: (url, pid, dsn, topic)."""
@@ -563,7 +550,7 @@ def measure(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                 print(f"{workers}w round {number} ceiling: {json.dumps(ceiling_rounds[-1])}",
                       file=sys.stderr)  # fmt: skip
         relay = asyncio.run(drain(dsn))
-        relay["records_on_topic"] = asyncio.run(topic_records(kafka, topic))
+        relay["records_on_topic"] = asyncio.run(testing.topic_size(kafka, topic))
         print(f"{workers}w relay: {json.dumps(relay)}", file=sys.stderr)
     ratios = [i["rps"] / c["rps"] for i, c in zip(ingest_rounds, ceiling_rounds, strict=False)]
     return {

@@ -21,19 +21,7 @@ pytestmark = pytest.mark.integration
 TABLE = "test_outbox"
 
 
-async def topic_size(bootstrap: str, topic: str) -> int:
-    """How many records the topic holds (end offsets: nothing is compacted or transactional)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        assert partitions, f"no metadata for {topic}"
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return sum(ends.values())
-    finally:
-        await consumer.stop()
+topic_size = testing.topic_size
 
 
 @pytest.fixture

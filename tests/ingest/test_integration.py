@@ -24,19 +24,7 @@ from .conftest import SECRET, encode, signed_headers, transaction_data, webhook
 pytestmark = pytest.mark.integration
 
 
-async def topic_size(bootstrap: str, topic: str) -> int:
-    """Records in the topic (end offsets: nothing compacted or transactional here)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        assert partitions, f"no metadata for {topic}"
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return sum(ends.values())
-    finally:
-        await consumer.stop()
+topic_size = testing.topic_size
 
 
 async def inbox_state(dsn: str) -> dict[str, int]:

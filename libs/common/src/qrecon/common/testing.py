@@ -147,3 +147,20 @@ async def consume_until(
     finally:
         await consumer.stop()
     return records
+
+
+async def topic_size(bootstrap: str, topic: str) -> int:
+    """Records in ``topic``: the sum of its end offsets (for topics that are neither
+    compacted nor written transactionally, as every topic here)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            raise LookupError(f"no metadata for topic {topic}")
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return int(sum(ends.values()))
+    finally:
+        await consumer.stop()
