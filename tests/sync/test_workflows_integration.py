@@ -10,9 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import httpx
+from cryptography.fernet import Fernet
 from rich.console import Console
 
 from qrecon.common.db import create_pool
+from qrecon.common.encryption import PREFIX
 from qrecon.common.kafka import make_broker
 from qrecon.common.qonto import RateLimiter, RetryPolicy
 from qrecon.common.topics import Topics
@@ -286,7 +288,12 @@ async def test_organisations_share_one_budget_and_fail_alone(
             "api_base_url": emulator.base_url,
         },
     ]
-    settings = make_settings(emulator, connections=connections, rate_limits="1000/10,10000/600")
+    settings = make_settings(
+        emulator,
+        connections=connections,
+        rate_limits="1000/10,10000/600",
+        token_encryption_keys=Fernet.generate_key().decode(),
+    )
     service = SyncService(settings, retry=RetryPolicy(max_attempts=2, base_delay=0.05))
     await service.start()
     try:
@@ -310,6 +317,17 @@ async def test_organisations_share_one_budget_and_fail_alone(
         # One limiter for every client of the process.
         limiters = {id(c.client.limiter) for c in service.connections.values()}
         assert limiters == {id(service.limiter)}
+        # The OAuth connection's rotated tokens are stored encrypted (QONTO_TOKEN_ENCRYPTION_KEYS).
+        stored = await service.pool.fetchrow(
+            "SELECT access_token, refresh_token FROM qonto_oauth_tokens WHERE connection_id = $1",
+            "oauth",
+        )
+        assert stored is not None
+        assert stored["refresh_token"].startswith(PREFIX)
+        assert stored["access_token"].startswith(PREFIX)
+        cipher = settings.token_cipher()
+        assert cipher is not None
+        assert cipher.decrypt(stored["refresh_token"]) != answer.json()["refresh_token"]  # rotated
     finally:
         await service.stop()
     bodies = await read_topic(kafka_bootstrap, topics.transactions)

@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from qrecon.common.db import create_pool
+from qrecon.common.encryption import PREFIX, TokenCipher, TokenDecryptionError
 from qrecon.common.qonto.auth import OAuthAuth
 from qrecon.common.qonto.token_store import (
     LockingTokenStore,
@@ -24,6 +26,7 @@ from .fakes import CLIENT_ID, CLIENT_SECRET, FakeClock, FakeQonto
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, 123000, tzinfo=UTC)
+KEY = Fernet.generate_key()
 
 
 def pair(n: int, *, refresh: bool = True) -> OAuthTokens:
@@ -130,3 +133,82 @@ async def test_two_processes_refresh_once_through_postgres(
         assert await store_a.generation("default") == 2
     finally:
         await other_pool.close()
+
+
+async def _raw(pool: asyncpg.Pool, connection_id: str) -> asyncpg.Record:
+    row = await pool.fetchrow(
+        "SELECT access_token, refresh_token, id_token FROM qonto_oauth_tokens"
+        " WHERE connection_id = $1",
+        connection_id,
+    )
+    assert row is not None
+    return row
+
+
+async def test_tokens_are_encrypted_at_rest_with_keys(pool: asyncpg.Pool) -> None:
+    store = PostgresTokenStore(pool, TokenCipher([KEY]))
+    await store.migrate()
+    await store.save("acme", pair(1))
+    raw = await _raw(pool, "acme")
+    for column, plain in (
+        ("access_token", "at-1"),
+        ("refresh_token", "rt-1"),
+        ("id_token", "id-1"),
+    ):
+        assert raw[column].startswith(PREFIX)
+        assert plain not in raw[column]
+    assert await store.load("acme") == pair(1)
+    # A process without the key cannot use them, and says why.
+    with pytest.raises(TokenDecryptionError, match="QONTO_TOKEN_ENCRYPTION_KEYS"):
+        await PostgresTokenStore(pool).load("acme")
+
+
+async def test_plaintext_rows_are_read_then_encrypted_on_the_next_save(pool: asyncpg.Pool) -> None:
+    legacy = PostgresTokenStore(pool)  # before QONTO_TOKEN_ENCRYPTION_KEYS was set
+    await legacy.migrate()
+    await legacy.save("acme", pair(1))
+    assert (await _raw(pool, "acme"))["refresh_token"] == "rt-1"
+    store = PostgresTokenStore(pool, TokenCipher([KEY]))
+    assert await store.load("acme") == pair(1)
+    await store.save("acme", pair(2))  # the next refresh
+    assert (await _raw(pool, "acme"))["refresh_token"].startswith(PREFIX)
+    assert await store.load("acme") == pair(2)
+
+
+async def test_key_rotation_keeps_every_stored_token_readable(pool: asyncpg.Pool) -> None:
+    old_key, new_key = Fernet.generate_key(), Fernet.generate_key()
+    await PostgresTokenStore(pool).migrate()
+    await PostgresTokenStore(pool, TokenCipher([old_key])).save("acme", pair(1))
+    rotated = PostgresTokenStore(pool, TokenCipher([new_key, old_key]))
+    assert await rotated.load("acme") == pair(1)
+    await rotated.save("acme", pair(2))
+    assert await PostgresTokenStore(pool, TokenCipher([new_key])).load("acme") == pair(2)
+
+
+async def test_oauth_refresh_through_an_encrypting_store(pool: asyncpg.Pool) -> None:
+    import httpx
+
+    clock = FakeClock()
+    fake = FakeQonto(clock=clock)
+    store = PostgresTokenStore(pool, TokenCipher([KEY]))
+    await store.migrate()
+    first = OAuthTokens.from_token_response(fake.issue(), now=clock.wall())
+    await store.save("default", first)
+    clock.advance(3600)  # expired: the next use refreshes
+    auth = OAuthAuth(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        "https://oauth.test/oauth2/token",
+        store,
+        clock=clock.wall,
+        transport=fake.transport(),
+    )
+    async with httpx.AsyncClient(transport=fake.transport()) as http:
+        fresh = await auth.ensure_fresh(http)
+    assert fake.token_calls == 1
+    assert not fresh.same_as(first)
+    assert fresh.refresh_token is not None
+    raw = await _raw(pool, "default")
+    assert raw["refresh_token"].startswith(PREFIX)
+    assert fresh.refresh_token.get_secret_value() not in raw["refresh_token"]
+    assert (await store.load("default")) == fresh

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qrecon.common.encryption import TokenCipher
 from qrecon.common.topics import Topics
 
 QONTO_PRODUCTION_API = "https://thirdparty.qonto.com"
@@ -56,6 +57,18 @@ class QontoSettings(BaseSettings):
     oauth_base_url: str | None = Field(None, alias="QONTO_OAUTH_BASE_URL")
     client_id: str | None = Field(None, alias="QONTO_CLIENT_ID")
     client_secret: SecretStr | None = Field(None, alias="QONTO_CLIENT_SECRET")
+    # Fernet keys (comma-separated, the first encrypts) for the OAuth tokens at rest.
+    token_encryption_keys: SecretStr | None = Field(None, alias="QONTO_TOKEN_ENCRYPTION_KEYS")
+
+    def token_cipher(self) -> TokenCipher | None:
+        """How OAuth tokens are encrypted in PostgreSQL (None: stored in clear).
+
+        Raises ValueError for a malformed key, naming its position, never its value (a
+        pydantic validator would echo the input in its error).
+        """
+        if self.token_encryption_keys is None or not self.token_encryption_keys.get_secret_value():
+            return None
+        return TokenCipher.from_setting(self.token_encryption_keys.get_secret_value())
 
     @property
     def is_sandbox(self) -> bool:

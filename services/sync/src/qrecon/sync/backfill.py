@@ -34,7 +34,7 @@ from rich.progress import (
 from qrecon.common.db import create_pool
 from qrecon.common.kafka import make_broker
 from qrecon.common.logging import get_logger
-from qrecon.common.qonto import PostgresTokenStore, QontoClient, RateLimiter, RetryPolicy
+from qrecon.common.qonto import QontoClient, RateLimiter, RetryPolicy
 from qrecon.common.timeutil import utcnow
 from qrecon.sync.adapters import qonto as qonto_adapter
 from qrecon.sync.adapters.leases import Fence, LeaseLost, LeaseStore, hold_lease
@@ -184,13 +184,7 @@ async def run_backfill(
                 if connection_id
                 else "no connection configured (QONTO_* or SYNC_CONNECTIONS)"
             )
-        token_store = None
-        if any(c.uses_oauth for c in conns):
-            token_store = PostgresTokenStore(pool)
-            await token_store.migrate()
-            for c in conns:
-                if c.refresh_token_seed is not None:
-                    await qonto_adapter.seed_refresh_token(token_store, c.id, c.refresh_token_seed)
+        token_store = await qonto_adapter.oauth_token_store(pool, settings, conns)
         limiter = limiter or qonto_adapter.make_limiter(settings)
         broker = make_broker(
             settings.kafka_bootstrap_servers,

@@ -27,7 +27,7 @@ from faststream.kafka import KafkaBroker
 from qrecon.common.db import create_pool
 from qrecon.common.kafka import make_broker
 from qrecon.common.logging import get_logger
-from qrecon.common.qonto import PostgresTokenStore, QontoClient, RateLimiter, RetryPolicy
+from qrecon.common.qonto import QontoClient, RateLimiter, RetryPolicy
 from qrecon.common.timeutil import utcnow
 from qrecon.sync.adapters import qonto as qonto_adapter
 from qrecon.sync.adapters.leases import Fence, LeaseLost, LeaseStore
@@ -107,13 +107,7 @@ class SyncService:
             log.info("migrations_applied", applied=applied)
         self.store = SyncStore(self.pool)
         conns = qonto_adapter.connections(s)
-        token_store: PostgresTokenStore | None = None
-        if any(c.uses_oauth for c in conns):
-            token_store = PostgresTokenStore(self.pool)
-            await token_store.migrate()
-            for c in conns:
-                if c.refresh_token_seed is not None:
-                    await qonto_adapter.seed_refresh_token(token_store, c.id, c.refresh_token_seed)
+        token_store = await qonto_adapter.oauth_token_store(self.pool, s, conns)
         self.broker = make_broker(
             s.kafka_bootstrap_servers,
             client_id="qonto-sync",

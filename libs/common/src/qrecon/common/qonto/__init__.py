@@ -4,6 +4,7 @@
 ``auth``, ``token_store``, ``ratelimit``, ``pagination``, ``windows`` and ``errors``.
 """
 
+from qrecon.common.encryption import TokenCipher, TokenDecryptionError
 from qrecon.common.qonto.auth import (
     ApiKeyAuth,
     Auth,
@@ -59,6 +60,8 @@ __all__ = [
     "QontoValidationError",
     "RateLimiter",
     "RetryPolicy",
+    "TokenCipher",
+    "TokenDecryptionError",
     "TokenStore",
     "build_authorize_url",
     "parse_retry_after",

@@ -22,6 +22,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 from qrecon.common.db import Migration, apply_migrations, load_migrations
+from qrecon.common.encryption import TokenCipher, conceal, reveal
 from qrecon.common.migrations import MIGRATIONS_COMPONENT
 from qrecon.common.timeutil import ensure_aware, utcnow
 
@@ -122,11 +123,14 @@ class PostgresTokenStore:
 
     ``save`` commits before it returns, so a pair is durable before anyone uses it.
     ``lock`` holds a session advisory lock on a pooled connection; PostgreSQL frees it
-    if the process dies.
+    if the process dies. With a ``cipher`` (``QONTO_TOKEN_ENCRYPTION_KEYS``, see
+    :mod:`qrecon.common.encryption`) the tokens are stored encrypted; rows stored in clear before
+    are still read, and encrypted when next saved.
     """
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, cipher: TokenCipher | None = None) -> None:
         self._pool = pool
+        self._cipher = cipher
 
     @staticmethod
     def migrations() -> list[Migration]:
@@ -145,12 +149,21 @@ class PostgresTokenStore:
         )
         if row is None:
             return None
+
+        def secret(column: str) -> SecretStr | None:
+            stored = row[column]
+            if not stored:
+                return None
+            return SecretStr(reveal(stored, self._cipher, what=f"{column} of {connection_id}"))
+
         return OAuthTokens(
-            access_token=SecretStr(row["access_token"]),
-            refresh_token=SecretStr(row["refresh_token"]) if row["refresh_token"] else None,
+            access_token=SecretStr(
+                reveal(row["access_token"], self._cipher, what=f"access_token of {connection_id}")
+            ),
+            refresh_token=secret("refresh_token"),
             token_type=row["token_type"],
             scope=row["scope"],
-            id_token=SecretStr(row["id_token"]) if row["id_token"] else None,
+            id_token=secret("id_token"),
             expires_at=row["expires_at"],
             obtained_at=row["obtained_at"],
         )
@@ -173,14 +186,17 @@ class PostgresTokenStore:
                 updated_at = now()
             """,
             connection_id,
-            tokens.access_token.get_secret_value(),
-            tokens.refresh_token.get_secret_value() if tokens.refresh_token else None,
+            conceal(tokens.access_token.get_secret_value(), self._cipher),
+            self._conceal(tokens.refresh_token),
             tokens.token_type,
             tokens.scope,
-            tokens.id_token.get_secret_value() if tokens.id_token else None,
+            self._conceal(tokens.id_token),
             tokens.expires_at,
             tokens.obtained_at,
         )
+
+    def _conceal(self, token: SecretStr | None) -> str | None:
+        return None if token is None else conceal(token.get_secret_value(), self._cipher)
 
     async def generation(self, connection_id: str) -> int | None:
         value = await self._pool.fetchval(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 from pydantic import SecretStr
 
@@ -18,9 +19,11 @@ from qrecon.common.qonto import (
     Auth,
     OAuthAuth,
     OAuthTokens,
+    PostgresTokenStore,
     QontoClient,
     RateLimiter,
     RetryPolicy,
+    TokenDecryptionError,
     TokenStore,
 )
 from qrecon.sync.metrics import SyncMetrics
@@ -181,6 +184,33 @@ def build_client(
         connection_id=spec.id,
     )
     return client, transport
+
+
+async def oauth_token_store(
+    pool: asyncpg.Pool, settings: SyncSettings, conns: list[Connection]
+) -> PostgresTokenStore | None:
+    """The token store of the OAuth connections (None if none uses OAuth): migrated, seeded
+    with the configured refresh tokens, encrypting with ``QONTO_TOKEN_ENCRYPTION_KEYS``."""
+    if not any(c.uses_oauth for c in conns):
+        return None
+    try:
+        cipher = settings.token_cipher()
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None  # names the bad key's position, not its value
+    if cipher is None:
+        log.warning("qonto_oauth_tokens_unencrypted", hint="set QONTO_TOKEN_ENCRYPTION_KEYS")
+    store = PostgresTokenStore(pool, cipher)
+    await store.migrate()
+    for c in conns:
+        if not c.uses_oauth:
+            continue
+        try:  # fail fast: a key mistake is a configuration error, not a runtime one
+            await store.load(c.id)
+        except TokenDecryptionError as exc:
+            raise SystemExit(f"connection {c.id}: {exc}") from None
+        if c.refresh_token_seed is not None:
+            await seed_refresh_token(store, c.id, c.refresh_token_seed)
+    return store
 
 
 async def seed_refresh_token(
