@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
 
 from qrecon.common import testing
+from qrecon.common.db import create_pool
 from qrecon.common.topics import Topics
 
 
@@ -42,6 +44,16 @@ async def database_url(postgres_admin_dsn: str) -> AsyncIterator[str]:
     """A fresh, empty database for this test."""
     async with testing.fresh_database(postgres_admin_dsn) as dsn:
         yield dsn
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool on this test's fresh database (modules may add migrations)."""
+    pool = await create_pool(database_url, min_size=1, max_size=8)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ these show how a key mistake is caught: at startup, with a message naming no sec
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -14,7 +14,6 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from qrecon.common.db import create_pool
 from qrecon.common.encryption import PREFIX, TokenCipher
 from qrecon.common.qonto import OAuthTokens, PostgresTokenStore
 from qrecon.sync.adapters import qonto as qonto_adapter
@@ -25,15 +24,6 @@ pytestmark = pytest.mark.integration
 OLD, NEW = Fernet.generate_key(), Fernet.generate_key()
 OAUTH = [{"id": "gamma", "auth": "oauth", "client_id": "c", "client_secret": "s",
           "refresh_token": "rt-seed"}]  # fmt: skip
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database_url, min_size=1, max_size=2)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def settings_with(make_settings: Callable[..., SyncSettings], keys: str | None) -> SyncSettings:

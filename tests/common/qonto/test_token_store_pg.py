@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -40,13 +39,16 @@ def pair(n: int, *, refresh: bool = True) -> OAuthTokens:
     )
 
 
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database_url, min_size=1, max_size=4)
-    try:
-        yield pool
-    finally:
-        await pool.close()
+def oauth(store: PostgresTokenStore, fake: FakeQonto, clock: FakeClock) -> OAuthAuth:
+    """The client's OAuth against the fake Qonto, keeping its tokens in ``store``."""
+    return OAuthAuth(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        "https://oauth.test/oauth2/token",
+        store,
+        clock=clock.wall,
+        transport=fake.transport(),
+    )
 
 
 async def test_migration_round_trip_and_rotation(pool: asyncpg.Pool) -> None:
@@ -113,19 +115,9 @@ async def test_two_processes_refresh_once_through_postgres(
     other_pool = await create_pool(database_url, min_size=1, max_size=2)
     store_b = PostgresTokenStore(other_pool)
 
-    def make(store: PostgresTokenStore) -> OAuthAuth:
-        return OAuthAuth(
-            CLIENT_ID,
-            CLIENT_SECRET,
-            "https://oauth.test/oauth2/token",
-            store,
-            clock=clock.wall,
-            transport=fake.transport(),
-        )
-
     try:
         async with httpx.AsyncClient(transport=fake.transport()) as http:
-            a, b = make(store_a), make(store_b)
+            a, b = oauth(store_a, fake, clock), oauth(store_b, fake, clock)
             got = await asyncio.gather(a.ensure_fresh(http), b.ensure_fresh(http))
         assert fake.token_calls == 1  # the second waited on the lock, then read the store
         assert got[0].same_as(got[1])
@@ -195,16 +187,8 @@ async def test_oauth_refresh_through_an_encrypting_store(pool: asyncpg.Pool) -> 
     first = OAuthTokens.from_token_response(fake.issue(), now=clock.wall())
     await store.save("default", first)
     clock.advance(3600)  # expired: the next use refreshes
-    auth = OAuthAuth(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        "https://oauth.test/oauth2/token",
-        store,
-        clock=clock.wall,
-        transport=fake.transport(),
-    )
     async with httpx.AsyncClient(transport=fake.transport()) as http:
-        fresh = await auth.ensure_fresh(http)
+        fresh = await oauth(store, fake, clock).ensure_fresh(http)
     assert fake.token_calls == 1
     assert not fresh.same_as(first)
     assert fresh.refresh_token is not None
