@@ -13,7 +13,7 @@ from faststream.kafka import KafkaBroker
 from qrecon.common import testing
 from qrecon.common.db import create_pool
 from qrecon.common.kafka import headers_for, make_broker
-from qrecon.common.outbox import OutboxRelay, enqueue, table_ddl
+from qrecon.common.outbox import OutboxRelay, enqueue, pending_table, table_ddl
 from qrecon.common.topics import Topics
 
 pytestmark = pytest.mark.integration
@@ -121,10 +121,9 @@ async def test_an_unconnected_broker_records_the_failure_and_publishes_nothing(
     relay = OutboxRelay(pool, make_broker(kafka_bootstrap, client_id="never"), table=TABLE)
     with pytest.raises(Exception, match="connect"):
         await relay.run_once()
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(f"SELECT attempts, last_error, published_at FROM {TABLE}")
+    rows = await _rows(pool)
     assert [r["attempts"] for r in rows] == [1, 1, 1]
-    assert all(r["published_at"] is None and r["last_error"] for r in rows)
+    assert all(r["pending"] and r["last_error"] for r in rows)
 
 
 async def test_cleanup_deletes_only_old_published_rows(
@@ -136,8 +135,7 @@ async def test_cleanup_deletes_only_old_published_rows(
     await _enqueue(pool, topics.qonto_events, 1)  # pending, old: kept
     async with pool.acquire() as conn:
         await conn.execute(
-            f"UPDATE {TABLE} SET published_at = published_at - interval '2 hours',"
-            " created_at = created_at - interval '2 hours' WHERE id <= 2"
+            f"UPDATE {TABLE} SET created_at = created_at - interval '2 hours' WHERE id <= 2"
         )
         await conn.execute(
             f"UPDATE {TABLE} SET created_at = now() - interval '3 hours' WHERE id = 5"
@@ -168,9 +166,35 @@ async def test_a_record_kafka_refuses_fails_alone(
     assert await relay.run_once() == 1
     records = await testing.consume_until(kafka_bootstrap, topics.qonto_events, count=3)
     assert sorted(r.value for r in records) == [b"small-1", b"small-2", b'{"n":0}']
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            f"SELECT attempts, last_error, published_at FROM {TABLE} WHERE id = 2"
-        )
-    assert (row["attempts"], row["published_at"]) == (3, None)
+    row = (await _rows(pool))[1]
+    assert (row["id"], row["attempts"], row["pending"]) == (2, 3, True)
     assert "exceeds max_record_bytes" in row["last_error"]
+
+
+async def test_any_insert_is_enqueued_and_a_published_row_leaves_the_queue(
+    pool: asyncpg.Pool, broker: KafkaBroker, topics: Topics
+) -> None:
+    """The pending table is kept by a trigger: a writer that knows nothing of it (a plain
+    INSERT, an older version of a service) still enqueues."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            f"INSERT INTO {TABLE} (topic, value) SELECT $1, 'v'::bytea FROM generate_series(1, 3)",
+            topics.qonto_events,
+        )
+    relay = OutboxRelay(pool, broker, table=TABLE)
+    assert await relay.backlog() == 3
+    assert await relay.run_once() == 3
+    assert await relay.backlog() == 0
+    assert [r["pending"] for r in await _rows(pool)] == [False, False, False]
+
+
+async def _rows(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    """Every outbox row in id order, with whether it is still pending."""
+    async with pool.acquire() as conn:
+        return list(
+            await conn.fetch(
+                f"SELECT t.id, t.attempts, t.last_error,"
+                f" EXISTS (SELECT 1 FROM {pending_table(TABLE)} AS p WHERE p.id = t.id) AS pending"
+                f" FROM {TABLE} AS t ORDER BY t.id"
+            )
+        )

@@ -64,9 +64,7 @@ async def pending_rows(dsn: str) -> tuple[int, int]:
     conn = await asyncpg.connect(dsn)
     try:
         total = await conn.fetchval("SELECT count(*) FROM ingest_inbox")
-        pending = await conn.fetchval(
-            "SELECT count(*) FROM ingest_inbox WHERE published_at IS NULL"
-        )
+        pending = await conn.fetchval("SELECT count(*) FROM ingest_inbox_pending")
     finally:
         await conn.close()
     return total, pending

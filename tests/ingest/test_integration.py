@@ -31,7 +31,9 @@ async def inbox_state(dsn: str) -> dict[str, int]:
     conn = await asyncpg.connect(dsn)
     try:
         row = await conn.fetchrow(
-            "SELECT count(*) AS total, count(published_at) AS published FROM ingest_inbox"
+            "SELECT (SELECT count(*) FROM ingest_inbox) AS total,"
+            " (SELECT count(*) FROM ingest_inbox) - (SELECT count(*) FROM ingest_inbox_pending)"
+            " AS published"
         )
     finally:
         await conn.close()

@@ -156,7 +156,7 @@ async def test_kill_9_mid_stream_loses_and_doubles_nothing(
         assert applied == len(last), log.read_text()[-3000:]
         pending = await _wait(
             pool,
-            "SELECT count(*) FROM matcher_outbox WHERE published_at IS NULL",
+            "SELECT count(*) FROM matcher_outbox_pending",
             lambda n: n == 0,
             30,
         )

