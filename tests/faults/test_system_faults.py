@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -121,14 +120,8 @@ def _allocations(result: dict[str, Any] | str) -> list[tuple[str, int]]:
     )
 
 
-def _infra(script: str, action: str) -> None:
-    completed = subprocess.run(
-        [str(ROOT / "infra" / script), action], capture_output=True, text=True, check=False
-    )
-    assert completed.returncode == 0, (
-        f"infra/{script} {action} failed (the fault suite needs the servers started by "
-        f"infra/up.sh):\n{completed.stderr}"
-    )
+def _infra(script: str, action: str, address: str) -> None:
+    testing.control_infra(ROOT, script, action, address)
 
 
 async def test_lost_duplicated_and_reordered_webhooks_and_failing_api_lose_nothing(
@@ -157,9 +150,10 @@ async def test_kill_9_of_each_service_mid_stream(system: Stack) -> None:
 async def test_kafka_broker_stopped_and_restarted_mid_stream(system: Stack) -> None:
     async def broker_outage() -> None:
         await asyncio.sleep(8)
-        await asyncio.to_thread(_infra, "kafka.sh", "stop")
+        kafka = system.config.kafka_bootstrap
+        await asyncio.to_thread(_infra, "kafka.sh", "stop", kafka)
         await asyncio.sleep(10)
-        await asyncio.to_thread(_infra, "kafka.sh", "start")
+        await asyncio.to_thread(_infra, "kafka.sh", "start", kafka)
 
     result = await play_and_settle(system, FAULTY_WEBHOOKS, during=broker_outage)
     await assert_reconciled(system, result)
@@ -168,9 +162,10 @@ async def test_kafka_broker_stopped_and_restarted_mid_stream(system: Stack) -> N
 async def test_postgresql_restarted_mid_stream(system: Stack) -> None:
     async def database_restart() -> None:
         await asyncio.sleep(8)
-        await asyncio.to_thread(_infra, "postgres.sh", "stop")
+        database = system.config.database_url
+        await asyncio.to_thread(_infra, "postgres.sh", "stop", database)
         await asyncio.sleep(5)
-        await asyncio.to_thread(_infra, "postgres.sh", "start")
+        await asyncio.to_thread(_infra, "postgres.sh", "start", database)
 
     result = await play_and_settle(system, FAULTY_WEBHOOKS, during=database_restart)
     await assert_reconciled(system, result)

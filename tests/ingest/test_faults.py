@@ -12,7 +12,6 @@ CAUTION: ``test_kafka_outage`` stops the shared broker for a few seconds.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 import uuid
 from typing import Any
@@ -109,12 +108,6 @@ async def test_kill_9_right_after_acknowledgements_loses_nothing(
     assert size - 600 <= 24 * 25
 
 
-def kafka(command: str) -> float:
-    started = time.monotonic()
-    subprocess.run([str(ROOT / "infra" / "kafka.sh"), command], check=True, timeout=120)
-    return time.monotonic() - started
-
-
 async def test_kafka_outage_every_acknowledged_event_exactly_once(
     spawn_ingest: Any, kafka_bootstrap: str, topics: Topics
 ) -> None:
@@ -139,11 +132,19 @@ async def test_kafka_outage_every_acknowledged_event_exactly_once(
         outage_started = time.monotonic()
         stopped = False
         try:
-            stop_took = await asyncio.to_thread(kafka, "stop")
+            stop_took = await asyncio.to_thread(
+                testing.control_infra, ROOT, "kafka.sh", "stop", kafka_bootstrap
+            )
             stopped = True
             await asyncio.sleep(1.0)  # webhooks keep coming while Kafka is down
         finally:
-            start_took = await asyncio.to_thread(kafka, "start") if stopped else 0.0
+            start_took = (
+                await asyncio.to_thread(
+                    testing.control_infra, ROOT, "kafka.sh", "start", kafka_bootstrap
+                )
+                if stopped
+                else 0.0
+            )
         outage = time.monotonic() - outage_started
         during = len(acked) - before
         await asyncio.sleep(1.0)

@@ -12,8 +12,11 @@ import asyncio
 import contextlib
 import os
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -164,3 +167,33 @@ async def topic_size(bootstrap: str, topic: str) -> int:
         return int(sum(ends.values()))
     finally:
         await consumer.stop()
+
+
+def control_infra(root: Path, script: str, action: str, address: str) -> float:
+    """Stop or start a server with ``infra/<script> <action>`` and check that it was the
+    server at ``address`` (``host:port``, or a DSN) that stopped or started.
+
+    A fault test that stops a server the tests do not use proves nothing: this happens
+    when the tests are given servers (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``) that
+    ``infra/`` was not started for with the same ``QRECON_RUN_DIR`` / ports. Returns the
+    seconds the script took.
+    """
+    started = time.monotonic()
+    completed = subprocess.run(  # noqa: S603 - our own script
+        [str(root / "infra" / script), action], capture_output=True, text=True, check=False
+    )
+    took = time.monotonic() - started
+    if completed.returncode != 0:
+        raise AssertionError(
+            f"infra/{script} {action} failed (the fault tests need the servers started by "
+            f"infra/up.sh):\n{completed.stderr}"
+        )
+    parts = urlsplit(address if "://" in address else f"tcp://{address.split(',')[0]}")
+    host, port = parts.hostname or "127.0.0.1", parts.port or 0
+    if (action == "stop") == _answers(host, port):
+        raise AssertionError(
+            f"infra/{script} {action} did not {action} the server the tests use "
+            f"({host}:{port}): give the tests the QRECON_RUN_DIR and ports infra/up.sh "
+            "started them with (scripts/test.sh does)"
+        )
+    return took
