@@ -621,6 +621,27 @@ class MatcherService:
             )
         return prev
 
+    async def _commit_review(
+        self,
+        uow: UnitOfWork,
+        tx: QontoTransaction,
+        prev: TransactionRow,
+        held: dict[str, int],
+        result: MatchResult,
+        decided_by: DecidedBy,
+    ) -> None:
+        """Write a decision a review action produced (its allocations replace the held ones)."""
+        await self._commit(
+            uow,
+            tx=tx,
+            prev=prev,
+            held=held,
+            result=result,
+            keep_allocations=False,
+            cause="review",
+            decided_by=decided_by,
+        )
+
     async def _teach_aliases(
         self,
         uow: UnitOfWork,
@@ -682,16 +703,7 @@ class MatcherService:
                     "matcher_version": self.matcher_version,
                 }
             )
-            await self._commit(
-                uow,
-                tx=tx,
-                prev=prev,
-                held=held,
-                result=result,
-                keep_allocations=False,
-                cause="review",
-                decided_by="review",
-            )
+            await self._commit_review(uow, tx, prev, held, result, "review")
         return result
 
     async def reject(
@@ -737,16 +749,7 @@ class MatcherService:
                 result = lifecycle.with_reasons(
                     self._decide(tx, held, rejected, degrade), lifecycle.REASON_REJECTED
                 )
-                await self._commit(
-                    uow,
-                    tx=tx,
-                    prev=prev,
-                    held=held,
-                    result=result,
-                    keep_allocations=False,
-                    cause="review",
-                    decided_by="review",
-                )
+                await self._commit_review(uow, tx, prev, held, result, "review")
                 return result
 
         result: MatchResult = await self._with_conflict_retries(attempt)
@@ -831,16 +834,7 @@ class MatcherService:
                 matcher_version=self.matcher_version,
                 decided_at=utcnow(),
             )
-            await self._commit(
-                uow,
-                tx=tx,
-                prev=prev,
-                held=held,
-                result=result,
-                keep_allocations=False,
-                cause="review",
-                decided_by="review",
-            )
+            await self._commit_review(uow, tx, prev, held, result, "review")
         return result
 
     async def undo(
@@ -875,16 +869,7 @@ class MatcherService:
                 else:
                     result = self._decide(tx, held, rejected, degrade)
                 result = lifecycle.with_reasons(result, lifecycle.REASON_UNDONE)
-                await self._commit(
-                    uow,
-                    tx=tx,
-                    prev=prev,
-                    held=held,
-                    result=result,
-                    keep_allocations=False,
-                    cause="review",
-                    decided_by="engine",
-                )
+                await self._commit_review(uow, tx, prev, held, result, "engine")
                 return result
 
         result: MatchResult = await self._with_conflict_retries(attempt)
