@@ -504,7 +504,7 @@ class QontoClient:
     async def list_transactions(
         self, *, page: int = 1, per_page: int = 100, **filters: Any
     ) -> Page[QontoTransaction]:
-        """One page of transactions (``filters`` as in ``iter_transactions``)."""
+        """One page of transactions (``filters``: those of ``transaction_params``)."""
         params = self.transaction_params(**filters)
         raw = await self.get_page(
             "/v2/transactions", "transactions", params, page=page, per_page=per_page
@@ -512,41 +512,11 @@ class QontoClient:
         return Page(items=[_parse_transaction(t) for t in raw.items], meta=raw.meta)
 
     async def iter_transactions(
-        self,
-        *,
-        bank_account_id: str | None = None,
-        iban: str | None = None,
-        statuses: Sequence[str] | None = ALL_STATUSES,
-        updated_at_from: datetime | str | None = None,
-        updated_at_to: datetime | str | None = None,
-        settled_at_from: datetime | str | None = None,
-        settled_at_to: datetime | str | None = None,
-        emitted_at_from: datetime | str | None = None,
-        emitted_at_to: datetime | str | None = None,
-        side: Literal["credit", "debit"] | None = None,
-        operation_types: Sequence[str] | None = None,
-        with_attachments: bool | None = None,
-        sort_by: str | None = "updated_at:asc",
-        includes: Sequence[str] | None = None,
-        per_page: int = 100,
+        self, *, per_page: int = 100, **filters: Any
     ) -> AsyncIterator[QontoTransaction]:
-        """Every transaction matching the filters, page after page."""
-        params = self.transaction_params(
-            bank_account_id=bank_account_id,
-            iban=iban,
-            statuses=statuses,
-            updated_at_from=updated_at_from,
-            updated_at_to=updated_at_to,
-            settled_at_from=settled_at_from,
-            settled_at_to=settled_at_to,
-            emitted_at_from=emitted_at_from,
-            emitted_at_to=emitted_at_to,
-            side=side,
-            operation_types=operation_types,
-            with_attachments=with_attachments,
-            sort_by=sort_by,
-            includes=includes,
-        )
+        """Every transaction matching the filters (those of ``transaction_params``), page
+        after page."""
+        params = self.transaction_params(**filters)
         async for item in self.iter_items(
             "/v2/transactions", "transactions", params, per_page=per_page
         ):
