@@ -52,14 +52,9 @@ TOOLS_CLIENT="$RUN_DIR/tools-client.properties"
 PID_FILE="$RUN_DIR/kafka.pid"
 LOCK_FILE="$RUN_DIR/.lock"
 
-log() { printf 'kafka: %s\n' "$*" >&2; }
-die() { printf 'kafka: ERROR: %s\n' "$*" >&2; exit 1; }
-
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"
-  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
-  else die "need root to run: $*"; fi
-}
+NAME=kafka
+# shellcheck source=infra/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 # --- prerequisites ----------------------------------------------------------
 
@@ -112,8 +107,6 @@ alive() {
   [ -n "$st" ] && [ "$st" != "Z" ]
 }
 
-now() { echo "${EPOCHREALTIME:-$(date +%s)}"; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
@@ -241,14 +234,8 @@ tail_log() {
 
 # --- commands ---------------------------------------------------------------
 
-with_lock() {
-  mkdir -p "$RUN_DIR"
-  exec 9>"$LOCK_FILE"
-  flock -w 180 9 || die "could not take $LOCK_FILE"
-}
-
 cmd_start() {
-  with_lock
+  with_lock 180
   local t0 pid; t0="$(now)"
   if pid="$(our_pid)"; then
     log "our broker (pid $pid) is running; waiting for it to answer"
@@ -302,7 +289,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-  with_lock
+  with_lock 180
   local pid
   if ! pid="$(our_pid)"; then
     rm -f "$PID_FILE"
@@ -340,12 +327,6 @@ cmd_status() {
   if [ -n "${pid:-}" ]; then log "process $pid is running but does not answer on $HOST:$KAFKA_PORT"
   else log "down"; fi
   return 1
-}
-
-cmd_reset() {
-  cmd_stop
-  log "wiping $RUN_DIR"
-  rm -rf "$RUN_DIR"
 }
 
 case "${1:-}" in

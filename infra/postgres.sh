@@ -40,16 +40,9 @@ LOG_FILE="$LOG_DIR/postgres.log"
 SOCK_DIR="$RUN_DIR/sock"
 LOCK_FILE="$RUN_DIR/.lock"
 
-log() { printf 'postgres: %s\n' "$*" >&2; }
-die() { printf 'postgres: ERROR: %s\n' "$*" >&2; exit 1; }
-
-IS_ROOT=0; [ "$(id -u)" -eq 0 ] && IS_ROOT=1
-
-as_root() {
-  if [ "$IS_ROOT" -eq 1 ]; then "$@"
-  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
-  else die "need root to run: $*"; fi
-}
+NAME=postgres
+# shellcheck source=infra/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 # Run a server-side command as the account that owns the cluster.
 as_pg() {
@@ -57,8 +50,6 @@ as_pg() {
   else "$@"; fi
 }
 
-now() { echo "${EPOCHREALTIME:-$(date +%s)}"; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # --- binaries ---------------------------------------------------------------
 
@@ -195,16 +186,10 @@ ours_running() {
   as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" status >/dev/null 2>&1
 }
 
-with_lock() {
-  mkdir -p "$RUN_DIR"
-  exec 9>"$LOCK_FILE"
-  flock -w 120 9 || die "could not take $LOCK_FILE"
-}
-
 # --- commands ---------------------------------------------------------------
 
 cmd_start() {
-  with_lock
+  with_lock 120
   local t0; t0="$(now)"
   find_bin || true
   if pg_isready_q; then
@@ -242,7 +227,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-  with_lock
+  with_lock 120
   find_bin || true
   if ours_running; then
     local t0; t0="$(now)"
@@ -266,12 +251,6 @@ cmd_status() {
   fi
   log "down"
   return 1
-}
-
-cmd_reset() {
-  cmd_stop
-  log "wiping $RUN_DIR"
-  rm -rf "$RUN_DIR"
 }
 
 case "${1:-}" in
