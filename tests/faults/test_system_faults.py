@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,41 @@ from qrecon.devstack.stack import Stack, StackConfig, free_port
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
-FAULTY_WEBHOOKS = PlayOptions(
-    seed=11,
-    month_seconds=30.0,
-    size="small",
-    drop=0.2,
-    duplicate=0.1,
-    reorder=0.2,
-    settle_timeout=150.0,
-)
+
+# The first business day of the month each test plays. Which invoices and payments fall
+# inside a fault window depends on it (the suite once passed on the day it was written and
+# failed a month later), so every fault runs at each of these, all explicit: a 31st at a
+# month end, the last days of February (common and leap year), a Saturday, and the 30 days
+# that ended on 2026-12-06, the day the calendar bug was found.
+START_DATES = {
+    "31st-month-end": date(2026, 1, 31),
+    "february-end": date(2027, 2, 26),
+    "leap-february-end": date(2028, 2, 27),
+    "saturday": date(2026, 3, 7),
+    "2026-11-06": date(2026, 11, 6),
+}
+
+
+def faulty_webhooks(start: date, **overrides: Any) -> PlayOptions:
+    options = {
+        "seed": 11,
+        "month_seconds": 30.0,
+        "size": "small",
+        "drop": 0.2,
+        "duplicate": 0.1,
+        "reorder": 0.2,
+        "settle_timeout": 150.0,
+        "start": start,
+        **overrides,
+    }
+    return PlayOptions(**options)
+
+
+@pytest.fixture(params=list(START_DATES.values()), ids=list(START_DATES))
+def start(request: pytest.FixtureRequest) -> date:
+    value = request.param
+    assert isinstance(value, date)
+    return value
 
 
 @pytest.fixture
@@ -125,17 +152,16 @@ def _infra(script: str, action: str, address: str) -> None:
 
 
 async def test_lost_duplicated_and_reordered_webhooks_and_failing_api_lose_nothing(
-    system: Stack,
+    system: Stack, start: date
 ) -> None:
-    options = PlayOptions(**{**FAULTY_WEBHOOKS.__dict__, "api_error_rate": 0.2})
-    result = await play_and_settle(system, options)
+    result = await play_and_settle(system, faulty_webhooks(start, api_error_rate=0.2))
     await assert_reconciled(system, result)
     dropped = result.emulator_status["webhooks"].get("dropped", 0)
     assert dropped > 0, "the emulator dropped no webhook: the test proved nothing"
     assert result.observation.events_by_source["poll"] > 0
 
 
-async def test_kill_9_of_each_service_mid_stream(system: Stack) -> None:
+async def test_kill_9_of_each_service_mid_stream(system: Stack, start: date) -> None:
     async def crash_each_service() -> None:
         for name in ("ingest", "matcher", "sync"):
             await asyncio.sleep(6)
@@ -143,11 +169,11 @@ async def test_kill_9_of_each_service_mid_stream(system: Stack) -> None:
             await asyncio.sleep(2)
             await asyncio.to_thread(system.start, name)
 
-    result = await play_and_settle(system, FAULTY_WEBHOOKS, during=crash_each_service)
+    result = await play_and_settle(system, faulty_webhooks(start), during=crash_each_service)
     await assert_reconciled(system, result)
 
 
-async def test_kafka_broker_stopped_and_restarted_mid_stream(system: Stack) -> None:
+async def test_kafka_broker_stopped_and_restarted_mid_stream(system: Stack, start: date) -> None:
     async def broker_outage() -> None:
         await asyncio.sleep(8)
         kafka = system.config.kafka_bootstrap
@@ -155,11 +181,11 @@ async def test_kafka_broker_stopped_and_restarted_mid_stream(system: Stack) -> N
         await asyncio.sleep(10)
         await asyncio.to_thread(_infra, "kafka.sh", "start", kafka)
 
-    result = await play_and_settle(system, FAULTY_WEBHOOKS, during=broker_outage)
+    result = await play_and_settle(system, faulty_webhooks(start), during=broker_outage)
     await assert_reconciled(system, result)
 
 
-async def test_postgresql_restarted_mid_stream(system: Stack) -> None:
+async def test_postgresql_restarted_mid_stream(system: Stack, start: date) -> None:
     async def database_restart() -> None:
         await asyncio.sleep(8)
         database = system.config.database_url
@@ -167,5 +193,5 @@ async def test_postgresql_restarted_mid_stream(system: Stack) -> None:
         await asyncio.sleep(5)
         await asyncio.to_thread(_infra, "postgres.sh", "start", database)
 
-    result = await play_and_settle(system, FAULTY_WEBHOOKS, during=database_restart)
+    result = await play_and_settle(system, faulty_webhooks(start), during=database_restart)
     await assert_reconciled(system, result)

@@ -16,8 +16,9 @@ from qrecon.common.schemas import (
     TransactionEvent,
 )
 
-# Recent (re-examination looks back MATCHER_REEXAMINE_DAYS), on a whole minute.
-BASE = (datetime.now(UTC) - timedelta(days=5)).replace(second=0, microsecond=0)
+# A fixed business day (re-examination looks back MATCHER_REEXAMINE_DAYS from the newest
+# bank date held, not from today), on a whole minute.
+BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ISSUED = BASE.date() - timedelta(days=14)
 
 

@@ -7,6 +7,7 @@ consumers); what it would publish is read from its outbox table.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -19,6 +20,7 @@ from qrecon.matcher.service.cache import MatcherState
 from qrecon.matcher.service.matching import MatcherService
 
 from .factories import (
+    BASE,
     assert_allocations_consistent,
     bump,
     cancel_event,
@@ -179,6 +181,34 @@ async def test_new_invoice_re_examines_unmatched_transactions(service: MatcherSe
     # Re-examining again publishes nothing new.
     assert await service.reexamine(["EUR"]) == 0
     assert len(await outbox_results(service.pool, tx.id)) == 2
+
+
+async def test_re_examination_window_is_measured_from_the_newest_bank_date_not_today(
+    service: MatcherService,
+) -> None:
+    # A month replayed years later behaves as it did live: the window is anchored on the
+    # newest bank date held, so the calendar of the machine running it plays no part.
+    long_ago = BASE - timedelta(days=2000)
+    fresh = transaction(77000, reference="FAC-1999-0001", settled_at=long_ago, emitted_at=long_ago)
+    stale_day = long_ago - timedelta(days=400)
+    stale = transaction(
+        66000, reference="FAC-1998-0001", settled_at=stale_day, emitted_at=stale_day
+    )
+    for tx in (stale, fresh):
+        await service.handle_transaction_event(tx_event(tx))
+
+    currencies = set()
+    for number, amount in (("FAC-1999-0001", 77000), ("FAC-1998-0001", 66000)):
+        inv = invoice(number, amount, issue_date=stale_day.date())
+        currencies.add((await service.handle_invoice_event(invoice_event(inv))).currency)
+    await service.reexamine(currencies)
+
+    assert [r.status for r in await outbox_results(service.pool, fresh.id)] == [
+        "unmatched",
+        "auto_matched",
+    ]
+    # 400 days before the newest bank date: outside the 180-day window.
+    assert [r.status for r in await outbox_results(service.pool, stale.id)] == ["unmatched"]
 
 
 async def test_cancelled_invoice_releases_its_allocations_and_redecides(

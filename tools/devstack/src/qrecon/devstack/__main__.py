@@ -16,6 +16,7 @@ import asyncio
 import os
 import sys
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import asyncpg
@@ -45,7 +46,7 @@ async def _fresh_database(admin_dsn: str, name: str) -> str:
 
 def demo(args: argparse.Namespace) -> int:
     from qrecon.devstack.demo import run_demo
-    from qrecon.devstack.run import PlayOptions
+    from qrecon.devstack.run import PlayOptions, recent_month_start
 
     kafka, database = _infra()
     run_id = time.strftime("%Y%m%d%H%M%S")
@@ -60,8 +61,16 @@ def demo(args: argparse.Namespace) -> int:
     stack = Stack(config)
     if any(stack.running().values()):
         stack.stop_all()
+    # A person running the demo wants bank dates as recent as live ones; the date is
+    # chosen here, at the entry point, and printed so a run can be replayed with --start.
+    start = args.start or recent_month_start(datetime.now(UTC).date())
+    print(f"demo: playing the 30 days from {start.isoformat()} (replay with --start)")
     options = PlayOptions(
-        seed=args.seed, month_seconds=args.month_seconds, size=args.size, drop=args.drop
+        seed=args.seed,
+        month_seconds=args.month_seconds,
+        size=args.size,
+        drop=args.drop,
+        start=start,
     )
     return asyncio.run(run_demo(stack, options, keep_running=args.keep_running))
 
@@ -123,6 +132,12 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="play a month through the whole system, then report")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=None,
+        help="first business day played (ISO date; default: 30 days before today)",
+    )
     p.add_argument("--month-seconds", type=float, default=60.0)
     p.add_argument("--size", default="small")
     p.add_argument("--drop", type=float, default=0.2, help="share of webhooks dropped")

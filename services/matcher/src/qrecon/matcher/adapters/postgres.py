@@ -248,6 +248,11 @@ class PgRepository:
         )
         return [row["transaction_id"] for row in rows]
 
+    async def latest_transaction_date(self) -> datetime | None:
+        """The newest bank date held (``matcher_transactions_tx_date_idx``, migration 0003)."""
+        value = await self.conn.fetchval("SELECT max(tx_date) FROM matcher_transactions")
+        return value if isinstance(value, datetime) else None
+
     async def reexamine_candidates(
         self, currencies: Sequence[str], since: datetime, limit: int
     ) -> list[TransactionRow]:

@@ -581,11 +581,16 @@ class MatcherService:
         wanted = sorted(set(currencies))
         if not wanted or self.reexamine_limit == 0:
             return 0
-        since = utcnow() - timedelta(days=self.reexamine_days)
         async with self.pool.acquire() as conn:
-            rows = await PgRepository(conn).reexamine_candidates(
-                wanted, since, self.reexamine_limit
-            )
+            repo = PgRepository(conn)
+            # "Recent" is measured from the newest bank date the matcher holds, not from
+            # the wall clock: decisions then depend on the data alone (a replayed or
+            # backfilled month behaves as it did live, whatever today's date is).
+            latest = await repo.latest_transaction_date()
+            if latest is None:
+                return 0
+            since = latest - timedelta(days=self.reexamine_days)
+            rows = await repo.reexamine_candidates(wanted, since, self.reexamine_limit)
         changed = 0
         for row in rows:
             try:
