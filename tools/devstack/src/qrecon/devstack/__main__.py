@@ -75,7 +75,16 @@ def demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(stack, options, keep_running=args.keep_running))
 
 
-def up(_: argparse.Namespace) -> int:
+def up(args: argparse.Namespace) -> int:
+    """Start the stack and, on a first start, play a month so there is something to explore.
+
+    Without a played month the review queue is empty and nothing publishes invoices, so
+    ``make up`` plays the 30 days that end today through the back office and the
+    emulator (as ``make demo`` does) and leaves everything running; ``--empty`` skips it.
+    """
+    from qrecon.devstack.demo import run_demo
+    from qrecon.devstack.run import PlayOptions, recent_month_start
+
     kafka, database = _infra()
     path = RUN_DIR / "stack"
     config = (
@@ -84,7 +93,18 @@ def up(_: argparse.Namespace) -> int:
         else StackConfig(run_dir=path, kafka_bootstrap=kafka, database_url=database)
     )
     stack = Stack(config)
-    stack.start_all()
+    already_up = all(stack.running().values())
+    if already_up or args.empty:
+        stack.start_all()
+    else:
+        start = args.start or recent_month_start(datetime.now(UTC).date())
+        print(f"up: playing the 30 days from {start.isoformat()} (replay with --start)")
+        options = PlayOptions(
+            seed=args.seed, month_seconds=args.month_seconds, drop=0.1, start=start
+        )
+        code = asyncio.run(run_demo(stack, options, keep_running=True))
+        if code != 0:
+            print("up: the month did not settle in time; the stack keeps running", file=sys.stderr)
     print(_describe(stack))
     return 0
 
@@ -118,6 +138,10 @@ def _describe(stack: Stack) -> str:
     lines = [f"{name:9} {'up  ' if running[name] else 'DOWN'} {urls[name]}" for name in SERVICES]
     lines.append(f"logs      {c.run_dir}/logs/")
     lines.append(
+        "review queue: curl -H 'Authorization: Bearer "
+        f"{c.matcher_token}' {c.matcher_url}/v1/suggestions"
+    )
+    lines.append(
         f"play a month: uv run qonto-sim play --api {c.emulator_url} --month-seconds 60 --wait"
     )
     return "\n".join(lines)
@@ -144,7 +168,12 @@ def main() -> None:
     p.add_argument("--sync-poll-seconds", type=float, default=5.0)
     p.add_argument("--keep-running", action="store_true")
     p.set_defaults(handler=demo)
-    sub.add_parser("up").set_defaults(handler=up)
+    p = sub.add_parser("up", help="start everything and play a month to explore (make up)")
+    p.add_argument("--empty", action="store_true", help="start the services, play nothing")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--start", type=date.fromisoformat, default=None)
+    p.add_argument("--month-seconds", type=float, default=30.0)
+    p.set_defaults(handler=up)
     sub.add_parser("down").set_defaults(handler=down)
     sub.add_parser("status").set_defaults(handler=status)
     args = parser.parse_args()
