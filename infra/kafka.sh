@@ -170,7 +170,9 @@ log.dirs=$DATA_DIR
 num.partitions=3
 default.replication.factor=1
 min.insync.replicas=1
-auto.create.topics.enable=true
+# Topics are provisioned (qrecon-topics apply), never created by a producer or consumer
+# that asks for one: a typo or a missing provisioning step fails loudly instead.
+auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=10
 transaction.state.log.replication.factor=1
