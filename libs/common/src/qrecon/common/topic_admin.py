@@ -284,7 +284,7 @@ async def apply_topics(
         present = [(s, st) for s in wanted if (st := states[s.name]) is not None]
         await _add_partitions(admin, present, changes)
         await _alter_configs(admin, present, changes)
-        await _wait_visible(admin, [s.name for s in wanted], wait_timeout)
+        await _wait_visible(admin, wanted, wait_timeout)
     return [changes[s.name] for s in wanted]
 
 
@@ -363,11 +363,25 @@ async def _alter_configs(
                 )
 
 
-async def _wait_visible(admin: Any, names: list[str], timeout: float) -> None:  # noqa: ASYNC109
+async def _wait_visible(admin: Any, specs: list[TopicSpec], timeout: float) -> None:  # noqa: ASYNC109
+    """Until the broker reports every topic with its partitions and configs.
+
+    The controller answers before every broker's metadata has the change.
+    """
     async with asyncio.timeout(timeout):
-        # Polling the metadata is the only way to see a topic appear.
-        while not set(names) <= await _existing(admin):  # noqa: ASYNC110
+        # Polling the metadata is the only way to see a change published.
+        while not await _converged(admin, specs):  # noqa: ASYNC110
             await asyncio.sleep(0.1)
+
+
+async def _converged(admin: Any, specs: list[TopicSpec]) -> bool:
+    states = await _describe(admin, [s.name for s in specs])
+    return all(
+        (state := states[s.name]) is not None
+        and state.partitions >= s.partitions
+        and not differences(s, state)
+        for s in specs
+    )
 
 
 async def missing_topics(bootstrap: str, names: Iterable[str], **client_options: Any) -> list[str]:
