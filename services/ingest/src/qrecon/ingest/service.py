@@ -43,7 +43,7 @@ from fastapi import FastAPI
 from qrecon.common.kafka import make_broker
 from qrecon.common.logging import get_logger
 from qrecon.common.outbox import OutboxRelay
-from qrecon.common.topic_admin import MissingTopicsError, missing_topics
+from qrecon.common.topic_admin import APPLY_HINT, MissingTopicsError, missing_topics
 from qrecon.ingest import metrics
 from qrecon.ingest.adapters import pg
 from qrecon.ingest.adapters.http import Inbox, create_http_app
@@ -139,7 +139,7 @@ class IngestRuntime:
             log.warning("topics_unchecked", error=f"{type(exc).__name__}: {exc}")
             return
         if missing:
-            log.error("topics_missing", missing=missing)
+            log.error("topics_missing", missing=missing, hint=APPLY_HINT)
             raise MissingTopicsError(missing)
 
     async def stop(self) -> None:

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from qrecon.common.db import create_pool
 from qrecon.common.logging import configure_logging, get_logger
-from qrecon.common.topic_admin import MissingTopicsError
+from qrecon.common.topic_admin import APPLY_HINT, MissingTopicsError
 from qrecon.sync.adapters.http import create_app
 from qrecon.sync.adapters.leases import LeaseStore
 from qrecon.sync.adapters.store import SyncStore, migrate
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         if command == "backfill":
             sys.exit(asyncio.run(backfill(settings, args)))
     except MissingTopicsError as exc:
-        log.error("topics_missing", missing=exc.missing)
+        log.error("topics_missing", missing=exc.missing, hint=APPLY_HINT)
         sys.exit(f"qonto-sync {command}: {exc}")
     sys.exit(asyncio.run(status(settings)))
 
