@@ -311,9 +311,8 @@ async def _create(admin: Any, missing: list[TopicSpec], changes: dict[str, Topic
         spec = by_name[name]
         changes[name].created = True
         changes[name].actions.append(
-            f"created with {spec.partitions} partitions, replication factor "
-            f"{spec.replication_factor}, "
-            + ", ".join(f"{k}={v}" for k, v in sorted(spec.configs.items()))
+            f"partitions={spec.partitions} replication={spec.replication_factor} "
+            + " ".join(f"{k}={v}" for k, v in sorted(spec.configs.items()))
         )
 
 
