@@ -224,7 +224,8 @@ async def test_the_broker_does_not_create_a_topic_a_producer_asks_for(
 
 # ---------------------------------------------------------------------- the command
 async def qrecon_topics(*args: str, prefix: str, bootstrap: str) -> tuple[int, str, str]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC_PREFIX": prefix}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_TOPIC_")}
+    env |= {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_TOPIC_PREFIX": prefix}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
