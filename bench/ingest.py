@@ -387,8 +387,11 @@ async def drain(dsn: str, timeout: float = 120) -> dict[str, Any]:  # noqa: ASYN
 @contextlib.contextmanager
 def ingest_server(kafka: str, admin_dsn: str, workers: int) -> Iterator[tuple[str, int, str, str]]:
     """``qonto-ingest`` as a subprocess on a fresh database: (url, pid, dsn, topic)."""
+    from qrecon.common.testing import provision_topics
+
     dsn = asyncio.run(create_database(admin_dsn))
     prefix = f"bench{uuid.uuid4().hex[:8]}."
+    asyncio.run(provision_topics(kafka, prefix))
     port = free_port()
     env = {
         **os.environ,

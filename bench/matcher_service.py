@@ -35,7 +35,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from qrecon.common import testing
 from qrecon.common.schemas import Invoice, InvoiceEvent, QontoTransaction, TransactionEvent
@@ -113,19 +112,6 @@ def make_data(n_tx: int, seed: int) -> tuple[list[Invoice], list[QontoTransactio
     return invoices, txs
 
 
-async def create_topics(bootstrap: str, topics: Topics) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [topics.transactions, topics.invoices, topics.matches]
-        names += [topics.dlq(topics.transactions), topics.dlq(topics.invoices)]
-        await admin.create_topics(
-            [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1) for n in names]
-        )
-    finally:
-        await admin.close()
-
-
 def start_replica(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "qrecon.matcher", "run", "--no-api"],
@@ -188,8 +174,9 @@ class ResultReader:
 async def run_phase(
     bootstrap: str, admin_dsn: str, phase: Phase, n_tx: int, rate: float | None, seed: int
 ) -> dict[str, Any]:
-    topics = Topics(testing.unique_prefix())
-    await create_topics(bootstrap, topics)
+    topics = await testing.provision_topics(
+        bootstrap, testing.unique_prefix(), partitions=PARTITIONS
+    )
     invoices, txs = make_data(n_tx, seed)
     async with testing.fresh_database(admin_dsn) as dsn:
         env = {

@@ -47,6 +47,7 @@ async def catch_up(emulator: EmulatorProcess, n: int, timeout: float) -> dict[st
     with testing.kafka_backend() as bootstrap, testing.postgres_backend() as admin_dsn:
         async with testing.fresh_database(admin_dsn) as database_url:
             prefix = testing.unique_prefix()
+            await testing.provision_topics(bootstrap, prefix)
             settings = SyncSettings(
                 _env_file=None,
                 database_url=database_url,

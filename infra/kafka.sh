@@ -2,7 +2,7 @@
 # infra/kafka.sh — a real single-node Apache Kafka (KRaft, combined broker +
 # controller) on loopback, for machines without Docker (dev, CI).
 #
-# Usage: infra/kafka.sh {start|stop|status|env|reset|logs}
+# Usage: infra/kafka.sh {start|stop|status|env|reset|logs|topics ARGS|configs ARGS}
 #   start   resolve the jars (first run only), format storage (first run only),
 #           start the broker in the background, wait until it answers metadata
 #           requests. No-op if something already answers on KAFKA_PORT.
@@ -12,6 +12,10 @@
 #   env     print KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<port>
 #   reset   stop, then wipe .run/kafka (data, config, logs).
 #   logs    print the path of the server log.
+#   topics ARGS   kafka-topics (TopicCommand) against the broker on KAFKA_PORT, e.g.
+#                 infra/kafka.sh topics --describe --topic invoices.v1
+#   configs ARGS  kafka-configs (ConfigCommand) against it, e.g.
+#                 infra/kafka.sh configs --describe --entity-type topics --entity-name invoices.v1
 #
 # Where things go (relative to the repo root, both git-ignored):
 #   .cache/kafka-<version>/libs   jars from Maven Central (infra/kafka/pom.xml)
@@ -170,7 +174,9 @@ log.dirs=$DATA_DIR
 num.partitions=3
 default.replication.factor=1
 min.insync.replicas=1
-auto.create.topics.enable=true
+# Topics are provisioned (qrecon-topics apply), never created by a producer or consumer
+# that asks for one: a typo or a missing provisioning step fails loudly instead.
+auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=10
 transaction.state.log.replication.factor=1
@@ -329,12 +335,21 @@ cmd_status() {
   return 1
 }
 
+cmd_tool() {
+  # a Kafka CLI of the same distribution as the broker, pointed at it
+  local class="$1"; shift
+  ensure_tools; ensure_jars; write_tool_configs
+  run_tool "$class" --bootstrap-server "$HOST:$KAFKA_PORT" --command-config "$TOOLS_CLIENT" "$@"
+}
+
 case "${1:-}" in
   start)  cmd_start ;;
+  topics) shift; cmd_tool org.apache.kafka.tools.TopicCommand "$@" ;;
+  configs) shift; cmd_tool kafka.admin.ConfigCommand "$@" ;;
   stop)   cmd_stop ;;
   status) cmd_status ;;
   env)    echo "KAFKA_BOOTSTRAP_SERVERS=$HOST:$KAFKA_PORT" ;;
   reset)  cmd_reset ;;
   logs)   echo "$LOG_DIR/server.log" ;;
-  *) echo "usage: $0 {start|stop|status|env|reset|logs}" >&2; exit 2 ;;
+  *) echo "usage: $0 {start|stop|status|env|reset|logs|topics ARGS|configs ARGS}" >&2; exit 2 ;;
 esac

@@ -57,6 +57,6 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-def topics() -> Topics:
-    """The contract's topics under a prefix unique to this test."""
-    return Topics(testing.unique_prefix())
+async def topics(kafka_bootstrap: str) -> Topics:
+    """The contract's topics under a prefix unique to this test, provisioned (3 partitions)."""
+    return await testing.provision_topics(kafka_bootstrap, testing.unique_prefix())

@@ -37,30 +37,6 @@ async def service(pool: asyncpg.Pool, topics: Topics) -> MatcherService:
 
 
 # ---------------------------------------------------------------------- Kafka helpers
-async def create_topics(bootstrap: str, names: list[str], partitions: int = 3) -> None:
-    """Create topics with ``partitions`` partitions (the broker default would be used
-    by auto-creation, and FastStream creates missing topics with one partition)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
-        )
-    finally:
-        await admin.close()
-
-
-async def contract_topics(bootstrap: str, topics: Topics, partitions: int = 3) -> None:
-    names = [topics.transactions, topics.invoices, topics.matches]
-    await create_topics(
-        bootstrap,
-        [*names, topics.dlq(topics.transactions), topics.dlq(topics.invoices)],
-        partitions,
-    )
-
-
 async def produce(
     bootstrap: str, topic: str, records: list[tuple[str, bytes]], headers: bool = True
 ) -> None:
@@ -141,7 +117,6 @@ def settings_for(
 async def runtimes(
     kafka_bootstrap: str, database_url: str, topics: Topics
 ) -> AsyncIterator[RuntimeFactory]:
-    await contract_topics(kafka_bootstrap, topics)
     started: list[MatcherRuntime] = []
 
     async def start(engine: Any = None, **extra: Any) -> MatcherRuntime:

@@ -31,7 +31,7 @@ from qrecon.common import testing
 from qrecon.common.schemas import MatchResult, QontoTransaction
 from qrecon.common.topics import Topics
 
-from .conftest import contract_topics, produce
+from .conftest import produce
 from .factories import (
     assert_allocations_consistent,
     bump,
@@ -103,7 +103,6 @@ def _stream() -> tuple[list[Any], list[tuple[str, bytes]], dict[str, QontoTransa
 async def test_kill_9_mid_stream_loses_and_doubles_nothing(
     kafka_bootstrap: str, database_url: str, topics: Topics, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    await contract_topics(kafka_bootstrap, topics)
     invoices, records, last = _stream()
     await produce(
         kafka_bootstrap,

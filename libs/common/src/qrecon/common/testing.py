@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from qrecon.common.topics import Topics
+
 LOCAL_KAFKA = "127.0.0.1:9092"
 LOCAL_DATABASE_URL = "postgresql://qrecon:qrecon@127.0.0.1:15432/qrecon"
 KAFKA_IMAGE = "apache/kafka:3.9.1"
@@ -115,8 +117,20 @@ async def fresh_database(admin_dsn: str) -> AsyncIterator[str]:
 
 
 def unique_prefix() -> str:
-    """A topic prefix no other test uses."""
+    """A topic prefix no other test uses (provision its topics: :func:`provision_topics`)."""
     return f"t{uuid.uuid4().hex[:10]}."
+
+
+async def provision_topics(bootstrap: str, prefix: str, *, partitions: int = 3) -> Topics:
+    """Create the contract topics and their ``.dlq`` under ``prefix``, as in production.
+
+    The broker never auto-creates a topic, so a test (or benchmark, or local stack) that
+    publishes or consumes under a prefix of its own provisions it first.
+    """
+    from qrecon.common.topic_admin import apply_topics, topic_specs
+
+    await apply_topics(bootstrap, topic_specs(prefix, partitions=partitions))
+    return Topics(prefix)
 
 
 async def consume_until(

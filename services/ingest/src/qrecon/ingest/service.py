@@ -37,11 +37,13 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 
 import asyncpg
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from qrecon.common.kafka import make_broker
 from qrecon.common.logging import get_logger
 from qrecon.common.outbox import OutboxRelay
+from qrecon.common.topic_admin import APPLY_HINT, MissingTopicsError, missing_topics
 from qrecon.ingest import metrics
 from qrecon.ingest.adapters import pg
 from qrecon.ingest.adapters.http import Inbox, create_http_app
@@ -50,6 +52,8 @@ from qrecon.ingest.core.payload import Routed
 from qrecon.ingest.settings import Connection, IngestSettings
 
 log = get_logger(__name__)
+# How long the startup check of the topics may wait for an unresponsive Kafka.
+_TOPIC_CHECK_SECONDS = 10.0
 
 
 class IngestRuntime:
@@ -72,6 +76,7 @@ class IngestRuntime:
 
     async def start(self) -> None:
         s = self.settings
+        await self._check_topics()
         self.pool = await pg.wait_for_pool(
             s.database_url.get_secret_value(),
             size=s.pg_pool_size,
@@ -119,6 +124,23 @@ class IngestRuntime:
             migrations=applied,
             topics=[self.topics.transactions, self.topics.qonto_events],
         )
+
+    async def _check_topics(self) -> None:
+        """Refuse to start when Kafka says our topics are missing (they are provisioned).
+
+        Kafka unreachable is no reason to refuse webhooks: they wait in the inbox, so the
+        check is then skipped with a warning.
+        """
+        names = [self.topics.transactions, self.topics.qonto_events]
+        try:
+            async with asyncio.timeout(_TOPIC_CHECK_SECONDS):
+                missing = await missing_topics(self.settings.kafka_bootstrap_servers, names)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("topics_unchecked", error=f"{type(exc).__name__}: {exc}")
+            return
+        if missing:
+            log.error("topics_missing", missing=missing, hint=APPLY_HINT)
+            raise MissingTopicsError(missing)
 
     async def stop(self) -> None:
         if isinstance(self.inbox, pg.InboxWriter):

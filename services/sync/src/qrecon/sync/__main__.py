@@ -24,6 +24,7 @@ from rich.table import Table
 
 from qrecon.common.db import create_pool
 from qrecon.common.logging import configure_logging, get_logger
+from qrecon.common.topic_admin import APPLY_HINT, MissingTopicsError
 from qrecon.sync.adapters.http import create_app
 from qrecon.sync.adapters.leases import LeaseStore
 from qrecon.sync.adapters.store import SyncStore, migrate
@@ -147,11 +148,15 @@ def main(argv: list[str] | None = None) -> None:
     settings = SyncSettings()
     configure_logging(settings.log_level, settings.log_format)
     command = args.command or "run"
-    if command == "run":
-        asyncio.run(serve(settings))
-        return
-    if command == "backfill":
-        sys.exit(asyncio.run(backfill(settings, args)))
+    try:
+        if command == "run":
+            asyncio.run(serve(settings))
+            return
+        if command == "backfill":
+            sys.exit(asyncio.run(backfill(settings, args)))
+    except MissingTopicsError as exc:
+        log.error("topics_missing", missing=exc.missing, hint=APPLY_HINT)
+        sys.exit(f"qonto-sync {command}: {exc}")
     sys.exit(asyncio.run(status(settings)))
 
 

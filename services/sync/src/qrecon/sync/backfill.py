@@ -36,6 +36,7 @@ from qrecon.common.kafka import make_broker
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto import QontoClient, RateLimiter, RetryPolicy
 from qrecon.common.timeutil import utcnow
+from qrecon.common.topic_admin import require_topics
 from qrecon.sync.adapters import qonto as qonto_adapter
 from qrecon.sync.adapters.leases import Fence, LeaseLost, LeaseStore, hold_lease
 from qrecon.sync.adapters.publisher import EventSink, KafkaSink
@@ -186,6 +187,7 @@ async def run_backfill(
             )
         token_store = await qonto_adapter.oauth_token_store(pool, settings, conns)
         limiter = limiter or qonto_adapter.make_limiter(settings)
+        await require_topics(settings.kafka_bootstrap_servers, settings.required_topics())
         broker = make_broker(
             settings.kafka_bootstrap_servers,
             client_id="qonto-sync-backfill",

@@ -29,6 +29,7 @@ from qrecon.common.kafka import make_broker
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto import QontoClient, RateLimiter, RetryPolicy
 from qrecon.common.timeutil import utcnow
+from qrecon.common.topic_admin import require_topics
 from qrecon.sync.adapters import qonto as qonto_adapter
 from qrecon.sync.adapters.leases import Fence, LeaseLost, LeaseStore
 from qrecon.sync.adapters.publisher import EventSink, KafkaSink
@@ -101,6 +102,8 @@ class SyncService:
 
     async def start(self) -> None:
         s = self.settings
+        # Topics are provisioned, never auto-created: stop here, naming the missing ones.
+        await require_topics(s.kafka_bootstrap_servers, s.required_topics())
         self.pool = await create_pool(s.database_url.get_secret_value(), min_size=1, max_size=10)
         applied = await migrate(self.pool)
         if applied:

@@ -214,6 +214,14 @@ class SyncSettings(ServiceSettings, QontoSettings):
         ids.extend(c.id for c in self.connections)
         return ids
 
+    def required_topics(self) -> list[str]:
+        """The topics sync publishes (and dead-letters) to, checked at startup."""
+        t = self.topics
+        names = [t.transactions, t.dlq(t.transactions)]
+        if self.invoices_enabled:
+            names.append(t.invoices)
+        return names
+
     @model_validator(mode="after")
     def _unique_ids(self) -> SyncSettings:
         ids = self.all_connection_ids()

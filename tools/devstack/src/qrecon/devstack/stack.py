@@ -1,9 +1,10 @@
 """The whole system as local processes: emulator, ingest, sync and matcher.
 
 Used by ``make up`` / ``make down`` / ``make demo`` and by the fault-injection suite.
-Kafka and PostgreSQL come from ``infra/`` (or the environment); the four processes are
-started with the project's console scripts and wired together through the environment,
-exactly as an operator would run them:
+Kafka and PostgreSQL come from ``infra/`` (or the environment); ``qrecon-topics apply``
+provisions the topics under the stack's prefix, then the four processes are started with
+the project's console scripts and wired together through the environment, exactly as an
+operator would run them:
 
 * the emulator plays Qonto (API, OAuth, signed webhooks with faults on demand);
 * ingest receives the emulator's webhooks on ``/webhooks/qonto``;
@@ -16,8 +17,10 @@ exactly as an operator would run them:
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from qrecon.devstack.supervisor import ProcessSpec, Supervisor
+from qrecon.devstack.supervisor import ProcessFailed, ProcessSpec, Supervisor
 
 SERVICES = ("emulator", "ingest", "matcher", "sync")
 
@@ -153,8 +156,28 @@ class Stack:
     def start(self, name: str) -> None:
         self.supervisor.start(self.spec(name))
 
+    def provision_topics(self) -> None:
+        """``qrecon-topics apply`` for this stack's prefix, as an operator runs it first
+        (the broker never auto-creates a topic, and the services refuse to start without)."""
+        log_path = self.supervisor.log_path("topics")
+        with log_path.open("ab") as log:
+            done = subprocess.run(  # noqa: S603 - argv built by the project
+                [_script("qrecon-topics"), "apply"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self._common_env()},
+                check=False,
+                timeout=120,
+            )
+        if done.returncode != 0:
+            raise ProcessFailed(
+                f"qrecon-topics apply exited with {done.returncode}; see {log_path}"
+            )
+
     def start_all(self) -> None:
         self.config.save()
+        self.provision_topics()
         for name in SERVICES:
             self.start(name)
         self.subscribe_ingest()

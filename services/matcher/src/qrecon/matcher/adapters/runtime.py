@@ -29,6 +29,7 @@ from qrecon.common.db import apply_migrations, create_pool, load_migrations
 from qrecon.common.kafka import make_broker
 from qrecon.common.logging import get_logger
 from qrecon.common.outbox import OutboxRelay
+from qrecon.common.topic_admin import require_topics
 from qrecon.matcher.adapters.http import create_app
 from qrecon.matcher.adapters.kafka import TRANSIENT, StreamConsumers
 from qrecon.matcher.adapters.postgres import OUTBOX_TABLE
@@ -90,9 +91,16 @@ class MatcherRuntime:
         self._stopped = asyncio.Event()
         self._sock: socket.socket | None = None
 
+    def required_topics(self) -> list[str]:
+        """What the matcher consumes, publishes and dead-letters to."""
+        t = self.topics
+        return [t.transactions, t.invoices, t.matches, t.dlq(t.transactions), t.dlq(t.invoices)]
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         s = self.settings
+        # Topics are provisioned, never auto-created: stop here, naming the missing ones.
+        await require_topics(s.kafka_bootstrap_servers, self.required_topics())
         # Bound first: a port in use fails the start before anything else (and is an error
         # here, where uvicorn would exit the process).
         sock = self._sock = _bind(s.host, s.port) if s.api_enabled else None

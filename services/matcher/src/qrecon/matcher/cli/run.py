@@ -5,7 +5,8 @@ keeps its state in PostgreSQL (``DATABASE_URL``), publishes ``reconciliation.mat
 through a transactional outbox, and serves the review API on
 ``MATCHER_HOST``:``MATCHER_PORT`` (default ``127.0.0.1:8082``). Stops gracefully on
 SIGTERM or SIGINT. See ``qrecon.matcher.service.settings.MatcherSettings`` for every
-variable.
+variable. Exits 1 naming any missing topic (they are provisioned by ``qrecon-topics apply``,
+never auto-created).
 """
 
 from __future__ import annotations
