@@ -1,0 +1,177 @@
+"""The Dockerfile's build stage, replayed without a Docker engine (none runs on the dev/CI
+machines): its COPY, ENV and RUN steps, in order, in a temporary /app, with the uv on PATH.
+
+test_compose.py's static checks kept passing while the image could not be built (the
+workspace gained tools/devstack, the dependency layer did not copy its pyproject.toml, and
+uv refused the workspace); replaying the steps catches that kind of break.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+BUILD_STAGE = "build"
+
+
+@dataclass
+class Stage:
+    name: str
+    steps: list[tuple[str, str]] = field(default_factory=list)
+
+
+def stages(text: str) -> dict[str, Stage]:
+    """Instructions per stage name; continuation lines joined, comments dropped."""
+    found: dict[str, Stage] = {}
+    current: Stage | None = None
+    for line in re.sub(r"\\\n", " ", text).splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, rest = line.partition(" ")
+        if keyword.upper() == "FROM":
+            words = rest.split()
+            name = words[-1] if len(words) >= 3 and words[-2].upper() == "AS" else str(len(found))
+            current = found[name] = Stage(name)
+        elif current is not None:
+            current.steps.append((keyword.upper(), rest.strip()))
+    return found
+
+
+def flags_and_args(rest: str) -> tuple[list[str], list[str]]:
+    """`--from=build a b dest` -> (["--from=build"], ["a", "b", "dest"]); flags come first."""
+    words = shlex.split(rest)
+    flags = list(itertools.takewhile(lambda word: word.startswith("--"), words))
+    return flags, words[len(flags) :]
+
+
+def copy_into(app: Path, sources: list[str], destination: str) -> None:
+    for source in sources:
+        origin = ROOT / source
+        target = app / destination
+        if origin.is_dir():
+            shutil.copytree(
+                origin, target, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
+            )
+        else:
+            if destination.endswith("/") or len(sources) > 1:
+                target = target / origin.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, target)
+
+
+def replay(stage: Stage, app: Path) -> None:
+    """COPY from the build context, ENV, RUN (cache mounts dropped) with /app as `app`."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
+    }
+    env["UV_PYTHON"] = sys.executable  # the image's interpreter is 3.11, like the test's
+    for keyword, rest in stage.steps:
+        if keyword == "COPY":
+            flags, args = flags_and_args(rest)
+            if not any(f.startswith("--from=") for f in flags):  # uv itself: the one on PATH
+                copy_into(app, args[:-1], args[-1])
+        elif keyword == "WORKDIR":
+            assert rest == "/app", "the replay stands `app` for /app"
+        elif keyword == "ENV":
+            for word in shlex.split(rest):
+                key, _, value = word.partition("=")
+                env[key] = value
+        elif keyword == "RUN":
+            command = re.sub(r"--mount=\S+\s*", "", rest)
+            result = subprocess.run(
+                ["sh", "-c", command], cwd=app, env=env, capture_output=True, text=True
+            )
+            assert result.returncode == 0, f"RUN {command}\n{result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The virtual environment the runtime stage copies from the build stage (/app/.venv)."""
+    app = tmp_path_factory.mktemp("app")
+    replay(stages(DOCKERFILE.read_text())[BUILD_STAGE], app)
+    return app / ".venv"
+
+
+def test_the_runtime_stage_takes_the_build_stage_environment() -> None:
+    runtime = stages(DOCKERFILE.read_text())["runtime"]
+    assert ("COPY", f"--from={BUILD_STAGE} --chown=app:app /app/.venv /app/.venv") in (
+        runtime.steps
+    )
+
+
+def test_the_dependency_layer_copies_every_workspace_member() -> None:
+    """uv cannot read the workspace, so cannot build, without each member's pyproject.toml."""
+    build = stages(DOCKERFILE.read_text())[BUILD_STAGE]
+    first_sync = next(i for i, (k, rest) in enumerate(build.steps) if "uv sync" in rest)
+    copied = {
+        source
+        for keyword, rest in build.steps[:first_sync]
+        if keyword == "COPY"
+        for source in flags_and_args(rest)[1][:-1]
+    }
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    members = {
+        str(path.relative_to(ROOT))
+        for pattern in root["tool"]["uv"]["workspace"]["members"]
+        for path in ROOT.glob(f"{pattern}/pyproject.toml")
+    }
+    assert members <= copied
+
+
+def test_every_compose_command_runs_from_the_image(image_venv: Path) -> None:
+    compose: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    commands = [spec["command"] for spec in compose["services"].values() if "command" in spec]
+    assert {command[0] for command in commands} == {
+        "qonto-ingest",
+        "qonto-sync",
+        "qonto-matcher",
+        "qonto-sim",
+    }
+    for command in commands:
+        # --help imports the command's modules: a dependency only the dev group has fails.
+        result = subprocess.run(
+            [str(image_venv / "bin" / command[0]), *command[1:], "--help"],
+            capture_output=True,
+            text=True,
+            env={"PATH": f"{image_venv / 'bin'}:/usr/bin:/bin"},
+        )
+        assert result.returncode == 0, f"{command}\n{result.stderr}"
+
+
+def test_every_data_file_of_the_packages_is_in_the_image(image_venv: Path) -> None:
+    """Migrations (and any template or asset) ship in the non-editable install."""
+    shipped = {
+        str(path.relative_to(site))
+        for site in image_venv.glob("lib/python3.*/site-packages")
+        for path in (site / "qrecon").rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+    }
+    sources = {
+        str(path.relative_to(src))
+        for src in ROOT.glob("*/*/src")
+        if src.parent.name != "devstack"
+        for path in (src / "qrecon").rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+    }
+    assert any(name.endswith(".sql") for name in sources)
+    assert sources <= shipped
+
+
+def test_the_image_leaves_out_the_local_process_supervisor(image_venv: Path) -> None:
+    assert (image_venv / "bin" / "qonto-sync").exists()
+    assert not (image_venv / "bin" / "qrecon-stack").exists()
