@@ -6,6 +6,7 @@ Static checks read the file; where Debian's ``docker-compose`` is installed
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tomllib
@@ -73,6 +74,42 @@ def test_each_service_runs_its_console_script_after_healthy_infrastructure(
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert env["DATABASE_URL"].startswith("postgresql://")
     assert set(env) >= QONTO_ENV
+
+
+def readme_settings() -> dict[str, set[str]]:
+    """The README's configuration table: variable -> the services that read it."""
+    section = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ")[0]
+    settings: dict[str, set[str]] = {}
+    for row in section.splitlines():
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        if len(cells) < 2 or not cells[0].startswith("`"):
+            continue
+        users = {word.strip() for word in cells[1].split(",")}
+        services = set(SERVICES) if "all" in users else users & set(SERVICES)
+        for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", cells[0]):
+            settings[name] = services
+    return settings
+
+
+def test_every_setting_the_readme_lists_reaches_the_services_that_read_it(
+    compose: dict[str, Any],
+) -> None:
+    settings = readme_settings()
+    assert {"SYNC_CONNECTIONS", "INGEST_CONNECTIONS", "LOG_FORMAT"} <= set(settings)
+    missing = {
+        (name, service)
+        for name, services in settings.items()
+        for service in services
+        if name not in compose["services"][service]["environment"]
+    }
+    assert not missing
+
+
+def test_an_unset_setting_stays_unset_in_the_containers(compose: dict[str, Any]) -> None:
+    """`${X:-}` would hand the service an empty string, which is not its default."""
+    for service in SERVICES:
+        for name, value in compose["services"][service]["environment"].items():
+            assert ":-}" not in str(value), name
 
 
 def test_the_emulator_is_an_optional_profile(compose: dict[str, Any]) -> None:
