@@ -112,6 +112,19 @@ def test_an_unset_setting_stays_unset_in_the_containers(compose: dict[str, Any])
             assert ":-}" not in str(value), name
 
 
+def test_no_secret_gets_a_default_value(compose: dict[str, Any]) -> None:
+    """A default token would open the review API to anyone who read this file."""
+    for service in SERVICES:
+        for name, value in compose["services"][service]["environment"].items():
+            if re.search("TOKEN|SECRET|API_KEY", name):
+                assert value is None, name
+
+
+def test_kafka_and_postgres_are_published_on_loopback_only(compose: dict[str, Any]) -> None:
+    for server in ("kafka", "postgres"):
+        assert all(port.startswith("127.0.0.1:") for port in compose["services"][server]["ports"])
+
+
 def test_the_emulator_is_an_optional_profile(compose: dict[str, Any]) -> None:
     emulator = compose["services"]["emulator"]
     assert emulator["profiles"] == ["emulator"]
