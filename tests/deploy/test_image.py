@@ -23,6 +23,10 @@ from typing import Any
 import pytest
 import yaml
 
+from qrecon.common import testing
+from qrecon.devstack.stack import free_port
+from qrecon.devstack.supervisor import ProcessSpec, Supervisor
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 BUILD_STAGE = "build"
@@ -175,3 +179,49 @@ def test_every_data_file_of_the_packages_is_in_the_image(image_venv: Path) -> No
 def test_the_image_leaves_out_the_local_process_supervisor(image_venv: Path) -> None:
     assert (image_venv / "bin" / "qonto-sync").exists()
     assert not (image_venv / "bin" / "qrecon-stack").exists()
+
+
+def compose_environment(spec: dict[str, Any]) -> dict[str, str]:
+    """What compose hands the container with nothing set on the host: `${X:-d}` becomes d,
+    a bare name stays unset."""
+    return {
+        name: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+        for name, value in spec["environment"].items()
+        if value is not None
+    }
+
+
+@pytest.mark.integration
+def test_the_compose_services_get_ready_from_the_image(
+    image_venv: Path, kafka_bootstrap: str, database_url: str, tmp_path: Path
+) -> None:
+    """Compose's environment (servers and ports swapped for this test's), the image's
+    commands: each service answers /readyz, Kafka and PostgreSQL reachable."""
+    compose: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    supervisor = Supervisor(tmp_path)
+    prefix = testing.unique_prefix()
+    started: list[str] = []
+    try:
+        for name in ("ingest", "sync", "matcher"):
+            spec = compose["services"][name]
+            assert f"{name.upper()}_PORT" in spec["environment"]
+            port = free_port()
+            env = compose_environment(spec) | {
+                "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                "DATABASE_URL": database_url,
+                "KAFKA_TOPIC_PREFIX": prefix,
+                f"{name.upper()}_PORT": str(port),
+            }
+            started.append(name)
+            supervisor.start(
+                ProcessSpec(
+                    name,
+                    [str(image_venv / "bin" / spec["command"][0]), *spec["command"][1:]],
+                    env,
+                    health_url=f"http://127.0.0.1:{port}/readyz",
+                    ready_timeout=120.0,
+                )
+            )
+    finally:
+        for name in started:
+            supervisor.stop(name)
