@@ -84,6 +84,11 @@ def replay(stage: Stage, app: Path) -> None:
         k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
     }
     env["UV_PYTHON"] = sys.executable  # the image's interpreter is 3.11, like the test's
+    # The image copies uv into /bin; here the uv running the suite (`uv run` names it in $UV,
+    # which matters where it is installed as `python3 -m uv`, off PATH).
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv is not None, "no uv: run the tests with `uv run pytest`"
+    env["PATH"] = f"{Path(uv).parent}{os.pathsep}{env.get('PATH', '')}"
     for keyword, rest in stage.steps:
         if keyword == "COPY":
             flags, args = flags_and_args(rest)
