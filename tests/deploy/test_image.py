@@ -1,5 +1,6 @@
 """The Dockerfile's build stage, replayed without a Docker engine (none runs on the dev/CI
-machines): its COPY, ENV and RUN steps, in order, in a temporary /app, with the uv on PATH.
+machines): its COPY, ENV and RUN steps, in order, in a temporary /app, with the uv that runs
+the suite; then the resulting environment is what the runtime stage ships.
 
 test_compose.py's static checks kept passing while the image could not be built (the
 workspace gained tools/devstack, the dependency layer did not copy its pyproject.toml, and
