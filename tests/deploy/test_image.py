@@ -1,6 +1,7 @@
-"""The Dockerfile's build stage, replayed without a Docker engine (none runs on the dev/CI
-machines): its COPY, ENV and RUN steps, in order, in a temporary /app, with the uv that runs
-the suite; then the resulting environment is what the runtime stage ships.
+"""The Dockerfile's build stages, replayed without a Docker engine (none runs on the dev/CI
+machines): their COPY, ENV and RUN steps, in order, in a temporary /app, with the uv that runs
+the suite; the resulting environment is what the runtime stage (production: the services
+only) or the `full` stage (with the emulator and devstack) ships.
 
 test_compose.py's static checks kept passing while the image could not be built (the
 workspace gained tools/devstack, the dependency layer did not copy its pyproject.toml, and
@@ -31,11 +32,15 @@ from qrecon.devstack.supervisor import ProcessSpec, Supervisor
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 BUILD_STAGE = "build"
+FULL_BUILD_STAGE = "build-full"
+SERVICE_PACKAGES = ("qrecon.common", "qrecon.ingest", "qrecon.sync", "qrecon.matcher")
+TOOL_PACKAGES = ("qrecon.sim", "qrecon.devstack")
 
 
 @dataclass
 class Stage:
     name: str
+    base: str
     steps: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -51,7 +56,7 @@ def stages(text: str) -> dict[str, Stage]:
         if keyword.upper() == "FROM":
             words = rest.split()
             name = words[-1] if len(words) >= 3 and words[-2].upper() == "AS" else str(len(found))
-            current = found[name] = Stage(name)
+            current = found[name] = Stage(name, words[0])
         elif current is not None:
             current.steps.append((keyword.upper(), rest.strip()))
     return found
@@ -109,19 +114,58 @@ def replay(stage: Stage, app: Path) -> None:
             assert result.returncode == 0, f"RUN {command}\n{result.stderr}"
 
 
+def replay_chain(name: str, app: Path) -> None:
+    """A stage after the stages it is built `FROM`, in the same /app."""
+    found = stages(DOCKERFILE.read_text())
+    stage = found[name]
+    if stage.base in found:
+        replay_chain(stage.base, app)
+    replay(stage, app)
+
+
 @pytest.fixture(scope="module")
 def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The virtual environment the runtime stage copies from the build stage (/app/.venv)."""
     app = tmp_path_factory.mktemp("app")
-    replay(stages(DOCKERFILE.read_text())[BUILD_STAGE], app)
+    replay_chain(BUILD_STAGE, app)
     return app / ".venv"
 
 
-def test_the_runtime_stage_takes_the_build_stage_environment() -> None:
-    runtime = stages(DOCKERFILE.read_text())["runtime"]
+@pytest.fixture(scope="module")
+def full_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The environment of `--target full` (compose's emulator profile)."""
+    app = tmp_path_factory.mktemp("app-full")
+    replay_chain(FULL_BUILD_STAGE, app)
+    return app / ".venv"
+
+
+def site_packages(venv: Path) -> Path:
+    return next(venv.glob("lib/python3.*/site-packages"))
+
+
+def test_the_runtime_stage_takes_the_build_stage_environment_and_is_the_default() -> None:
+    found = stages(DOCKERFILE.read_text())
+    runtime = found["runtime"]
     assert ("COPY", f"--from={BUILD_STAGE} --chown=app:app /app/.venv /app/.venv") in (
         runtime.steps
     )
+    assert list(found)[-1] == "runtime"  # `docker build` without --target builds the last
+    assert ("COPY", f"--from={FULL_BUILD_STAGE} --chown=app:app /app/.venv /app/.venv") in (
+        found["full"].steps
+    )
+
+
+def test_the_dependency_sync_passes_on_the_files_copied_before_it(tmp_path: Path) -> None:
+    """The first `uv sync` of the Dockerfile, with --dry-run, where only the COPY lines that
+    precede it have put files: fails as the image build would when one is missing."""
+    build = stages(DOCKERFILE.read_text())[BUILD_STAGE]
+    first_sync = next(i for i, (k, rest) in enumerate(build.steps) if "uv sync" in rest)
+    keyword, rest = build.steps[first_sync]
+    assert keyword == "RUN"
+    replay(Stage("dependencies", BUILD_STAGE, build.steps[:first_sync]), tmp_path)
+    assert not (tmp_path / "libs/common/src").exists()  # the lock file and manifests alone
+    dry_run = Stage("dry-run", BUILD_STAGE, [("RUN", f"{rest} --dry-run")])
+    replay(dry_run, tmp_path)
 
 
 def test_the_dependency_layer_copies_every_workspace_member() -> None:
@@ -143,48 +187,82 @@ def test_the_dependency_layer_copies_every_workspace_member() -> None:
     assert members <= copied
 
 
-def test_every_compose_command_runs_from_the_image(image_venv: Path) -> None:
+def workspace_scripts() -> set[str]:
+    """Console scripts of the workspace's members, as their pyproject files declare today."""
+    scripts: set[str] = set()
+    for pyproject in ROOT.glob("*/*/pyproject.toml"):
+        scripts |= set(tomllib.loads(pyproject.read_text())["project"].get("scripts", {}))
+    return scripts
+
+
+def test_every_compose_command_runs_from_its_image(image_venv: Path, full_venv: Path) -> None:
     compose: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    commands = [spec["command"] for spec in compose["services"].values() if "command" in spec]
-    assert {command[0] for command in commands} == {
-        "qonto-ingest",
-        "qonto-sync",
-        "qonto-matcher",
-        "qonto-sim",
-    }
-    for command in commands:
+    services = {name: spec for name, spec in compose["services"].items() if "command" in spec}
+    assert {"ingest", "sync", "matcher", "emulator"} <= set(services)
+    scripts = workspace_scripts()
+    for name, spec in services.items():
+        command = spec["command"]
+        # `topics` runs qrecon-topics, a console script of libs/common landing on another
+        # branch: checked here from the moment the workspace declares it.
+        if command[0] not in scripts:
+            assert name == "topics", f"{name}: {command[0]} is no console script"
+            continue
+        target = spec["build"].get("target", "runtime")
+        venv = {"runtime": image_venv, "full": full_venv}[target]
         # --help imports the command's modules: a dependency only the dev group has fails.
         result = subprocess.run(
-            [str(image_venv / "bin" / command[0]), *command[1:], "--help"],
+            [str(venv / "bin" / command[0]), *command[1:], "--help"],
             capture_output=True,
             text=True,
-            env={"PATH": f"{image_venv / 'bin'}:/usr/bin:/bin"},
+            env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin"},
         )
-        assert result.returncode == 0, f"{command}\n{result.stderr}"
+        assert result.returncode == 0, f"{name}: {command}\n{result.stderr}"
 
 
-def test_every_data_file_of_the_packages_is_in_the_image(image_venv: Path) -> None:
+def data_files(root: Path, packages: tuple[str, ...]) -> set[str]:
+    """Files other than Python under qrecon/<package>/ (migrations, templates, assets)."""
+    return {
+        str(path.relative_to(root))
+        for package in packages
+        for path in (root / package.replace(".", "/")).rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+    }
+
+
+def sources_data_files(packages: tuple[str, ...]) -> set[str]:
+    return set().union(*(data_files(src, packages) for src in ROOT.glob("*/*/src")))
+
+
+def test_every_data_file_of_the_services_is_in_the_production_image(image_venv: Path) -> None:
     """Migrations (and any template or asset) ship in the non-editable install."""
-    shipped = {
-        str(path.relative_to(site))
-        for site in image_venv.glob("lib/python3.*/site-packages")
-        for path in (site / "qrecon").rglob("*")
-        if path.is_file() and path.suffix not in (".py", ".pyc")
-    }
-    sources = {
-        str(path.relative_to(src))
-        for src in ROOT.glob("*/*/src")
-        if src.parent.name != "devstack"
-        for path in (src / "qrecon").rglob("*")
-        if path.is_file() and path.suffix not in (".py", ".pyc")
-    }
+    sources = sources_data_files(SERVICE_PACKAGES)
     assert any(name.endswith(".sql") for name in sources)
-    assert sources <= shipped
+    assert sources <= data_files(site_packages(image_venv), SERVICE_PACKAGES)
 
 
-def test_the_image_leaves_out_the_local_process_supervisor(image_venv: Path) -> None:
-    assert (image_venv / "bin" / "qonto-sync").exists()
+def test_every_data_file_is_in_the_full_image(full_venv: Path) -> None:
+    packages = SERVICE_PACKAGES + TOOL_PACKAGES
+    assert sources_data_files(packages) <= data_files(site_packages(full_venv), packages)
+
+
+def test_the_production_image_holds_the_services_and_libs_common_only(image_venv: Path) -> None:
+    site = site_packages(image_venv)
+    for package in SERVICE_PACKAGES:
+        assert (site / package.replace(".", "/") / "__init__.py").exists(), package
+    for package in TOOL_PACKAGES:
+        assert not (site / package.replace(".", "/")).exists(), package
+    assert {p.name for p in (site / "qrecon").iterdir()} <= {"common", "ingest", "sync", "matcher"}
+    assert not (image_venv / "bin" / "qonto-sim").exists()
     assert not (image_venv / "bin" / "qrecon-stack").exists()
+    for script in ("qonto-ingest", "qonto-sync", "qonto-matcher"):
+        assert (image_venv / "bin" / script).exists(), script
+
+
+def test_the_full_image_adds_the_emulator_and_devstack(full_venv: Path) -> None:
+    site = site_packages(full_venv)
+    for package in SERVICE_PACKAGES + TOOL_PACKAGES:
+        assert (site / package.replace(".", "/") / "__init__.py").exists(), package
+    assert (full_venv / "bin" / "qonto-sim").exists()
 
 
 def compose_environment(spec: dict[str, Any]) -> dict[str, str]:

@@ -26,7 +26,7 @@ import asyncpg
 import uvicorn
 
 from qrecon.common.db import apply_migrations, create_pool, load_migrations
-from qrecon.common.kafka import make_broker
+from qrecon.common.kafka import kafka_security, make_broker
 from qrecon.common.logging import get_logger
 from qrecon.common.outbox import OutboxRelay
 from qrecon.matcher.adapters.http import create_app
@@ -113,7 +113,10 @@ class MatcherRuntime:
             reexamine_limit=s.reexamine_limit,
         )
         self.broker = make_broker(
-            s.kafka_bootstrap_servers, client_id=s.client_id, log_level=logging.DEBUG
+            s.kafka_bootstrap_servers,
+            client_id=s.client_id,
+            security=kafka_security(s),
+            log_level=logging.DEBUG,
         )
         self.consumers = StreamConsumers(self.broker, self.service, s, self.topics)
         self.relay = OutboxRelay(
