@@ -93,6 +93,8 @@ class MatcherRuntime:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         s = self.settings
+        if s.api_enabled and (s.api_token is None or not s.api_token.get_secret_value()):
+            raise RuntimeError("MATCHER_API_TOKEN is not set (the review API requires it)")
         # Bound first: a port in use fails the start before anything else (and is an error
         # here, where uvicorn would exit the process).
         sock = self._sock = _bind(s.host, s.port) if s.api_enabled else None
@@ -140,8 +142,6 @@ class MatcherRuntime:
             asyncio.create_task(self._every(s.lag_seconds, self._lag), name="lag"),
         ]
         if s.api_enabled:
-            if s.api_token is None:
-                log.warning("matcher_api_token_missing", detail="the review API answers 503")
             app = create_app(self.service, api_token=s.api_token, readiness=self.readiness)
             config = uvicorn.Config(
                 app,
