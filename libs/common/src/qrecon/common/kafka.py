@@ -12,25 +12,70 @@
 from __future__ import annotations
 
 import json
+import ssl
 import struct
 from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.kafka.security import parse_security
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import BaseModel
 
 from qrecon.common import topics
 from qrecon.common.schemas.events import SCHEMA_VERSION
+from qrecon.common.settings import ServiceSettings
+
+# How long a stopping broker waits for the handlers in flight (compose's stop_grace_period
+# must exceed it plus each service's own drain; tests/deploy checks).
+GRACEFUL_TIMEOUT_SECONDS = 30.0
+
+_SASL = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
 
 
-def make_broker(bootstrap_servers: str, *, client_id: str, **kwargs: Any) -> KafkaBroker:
+def kafka_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """The KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_CAFILE settings as FastStream's
+    ``security`` (None: PLAINTEXT); ``make_broker(..., security=kafka_security(settings))``."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    # The settings' validator has made sure both are set for a SASL protocol.
+    assert settings.kafka_sasl_username
+    assert settings.kafka_sasl_password
+    context = (
+        ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+        if protocol == "SASL_SSL"
+        else None
+    )
+    return _SASL[settings.kafka_sasl_mechanism](
+        settings.kafka_sasl_username,
+        settings.kafka_sasl_password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=protocol == "SASL_SSL",
+    )
+
+
+def security_options(settings: ServiceSettings) -> dict[str, Any]:
+    """The same settings as keyword arguments of aiokafka's clients (AIOKafkaConsumer, ...),
+    through FastStream's own translation so the two never disagree."""
+    return parse_security(kafka_security(settings))
+
+
+def make_broker(
+    bootstrap_servers: str,
+    *,
+    client_id: str,
+    security: BaseSecurity | None = None,
+    **kwargs: Any,
+) -> KafkaBroker:
     """Idempotent producer with ``acks=all``; subscribers acknowledge explicitly."""
     options: dict[str, Any] = {
         "client_id": client_id,
         "enable_idempotence": True,
         "acks": "all",
         "ack_policy": AckPolicy.NACK_ON_ERROR,
-        "graceful_timeout": 30.0,
+        "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
+        "security": security,
     }
     options.update(kwargs)
     return KafkaBroker(bootstrap_servers, **options)

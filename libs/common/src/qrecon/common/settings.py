@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qrecon.common.encryption import TokenCipher
@@ -108,10 +108,43 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL"),
     )
     kafka_topic_prefix: str = Field("", validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX"))
+    # Kafka outside a trusted network: SASL (SCRAM by default), over TLS with SASL_SSL.
+    # qrecon.common.kafka.kafka_security turns these into the client's options.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", validation_alias=AliasChoices("KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SASL_USERNAME")
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("KAFKA_SASL_PASSWORD")
+    )
+    # CA bundle that signed the brokers' certificates (SASL_SSL); unset: the system's CAs.
+    kafka_ssl_cafile: str | None = Field(None, validation_alias=AliasChoices("KAFKA_SSL_CAFILE"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL"))
     log_format: Literal["json", "console"] = Field(
         "json", validation_alias=AliasChoices("LOG_FORMAT")
     )
+
+    @model_validator(mode="after")
+    def _sasl_credentials(self) -> ServiceSettings:
+        """SASL without credentials would fail at the first connection, far from the cause."""
+        if self.kafka_security_protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name, value in (
+                    ("KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                    ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+                )
+                if not value
+            ]
+            if missing:
+                protocol = self.kafka_security_protocol
+                raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)}")
+        return self
 
     @property
     def topics(self) -> Topics:

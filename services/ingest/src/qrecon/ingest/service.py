@@ -40,7 +40,7 @@ import asyncpg
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
-from qrecon.common.kafka import make_broker
+from qrecon.common.kafka import kafka_security, make_broker
 from qrecon.common.logging import get_logger
 from qrecon.common.outbox import OutboxRelay
 from qrecon.common.topic_admin import APPLY_HINT, MissingTopicsError, missing_topics
@@ -95,7 +95,10 @@ class IngestRuntime:
         # Bigger record batches than aiokafka's 16 KiB default: the relay hands the producer
         # hundreds of ~2 KiB records at once.
         broker = make_broker(
-            s.kafka_bootstrap_servers, client_id="qonto-ingest", max_batch_size=128 * 1024
+            s.kafka_bootstrap_servers,
+            client_id="qonto-ingest",
+            security=kafka_security(s),
+            max_batch_size=128 * 1024,
         )
         self.connector = BrokerConnector(broker)
         await self.connector.start()

@@ -68,7 +68,7 @@ async def serve(settings: SyncSettings) -> None:
         await stop.wait()
         log.info("shutdown_requested")
     finally:
-        await service.stop()
+        await service.stop(settings.shutdown_timeout)
         server.should_exit = True
         await http
 

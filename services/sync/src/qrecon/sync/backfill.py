@@ -32,7 +32,7 @@ from rich.progress import (
 )
 
 from qrecon.common.db import create_pool
-from qrecon.common.kafka import make_broker
+from qrecon.common.kafka import kafka_security, make_broker
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto import QontoClient, RateLimiter, RetryPolicy
 from qrecon.common.timeutil import utcnow
@@ -191,6 +191,7 @@ async def run_backfill(
         broker = make_broker(
             settings.kafka_bootstrap_servers,
             client_id="qonto-sync-backfill",
+            security=kafka_security(settings),
             log_level=logging.DEBUG,
             **PRODUCER_TUNING,
         )

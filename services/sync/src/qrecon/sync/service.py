@@ -25,7 +25,7 @@ import asyncpg
 from faststream.kafka import KafkaBroker
 
 from qrecon.common.db import create_pool
-from qrecon.common.kafka import make_broker
+from qrecon.common.kafka import kafka_security, make_broker
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto import QontoClient, RateLimiter, RetryPolicy
 from qrecon.common.timeutil import utcnow
@@ -114,6 +114,7 @@ class SyncService:
         self.broker = make_broker(
             s.kafka_bootstrap_servers,
             client_id="qonto-sync",
+            security=kafka_security(s),
             log_level=logging.DEBUG,
             **PRODUCER_TUNING,
         )

@@ -131,6 +131,8 @@ class SyncSettings(ServiceSettings, QontoSettings):
     accounts_refresh: float = Field(300.0, gt=0, validation_alias="SYNC_ACCOUNTS_REFRESH_SECONDS")
     error_backoff_max: float = Field(300.0, gt=0, validation_alias="SYNC_ERROR_BACKOFF_MAX_SECONDS")
     prefetch: bool = Field(True, validation_alias="SYNC_PREFETCH")
+    # On SIGTERM: how long the pages being published may take before their tasks are cancelled.
+    shutdown_timeout: float = Field(60.0, gt=0, validation_alias="SYNC_SHUTDOWN_TIMEOUT_SECONDS")
 
     # Shared rate budget: "1000/10,10000/600" (requests/seconds, comma separated)
     rate_limits: str = Field("1000/10,10000/600", validation_alias="SYNC_RATE_LIMITS")

@@ -26,7 +26,7 @@ import asyncpg
 import uvicorn
 
 from qrecon.common.db import apply_migrations, create_pool, load_migrations
-from qrecon.common.kafka import make_broker
+from qrecon.common.kafka import kafka_security, make_broker
 from qrecon.common.logging import get_logger
 from qrecon.common.outbox import OutboxRelay
 from qrecon.common.topic_admin import require_topics
@@ -99,6 +99,8 @@ class MatcherRuntime:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         s = self.settings
+        if s.api_enabled and (s.api_token is None or not s.api_token.get_secret_value()):
+            raise RuntimeError("MATCHER_API_TOKEN is not set (the review API requires it)")
         # Topics are provisioned, never auto-created: stop here, naming the missing ones.
         await require_topics(s.kafka_bootstrap_servers, self.required_topics())
         # Bound first: a port in use fails the start before anything else (and is an error
@@ -121,7 +123,10 @@ class MatcherRuntime:
             reexamine_limit=s.reexamine_limit,
         )
         self.broker = make_broker(
-            s.kafka_bootstrap_servers, client_id=s.client_id, log_level=logging.DEBUG
+            s.kafka_bootstrap_servers,
+            client_id=s.client_id,
+            security=kafka_security(s),
+            log_level=logging.DEBUG,
         )
         self.consumers = StreamConsumers(self.broker, self.service, s, self.topics)
         self.relay = OutboxRelay(
@@ -145,8 +150,6 @@ class MatcherRuntime:
             asyncio.create_task(self._every(s.lag_seconds, self._lag), name="lag"),
         ]
         if s.api_enabled:
-            if s.api_token is None:
-                log.warning("matcher_api_token_missing", detail="the review API answers 503")
             app = create_app(self.service, api_token=s.api_token, readiness=self.readiness)
             config = uvicorn.Config(
                 app,

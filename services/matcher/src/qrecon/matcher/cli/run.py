@@ -3,10 +3,11 @@
 Consumes ``qonto.transactions.v1`` and ``invoices.v1`` (consumer group ``MATCHER_GROUP_ID``),
 keeps its state in PostgreSQL (``DATABASE_URL``), publishes ``reconciliation.matches.v1``
 through a transactional outbox, and serves the review API on
-``MATCHER_HOST``:``MATCHER_PORT`` (default ``127.0.0.1:8082``). Stops gracefully on
-SIGTERM or SIGINT. See ``qrecon.matcher.service.settings.MatcherSettings`` for every
-variable. Exits 1 naming any missing topic (they are provisioned by ``qrecon-topics apply``,
-never auto-created).
+``MATCHER_HOST``:``MATCHER_PORT`` (default ``127.0.0.1:8082``), which requires
+``MATCHER_API_TOKEN`` (the command refuses to start without it, unless --no-api). Stops
+gracefully on SIGTERM or SIGINT. See ``qrecon.matcher.service.settings.MatcherSettings`` for
+every variable. Exits 1 naming any missing topic (they are provisioned by
+``qrecon-topics apply``, never auto-created).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from pydantic import ValidationError
 from qrecon.common.logging import configure_logging, get_logger
 from qrecon.matcher.adapters.runtime import MatcherRuntime
 from qrecon.matcher.service.settings import MatcherSettings
+
+
+def has_token(settings: MatcherSettings) -> bool:
+    return settings.api_token is not None and bool(settings.api_token.get_secret_value())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,5 +74,13 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if overrides:
         settings = settings.model_copy(update=overrides)
+    if settings.api_enabled and not has_token(settings):
+        # No default token: one would open the review API to anyone who read the docs.
+        print(
+            "qonto-matcher run: MATCHER_API_TOKEN is not set: set it to the bearer token the"
+            " review API requires (or run with --no-api)",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     return asyncio.run(serve(settings))
