@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from typing import Any
 
@@ -31,6 +32,9 @@ def make_broker(bootstrap_servers: str, *, client_id: str, **kwargs: Any) -> Kaf
         "acks": "all",
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "graceful_timeout": 30.0,
+        # A plain stdlib logger: FastStream's default one prints its own text lines to
+        # stdout instead of propagating to the JSON handler of qrecon.common.logging.
+        "logger": logging.getLogger("faststream.kafka"),
     }
     options.update(kwargs)
     return KafkaBroker(bootstrap_servers, **options)
