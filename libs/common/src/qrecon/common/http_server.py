@@ -22,15 +22,11 @@ Use :func:`uvicorn_options` for ``uvicorn.Config`` / ``uvicorn.run`` and wrap th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import json
-import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
+from qrecon.common.http_protocol import HeaderTimeoutProtocol, error_body, set_nodelay
 from qrecon.common.logging import get_logger
 from qrecon.common.settings import HttpServerSettings
 
@@ -41,66 +37,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = get_logger("qrecon.http")
-
-
-def _error_body(code: str, detail: str) -> bytes:
-    return json.dumps({"error": {"code": code, "detail": detail}}).encode()
-
-
-def set_nodelay(transport: asyncio.BaseTransport) -> None:
-    """Disable Nagle on a TCP connection (a no-op for other transports)."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline on each request's headers."""
-
-    def __init__(self, *args: Any, header_timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.header_timeout = header_timeout
-        self._header_timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        set_nodelay(transport)
-        self._arm()  # a client that connects and sends nothing is cut off too
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._header_timer is None:
-            self._arm()
-
-    def on_headers_complete(self) -> None:
-        self._disarm()
-        super().on_headers_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def _arm(self) -> None:
-        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
-
-    def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _headers_too_slow(self) -> None:
-        self._header_timer = None
-        if self.transport.is_closing():
-            return
-        log.debug("http_header_timeout", seconds=self.header_timeout)
-        if self.cycle is None or self.cycle.response_complete:  # never inside a response
-            body = _error_body("request_timeout", "the request headers came too slowly")
-            self.transport.write(
-                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
-            )
-        self.transport.close()
 
 
 class _BodyTooSlow(Exception):
@@ -156,7 +92,7 @@ class BodyTimeout:
 
     async def _respond_408(self, send: Send) -> None:
         log.info("http_body_timeout", seconds=self.timeout)
-        body = _error_body("request_timeout", "the request body came too slowly")
+        body = error_body("request_timeout", "the request body came too slowly")
         await send(
             {
                 "type": "http.response.start",
@@ -194,3 +130,6 @@ def uvicorn_options(limits: HttpServerSettings) -> dict[str, Any]:
         "access_log": False,
         "server_header": False,
     }
+
+
+__all__ = ["BodyTimeout", "HeaderTimeoutProtocol", "bounded", "set_nodelay", "uvicorn_options"]

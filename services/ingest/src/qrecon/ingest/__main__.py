@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> None:
         loop="uvloop",
         lifespan="on",
         backlog=2048,
+        # A worker answers the supervisor's health check only once it has imported the
+        # app (seconds on a busy or CPU-capped host): at uvicorn's 5 s default, workers
+        # were killed and respawned for ever there.
+        timeout_worker_healthcheck=60,
         timeout_graceful_shutdown=int(settings.drain_timeout_seconds) + 10,
         proxy_headers=False,  # nothing in ingest reads the client's address
         **uvicorn_options(settings),  # httptools with header timeout, connection cap, logs
