@@ -36,7 +36,7 @@ async def test_every_line_of_the_service_is_json(
         {**ingest_env, "INGEST_WORKERS": workers, "HTTP_HEADER_TIMEOUT_SECONDS": "1"}
     )
     ingest.log.unlink(missing_ok=True)
-    ingest.start(timeout=120)  # workers import the app first: slow on a busy machine
+    ingest.start()
     try:
         async with httpx.AsyncClient(base_url=ingest.url, timeout=30) as client:
             for _ in range(100):  # every worker's lifespan has started
