@@ -33,7 +33,12 @@ async def test_every_line_of_the_service_is_json(
     ingest_env: Mapping[str, str], workers: str
 ) -> None:
     ingest = IngestProcess(
-        {**ingest_env, "INGEST_WORKERS": workers, "HTTP_HEADER_TIMEOUT_SECONDS": "1"}
+        {
+            **ingest_env,
+            "INGEST_WORKERS": workers,
+            "HTTP_HEADER_TIMEOUT_SECONDS": "1",
+            "HTTP_BODY_TIMEOUT_SECONDS": "1",
+        }
     )
     ingest.log.unlink(missing_ok=True)
     ingest.start()
@@ -54,6 +59,14 @@ async def test_every_line_of_the_service_is_json(
         # uvicorn's own error paths: a request that is not HTTP, a client that stays silent.
         assert _raw(ingest.port, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400")
         assert _raw(ingest.port, b"").startswith(b"HTTP/1.1 408")
+        # A signed body (the signature needs all of it) that never finishes.
+        whole = encode(webhook())
+        head = "".join(f"{k}: {v}\r\n" for k, v in signed_headers(whole).items())
+        stalled = (
+            f"POST /webhooks/qonto HTTP/1.1\r\nhost: x\r\n{head}"
+            f"content-length: {len(whole)}\r\n\r\n"
+        ).encode() + whole[:10]
+        assert _raw(ingest.port, stalled).startswith(b"HTTP/1.1 408")
     finally:
         assert ingest.terminate() in (0, -15)  # uvicorn re-raises SIGTERM once drained
     output = ingest.log.read_text()

@@ -79,6 +79,7 @@ async def test_every_line_of_the_matcher_is_json_and_auth_failures_are_counted(
         "MATCHER_PORT": str(port),
         "MATCHER_API_TOKEN": TOKEN,
         "HTTP_HEADER_TIMEOUT_SECONDS": "1",
+        "HTTP_BODY_TIMEOUT_SECONDS": "1",
         "LOG_LEVEL": "INFO",
     }
     log = tmp_path / "matcher.log"
@@ -103,6 +104,11 @@ async def test_every_line_of_the_matcher_is_json_and_auth_failures_are_counted(
         )
         assert _raw(port, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400")
         assert _raw(port, b"").startswith(b"HTTP/1.1 408")  # said nothing: cut off
+        stalled = (  # authorised, so the body is read; it never finishes
+            b"POST /v1/transactions/x/undo HTTP/1.1\r\nhost: x\r\n"
+            b"authorization: Bearer " + TOKEN.encode() + b"\r\ncontent-length: 900\r\n\r\n{"
+        )
+        assert _raw(port, stalled).startswith(b"HTTP/1.1 408")
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
