@@ -158,7 +158,9 @@ async def test_requests_beyond_the_connection_limit_get_503() -> None:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.01)
         async with httpx.AsyncClient(base_url=served.url) as client:
-            assert (await client.get("/")).status_code == 503
+            refused = await client.get("/")
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "too_many_connections"
         for _, writer in idle:
             writer.close()
         while len(served.server.server_state.connections) >= 3:
@@ -172,7 +174,7 @@ def test_the_options_reach_uvicorn_worker_processes() -> None:
     """``INGEST_WORKERS`` > 1: uvicorn pickles its config into each worker process."""
     options = uvicorn_options(HttpServerSettings(http_header_timeout_seconds=3))
     protocol = pickle.loads(pickle.dumps(options["http"]))
-    assert protocol.keywords == {"header_timeout": 3}
+    assert protocol.keywords == {"header_timeout": 3, "max_connections": 1000}
 
 
 def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,11 +33,16 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline on each request's headers."""
+    """uvicorn's httptools protocol with a deadline on each request's headers, and a cap
+    on open connections: past it a request gets a JSON 503 and its connection is closed
+    (uvicorn's own ``limit_concurrency`` answers in plain text)."""
 
-    def __init__(self, *args: Any, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, header_timeout: float, max_connections: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout = header_timeout
+        self.max_connections = max_connections
         self._header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -52,7 +57,15 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
-        super().on_headers_complete()
+        if self.max_connections is None or len(self.connections) <= self.max_connections:
+            super().on_headers_complete()
+            return
+        log.warning("http_connection_limit %s reached: 503", self.max_connections)
+        app, self.app = self.app, _service_unavailable  # this request only
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -78,3 +91,20 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
                 b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
             )
         self.transport.close()
+
+
+async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:
+    body = error_body("too_many_connections", "the server has too many open connections")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                (b"retry-after", b"1"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

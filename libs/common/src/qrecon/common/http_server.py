@@ -1,14 +1,15 @@
 """What every HTTP server of the project runs with: slow clients cut off, connections capped.
 
 uvicorn bounds the idle time between requests (``timeout_keep_alive``) and the number of
-connections (``limit_concurrency``: 503 beyond it), but nothing bounds the time a client
+connections (``limit_concurrency``, a plain-text 503), but nothing bounds the time a client
 takes to send a request: a client trickling one byte a second holds a connection for ever
 (uvicorn's keep-alive timer is reset by every byte, and an ASGI middleware only runs once
 the headers are in). So:
 
 - :class:`HeaderTimeoutProtocol` (uvicorn's httptools protocol) closes a connection whose
   request headers are not complete within ``HTTP_HEADER_TIMEOUT_SECONDS`` of its first byte
-  (or of the connection, for a client that sends nothing), answering 408 when it can;
+  (or of the connection, for a client that sends nothing), answering 408 when it can, and
+  answers a JSON 503 (and closes) past ``HTTP_MAX_CONNECTIONS`` open connections;
 - :class:`BodyTimeout` (ASGI) answers 408 to a request whose body is not all received
   within ``HTTP_BODY_TIMEOUT_SECONDS`` of its headers; the app never sees the whole body;
 - every accepted socket gets ``TCP_NODELAY``, whoever created the listening socket
@@ -122,9 +123,10 @@ def uvicorn_options(limits: HttpServerSettings) -> dict[str, Any]:
     """
     return {
         "http": functools.partial(
-            HeaderTimeoutProtocol, header_timeout=limits.http_header_timeout_seconds
+            HeaderTimeoutProtocol,
+            header_timeout=limits.http_header_timeout_seconds,
+            max_connections=limits.http_max_connections,
         ),
-        "limit_concurrency": limits.http_max_connections,
         "timeout_keep_alive": limits.http_keep_alive_seconds,
         "log_config": None,
         "access_log": False,
