@@ -178,7 +178,7 @@ class IngestProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:  # workers import the app: slow when busy
         exe = Path(sys.executable).with_name("qonto-ingest")
         with self.log.open("ab") as out:
             # its own process group: kill() takes the worker processes too (INGEST_WORKERS)

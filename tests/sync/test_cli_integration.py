@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from qrecon.common.testing import json_log_lines
 from qrecon.common.topics import Topics
 from qrecon.sim.testing import EmulatorHandle
 
@@ -80,6 +81,9 @@ async def test_run_serves_health_and_metrics_then_stops_cleanly_on_sigterm(
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 30)
         assert code == 0, proc.stderr.read().decode() if proc.stderr else ""
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        json_log_lines(proc.stdout.read().decode() + proc.stderr.read().decode())
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import struct
 from typing import Any
@@ -76,6 +77,9 @@ def make_broker(
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
         "security": security,
+        # A plain stdlib logger: FastStream's default one prints its own text lines to
+        # stdout instead of propagating to the JSON handler of qrecon.common.logging.
+        "logger": logging.getLogger("faststream.kafka"),
     }
     options.update(kwargs)
     return KafkaBroker(bootstrap_servers, **options)

@@ -95,7 +95,31 @@ class QontoSettings(BaseSettings):
         return qonto_oauth_base_url(self.environment, self.oauth_base_url, self.api_base_url)
 
 
-class ServiceSettings(BaseSettings):
+class HttpServerSettings(BaseSettings):
+    """Limits of every HTTP server (services and emulator), see ``qrecon.common.http_server``.
+
+    Slow clients are cut off: the headers of a request must arrive within the header
+    timeout, its body within the body timeout (else 408); past the connection limit a
+    request gets 503.
+    """
+
+    model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore", populate_by_name=True)
+
+    http_header_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias=AliasChoices("HTTP_HEADER_TIMEOUT_SECONDS")
+    )
+    http_body_timeout_seconds: float = Field(
+        30.0, gt=0, validation_alias=AliasChoices("HTTP_BODY_TIMEOUT_SECONDS")
+    )
+    http_keep_alive_seconds: float = Field(
+        5.0, gt=0, validation_alias=AliasChoices("HTTP_KEEP_ALIVE_SECONDS")
+    )
+    http_max_connections: int = Field(
+        1000, ge=1, validation_alias=AliasChoices("HTTP_MAX_CONNECTIONS")
+    )
+
+
+class ServiceSettings(HttpServerSettings):
     """Infrastructure every service needs."""
 
     model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore", populate_by_name=True)

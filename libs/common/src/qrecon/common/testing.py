@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -211,3 +212,18 @@ def control_infra(root: Path, script: str, action: str, address: str) -> float:
             "started them with (scripts/test.sh does)"
         )
     return took
+
+
+def json_log_lines(output: str) -> list[dict[str, Any]]:
+    """Every line of a process's output as the JSON object it must be (AssertionError
+    naming the first line that is not one, or lacks ``level``, ``timestamp`` or ``logger``)."""
+    lines = []
+    for number, line in enumerate(output.splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"line {number} is not JSON: {line[:300]!r}") from None
+        if not isinstance(record, dict) or not {"level", "timestamp", "logger"} <= record.keys():
+            raise AssertionError(f"line {number} lacks level/timestamp/logger: {line[:300]!r}")
+        lines.append(record)
+    return lines

@@ -18,6 +18,7 @@ import os
 import uvicorn
 from starlette.types import ASGIApp
 
+from qrecon.common.http_server import bounded, uvicorn_options
 from qrecon.common.logging import configure_logging, get_logger
 from qrecon.ingest.adapters.http import serve_app
 from qrecon.ingest.service import create_app
@@ -28,7 +29,7 @@ def worker_app() -> ASGIApp:
     """The app of one worker process (uvicorn's factory; settings from the environment)."""
     settings = IngestSettings()
     configure_logging(settings.log_level, settings.log_format)
-    return serve_app(create_app(settings))
+    return bounded(serve_app(create_app(settings)), settings)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,7 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     # from the factory, each building its own app (and pool, writer, relay).
     several = settings.workers > 1
     app: ASGIApp | str = (
-        "qrecon.ingest.__main__:worker_app" if several else serve_app(create_app(settings))
+        "qrecon.ingest.__main__:worker_app"
+        if several
+        else bounded(serve_app(create_app(settings)), settings)
     )
     uvicorn.run(
         app,
@@ -67,14 +70,15 @@ def main(argv: list[str] | None = None) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
         lifespan="on",
-        access_log=False,
-        log_config=None,
         backlog=2048,
+        # A worker answers the supervisor's health check only once it has imported the
+        # app (seconds on a busy or CPU-capped host): at uvicorn's 5 s default, workers
+        # were killed and respawned for ever there.
+        timeout_worker_healthcheck=60,
         timeout_graceful_shutdown=int(settings.drain_timeout_seconds) + 10,
-        server_header=False,
         proxy_headers=False,  # nothing in ingest reads the client's address
+        **uvicorn_options(settings),  # httptools with header timeout, connection cap, logs
     )
 
 

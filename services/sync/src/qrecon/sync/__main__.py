@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qrecon.common.db import create_pool
+from qrecon.common.http_server import bounded, uvicorn_options
 from qrecon.common.logging import configure_logging, get_logger
 from qrecon.common.topic_admin import APPLY_HINT, MissingTopicsError
 from qrecon.sync.adapters.http import create_app
@@ -55,12 +56,12 @@ async def serve(settings: SyncSettings) -> None:
     await service.start()
     server = _Server(
         uvicorn.Config(
-            create_app(service),
+            bounded(create_app(service), settings),
             host=settings.http_host,
             port=settings.http_port,
             log_level="warning",
-            access_log=False,
             lifespan="off",
+            **uvicorn_options(settings),
         )
     )
     http = asyncio.create_task(server.serve())

@@ -82,6 +82,9 @@ def _credentials_table(creds: dict[str, str], base_url: str) -> Table:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from qrecon.common.http_server import bounded, uvicorn_options
+    from qrecon.common.logging import configure_logging
+    from qrecon.common.settings import HttpServerSettings
     from qrecon.sim.app import create_app
     from qrecon.sim.player import load_scenario
     from qrecon.sim.state import Simulator
@@ -109,7 +112,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.sandbox:
         console.print("sandbox mode: every request needs X-Qonto-Staging-Token")
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        limits = HttpServerSettings()
+        configure_logging(args.log_level)
+        uvicorn.run(
+            bounded(app, limits),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            **uvicorn_options(limits),
+        )
     finally:
         if sim.player is not None:
             sim.player.stop()

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qrecon.common.schemas import MatchResult
+from qrecon.matcher.adapters.access_log import AccessLog, record_actor, record_auth_failure
 from qrecon.matcher.adapters.postgres import PgRepository
 from qrecon.matcher.service.matching import MatcherService, ServiceError
 
@@ -134,7 +135,10 @@ def create_app(
         description=__doc__,
     )
 
+    app.add_middleware(AccessLog)
+
     def authorised(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
         if api_token is None or not api_token.get_secret_value():
@@ -142,11 +146,14 @@ def create_app(
                 503, "api_token_not_configured", "set MATCHER_API_TOKEN to use the review API"
             )
         if credentials is None or credentials.scheme.lower() != "bearer":
+            record_auth_failure(request, "missing")
             raise ApiError(401, "unauthorized", "a bearer token is required")
         if not hmac.compare_digest(
             credentials.credentials.encode(), api_token.get_secret_value().encode()
         ):
+            record_auth_failure(request, "invalid")
             raise ApiError(401, "unauthorized", "wrong token")
+        record_actor(request, "api_token")  # the one shared token; per-person keys later
 
     Auth = Depends(authorised)
 

@@ -26,6 +26,7 @@ import asyncpg
 import uvicorn
 
 from qrecon.common.db import apply_migrations, create_pool, load_migrations
+from qrecon.common.http_server import bounded, uvicorn_options
 from qrecon.common.kafka import kafka_security, make_broker
 from qrecon.common.logging import get_logger
 from qrecon.common.outbox import OutboxRelay
@@ -52,7 +53,9 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP
+    # (without it each keep-alive response waited ~40 ms for the client's delayed ACK).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -152,12 +155,7 @@ class MatcherRuntime:
         if s.api_enabled:
             app = create_app(self.service, api_token=s.api_token, readiness=self.readiness)
             config = uvicorn.Config(
-                app,
-                host=s.host,
-                port=s.port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
+                bounded(app, s), host=s.host, port=s.port, lifespan="off", **uvicorn_options(s)
             )
             self.server = _Server(config)
             assert sock is not None

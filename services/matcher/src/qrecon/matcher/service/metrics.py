@@ -41,3 +41,8 @@ RETRIES = Counter(
 )
 DLQ = Counter("matcher_dead_lettered_total", "Records sent to a dead-letter topic.", ["topic"])
 OPEN_INVOICES = Gauge("matcher_cached_invoices", "Invoices in this replica's cache.")
+API_AUTH_FAILURES = Counter(
+    "matcher_api_auth_failures_total",
+    "Review API requests refused with 401, by route template and reason (missing, invalid).",
+    ["route", "reason"],
+)

@@ -1,0 +1,88 @@
+"""One log line per request of the review API, and the count of refused credentials.
+
+A line holds the method, the path, the status, the latency in ms and the actor (who the
+credentials say the caller is, or ``anonymous``) — never a header value, a token, a query
+string or a body. Probes (``/healthz``, ``/readyz``, ``/metrics``) log at debug level.
+
+The authentication dependency records its verdict in the request's state
+(:func:`record_actor`, :func:`record_auth_failure`); this middleware reads it after the
+response, so a 401 is counted with its route template and reason, never the secret.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qrecon.common.logging import get_logger
+from qrecon.matcher.service.metrics import API_AUTH_FAILURES
+
+log = get_logger("qrecon.matcher.access")
+
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+_ACTOR = "actor"
+_AUTH_FAILURE = "auth_failure"
+
+
+def record_actor(request: Request, actor: str) -> None:
+    """The caller the credentials identify (a name, never the credential itself)."""
+    setattr(request.state, _ACTOR, actor)
+
+
+def record_auth_failure(request: Request, reason: str) -> None:
+    """Why the credentials were refused (``missing``, ``invalid``, ...)."""
+    setattr(request.state, _AUTH_FAILURE, reason)
+
+
+class AccessLog:
+    """ASGI middleware: the access log line and the auth-failure counter."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Request.state writes into scope["state"]: the same dict, read back below.
+        state: MutableMapping[str, Any] = scope.setdefault("state", {})
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_and_see(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_see)
+        finally:
+            self._record(scope, state, status, started)
+
+    @staticmethod
+    def _record(scope: Scope, state: MutableMapping[str, Any], status: int, started: float) -> None:
+        path = str(scope.get("path", ""))
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        if status == 401:
+            API_AUTH_FAILURES.labels(
+                route=route, reason=str(state.get(_AUTH_FAILURE, "unknown"))
+            ).inc()
+        fields = {
+            "method": scope.get("method"),
+            "path": path,
+            "route": route,
+            "status": status,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "actor": str(state.get(_ACTOR, "anonymous")),
+        }
+        if path in _PROBES and status < 400:
+            log.debug("http_request", **fields)
+        elif status == 401:
+            log.warning("http_request", auth_failure=state.get(_AUTH_FAILURE), **fields)
+        else:
+            log.info("http_request", **fields)
