@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from qrecon.common.money import MAX_ABS_CENTS
 from qrecon.common.schemas.qonto import QontoTransaction
+from qrecon.common.schemas.text import Id, clean_document
 from qrecon.common.timeutil import ensure_aware, utcnow
 
 SCHEMA_VERSION = "1"
@@ -83,22 +85,33 @@ class Invoice(BaseModel):
 
     ``receivable`` is a client invoice (paid by a credit), ``payable`` a supplier invoice
     (paid by a debit). A credit note is an invoice with a negative ``amount_cents``.
-    Extra fields are allowed and kept.
+    Extra fields are allowed and kept (NUL removed from text, non-finite numbers refused:
+    :func:`~qrecon.common.schemas.text.clean_document`); amounts are bounded.
     """
 
     model_config = ConfigDict(extra="allow")
 
-    id: str
+    id: Id
     number: str
     kind: InvoiceKind
     counterparty_name: str
     counterparty_iban: str | None = None
-    amount_cents: int
+    amount_cents: int = Field(ge=-MAX_ABS_CENTS, le=MAX_ABS_CENTS)
     currency: str = "EUR"
     issue_date: date
     due_date: date | None = None
     status: InvoiceStatus = "open"
     payment_reference: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        data = clean_document(raw)
+        if "id" in raw:
+            data["id"] = raw["id"]  # an id is refused (Id), never silently changed
+        return data
 
     @field_validator("status", mode="before")
     @classmethod
