@@ -76,7 +76,7 @@ from qrecon.common.schemas import (
 from qrecon.common.timeutil import utcnow
 from qrecon.common.topics import Topics
 from qrecon.matcher.adapters.postgres import InvoiceRow, PgRepository, TransactionRow
-from qrecon.matcher.core import MATCHER_VERSION, InvoiceBook, Knowledge
+from qrecon.matcher.core import MATCHER_VERSION, InvoiceBook, Knowledge, rules
 from qrecon.matcher.service import lifecycle, metrics
 from qrecon.matcher.service.cache import MatcherState
 from qrecon.matcher.service.uow import UnitOfWork
@@ -767,7 +767,7 @@ class MatcherService:
         if not allocations:
             raise InvalidRequest("at least one allocation is required")
         if any(amount == 0 for amount in allocations.values()):
-            raise InvalidRequest("an allocation amount cannot be zero")
+            raise InvalidRequest("an allocation amount cannot be zero", rule="sign")
         async with self.uow() as uow:
             prev = await self._review_start(uow, transaction_id, expected_seq)
             tx = QontoTransaction.model_validate(prev.transaction)
@@ -778,27 +778,20 @@ class MatcherService:
             missing = sorted(i for i in allocations if i not in locked)
             if missing:
                 raise NotFound("unknown invoice", invoice_ids=missing)
-            for invoice_id, amount in allocations.items():
-                row = locked[invoice_id]
-                if row.currency != tx.currency:
-                    raise InvalidRequest(
-                        f"invoice {invoice_id} is in {row.currency},"
-                        f" the transaction in {tx.currency}"
-                    )
-                if (amount > 0) != (row.amount_cents > 0):
-                    raise InvalidRequest(
-                        f"the amount for invoice {invoice_id} must have the invoice's sign"
-                    )
-            total = sum(allocations.values())
-            if abs(total) > tx.amount_cents:
-                raise InvalidRequest(
-                    f"allocations total {abs(total)} exceeds"
-                    f" the transaction amount {tx.amount_cents}"
-                )
+            proposed = [
+                rules.Proposed(i, row.kind, row.currency, row.amount_cents, amount)
+                for i, amount in allocations.items()
+                for row in (locked[i],)
+            ]
+            broken = rules.check_allocations(tx.side, tx.currency, tx.amount_cents, proposed)
+            if broken is not None:
+                extra = {"invoice_id": broken.invoice_id} if broken.invoice_id else {}
+                raise InvalidRequest(broken.detail, rule=broken.rule, **extra)
             bad = _check_residuals(locked, held, allocations)
             if bad:
                 raise Conflict(
                     "allocation exceeds an invoice's residual (or the invoice is not open)",
+                    rule="open_amount",
                     invoice_ids=bad,
                     residuals={
                         i: (locked[i].residual_cents + held.get(i, 0))
@@ -828,7 +821,7 @@ class MatcherService:
                     )
                     for i, a in sorted(allocations.items())
                 ],
-                residual_cents=tx.amount_cents - abs(total),
+                residual_cents=tx.amount_cents - rules.effective_cents(tx.side, proposed),
                 confidence=1.0,
                 reasons=[lifecycle.REASON_MANUAL],
                 matcher_version=self.matcher_version,
