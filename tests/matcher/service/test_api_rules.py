@@ -13,8 +13,14 @@ from pydantic import SecretStr
 from qrecon.matcher.adapters.http import create_app
 from qrecon.matcher.service.matching import MatcherService
 
-from .factories import assert_allocations_consistent, invoice, invoice_event, invoice_state
-from .factories import transaction, tx_event
+from .factories import (
+    assert_allocations_consistent,
+    invoice,
+    invoice_event,
+    invoice_state,
+    transaction,
+    tx_event,
+)
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
