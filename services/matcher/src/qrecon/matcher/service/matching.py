@@ -57,6 +57,7 @@ Lifecycle
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -205,6 +206,13 @@ class MatcherService:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.pool)
+
+    def with_pool(self, pool: asyncpg.Pool) -> MatcherService:
+        """The same service (engine, state, topics) on another pool: the review API's own,
+        so review traffic never takes the connections the consumers need."""
+        other = copy.copy(self)
+        other.pool = pool
+        return other
 
     # ================================================================== decisions
     def _decide(
@@ -727,10 +735,7 @@ class MatcherService:
                 decision_id = await uow.repo.insert_decision(
                     transaction_id, "reject", {"invoice_ids": targets}, actor
                 )
-                added = []
-                for invoice_id in targets:
-                    if await uow.repo.add_rejection(transaction_id, invoice_id, decision_id):
-                        added.append(invoice_id)
+                added = await uow.repo.add_rejections(transaction_id, targets, decision_id)
                 await uow.repo.update_decision_payload(
                     decision_id, {"invoice_ids": targets, "rejections_added": added}
                 )
