@@ -3,7 +3,14 @@
 Every ``/v1`` endpoint, reads included, needs ``Authorization: Bearer <MATCHER_API_TOKEN>``
 (compared in constant time); without a configured token the review API answers 503 and
 nothing can be written. ``/healthz``, ``/readyz`` and ``/metrics`` are open, for probes
-and Prometheus. Errors: ``{"error": {"code": "...", "detail": "...", ...}}``.
+and Prometheus. Errors: ``{"error": {"code": "...", "detail": "...", ...}}``, for every
+status (422 lists each error's location and message, never the input; 500 carries no
+traceback): see ``http_errors``.
+
+Limits (``http_limits``): the token is checked before the body is read; a body over
+``MATCHER_API_MAX_BODY_BYTES`` (1 MiB) is a 413; lists hold at most 100 items, ids at most
+255 characters and no control character. A manual match obeys the engine's allocation
+rules (``qrecon.matcher.core.rules``): a broken one is a 422 naming it in ``rule``.
 
 Each decision publishes a new ``MatchResult`` (through the outbox) and answers it.
 ``expected_result_seq`` (optional, from a listing) refuses with 409 a decision taken on a
