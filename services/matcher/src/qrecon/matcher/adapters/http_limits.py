@@ -64,7 +64,7 @@ class RequestGuard:
             return
         headers = dict(scope["headers"])
         try:
-            if str(scope["path"]).startswith(PROTECTED_PREFIX):
+            if _route_path(scope).startswith(PROTECTED_PREFIX):
                 check_bearer(self.api_token, headers.get(b"authorization"))
             declared = headers.get(b"content-length")
             if declared is not None and (
@@ -73,10 +73,11 @@ class RequestGuard:
                 raise _TooLarge
             body = await self._read(receive)
         except ApiError as exc:
-            auth = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            await error_json(exc.status, exc.code, exc.detail, auth, **exc.extra)(
-                scope, receive, send
-            )
+            extra = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+            if b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0":
+                extra["Connection"] = "close"  # the unread body is not drained
+            response = error_json(exc.status, exc.code, exc.detail, extra, **exc.extra)
+            await response(scope, receive, send)
             return
         except _TooLarge:
             limit = self.max_body_bytes
@@ -103,6 +104,12 @@ class RequestGuard:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path routes match (behind a proxy, ``root_path`` prefixes ``path``)."""
+    path, root = str(scope["path"]), str(scope.get("root_path", ""))
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
