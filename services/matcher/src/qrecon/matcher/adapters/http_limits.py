@@ -6,6 +6,11 @@
    body is read up to the limit and refused (413) as soon as it passes it. The body is
    then replayed to the app, so at most ``max_body_bytes`` is ever held per request.
 
+The connection is not closed after such an early answer: closing a socket with unread
+data makes the kernel reset it, which can discard the answer before the client reads it.
+The server (uvicorn's httptools protocol) discards the rest of the body as it arrives,
+holding none of it; how long a client may keep sending is the slow-client timeouts' job.
+
 Lists and strings inside a body are bounded by the request models (``http.py``).
 """
 
@@ -73,17 +78,13 @@ class RequestGuard:
                 raise _TooLarge
             body = await self._read(receive)
         except ApiError as exc:
-            extra = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-            if b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0":
-                extra["Connection"] = "close"  # the unread body is not drained
-            response = error_json(exc.status, exc.code, exc.detail, extra, **exc.extra)
+            auth = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            response = error_json(exc.status, exc.code, exc.detail, auth, **exc.extra)
             await response(scope, receive, send)
             return
         except _TooLarge:
             limit = self.max_body_bytes
             response = error_json(413, "payload_too_large", f"body exceeds {limit} bytes")
-            # unread bytes would be taken for the next request on this connection
-            response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return
         except _Disconnected:
