@@ -39,20 +39,48 @@ Id = Annotated[
 ]
 
 
-def clean_document(value: Any, path: str = "") -> Any:
+class _NonFinite(ValueError):
+    """Where (a dotted path, built on the way up) a non-finite number was found."""
+
+
+def clean_document(value: Any) -> Any:
     """``value`` with NUL removed from every string (keys too); raises ``ValueError`` on a
-    non-finite number (``1e999999`` parses as infinity)."""
-    if isinstance(value, str):
+    non-finite number (``1e999999`` parses as infinity). On every transaction's path: exact
+    type checks and no path kept until an error needs one."""
+    try:
+        return _clean(value)
+    except _NonFinite as exc:
+        raise ValueError(f"number out of range at {exc.args[0] or 'the top'}") from None
+
+
+def _clean(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:
         return value.replace("\x00", "") if "\x00" in value else value
-    if isinstance(value, float):
+    if kind is float:
         if not math.isfinite(value):
-            raise ValueError(f"number out of range at {path or 'the top'}")
+            raise _NonFinite("")
         return value
-    if isinstance(value, dict):
-        return {
-            clean_document(k): clean_document(v, f"{path}.{str(k)[:40]}" if path else str(k)[:40])
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [clean_document(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            try:
+                cleaned = _clean(item)
+            except _NonFinite as exc:
+                raise _NonFinite(_where(str(key)[:40], exc)) from None
+            out[key.replace("\x00", "") if type(key) is str and "\x00" in key else key] = cleaned
+        return out
+    if kind is list:
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(_clean(item))
+            except _NonFinite as exc:
+                raise _NonFinite(_where(f"[{index}]", exc)) from None
+        return items
     return value
+
+
+def _where(step: str, inner: _NonFinite) -> str:
+    rest = str(inner.args[0])
+    return f"{step}.{rest}" if rest and not rest.startswith("[") else step + rest
