@@ -273,3 +273,14 @@ def test_invoices_refuse_bad_ids_and_amounts_and_lose_their_nul() -> None:
     for bad in ({"id": "inv\x00"}, {"amount_cents": 10**30}, {"extra": float("inf")}):
         with pytest.raises(ValidationError):
             Invoice.model_validate({**base, **bad})
+
+
+def test_envelope_ids_refuse_control_characters() -> None:
+    with pytest.raises(ValidationError):
+        TransactionEvent.model_validate(
+            {"event_id": "e\x00", "source": "poll", "transaction": REST}
+        )
+    with pytest.raises(ValidationError):
+        InvoiceEvent.model_validate({"event_type": "invoice.cancel", "invoice_id": "inv\x00"})
+    cancel = InvoiceEvent.model_validate({"event_type": "invoice.cancel", "invoice_id": "inv-1"})
+    assert cancel.key == "inv-1"
