@@ -217,3 +217,70 @@ def test_an_undocumented_status_is_kept_not_refused() -> None:
     tx = QontoTransaction.model_validate({**REST, "status": "Reversed"})
     assert tx.status == "reversed"
     assert not tx.is_completed
+
+
+# -- poison refused or sanitised at the edge, once, here --------------------------------
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"amount_cents": 10**30},
+        {"amount_cents": -(10**16)},
+        {"amount_cents": 12.5},
+        {"amount": "1e999999", "amount_cents": None},
+        {"amount": 10**14, "amount_cents": None},
+        {"settled_balance_cents": 2**63},
+        {"vat_rate": float("inf")},
+        {"custom_field": float("inf")},
+        {"nested": {"deep": [float("nan")]}},
+        {"id": "7b7a5ed6\x00"},
+        {"id": "x" * 256},
+    ],
+)
+def test_out_of_range_amounts_non_finite_numbers_and_bad_ids_are_refused(
+    overrides: dict[str, object],
+) -> None:
+    with pytest.raises(ValidationError):
+        QontoTransaction.model_validate({**REST, **overrides})
+
+
+def test_the_largest_amount_accepted_fits_postgresql_bigint() -> None:
+    from qrecon.common.money import MAX_ABS_CENTS
+
+    tx = QontoTransaction.model_validate({**REST, "amount_cents": MAX_ABS_CENTS})
+    assert tx.amount_cents == MAX_ABS_CENTS < 2**63 - 1
+
+
+def test_nul_is_removed_from_every_text_field_known_or_extra() -> None:
+    tx = QontoTransaction.model_validate(
+        {**REST, "label": "MAISON\x00 DUPONT", "note": "\x00", "extra\x00key": {"v": ["a\x00"]}}
+    )
+    assert tx.label == "MAISON DUPONT"
+    assert tx.note == ""
+    assert (tx.model_extra or {})["extrakey"] == {"v": ["a"]}
+    assert "\\u0000" not in tx.model_dump_json()
+
+
+def test_invoices_refuse_bad_ids_and_amounts_and_lose_their_nul() -> None:
+    base = {
+        "id": "inv-1",
+        "number": "FAC-1",
+        "kind": "receivable",
+        "counterparty_name": "Client\x00 SAS",
+        "amount_cents": 120000,
+        "issue_date": "2025-10-01",
+    }
+    assert Invoice.model_validate(base).counterparty_name == "Client SAS"
+    for bad in ({"id": "inv\x00"}, {"amount_cents": 10**30}, {"extra": float("inf")}):
+        with pytest.raises(ValidationError):
+            Invoice.model_validate({**base, **bad})
+
+
+def test_envelope_ids_refuse_control_characters() -> None:
+    with pytest.raises(ValidationError):
+        TransactionEvent.model_validate(
+            {"event_id": "e\x00", "source": "poll", "transaction": REST}
+        )
+    with pytest.raises(ValidationError):
+        InvoiceEvent.model_validate({"event_type": "invoice.cancel", "invoice_id": "inv\x00"})
+    cancel = InvoiceEvent.model_validate({"event_type": "invoice.cancel", "invoice_id": "inv-1"})
+    assert cancel.key == "inv-1"

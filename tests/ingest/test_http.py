@@ -352,3 +352,35 @@ def test_property_no_input_gives_a_5xx(
     assert response.status_code < 500, response.text
     if response.status_code != 200:
         assert set(response.json()) == {"error"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"amount_cents":1000000000000000000000000000000',
+        b'"amount":1e999999',
+        b'"custom":1e999999',
+        b'"id":"tx\\u0000"',
+    ],
+)
+async def test_signed_poison_transactions_are_400_and_never_stored(
+    client: httpx.AsyncClient, fake_runtime: FakeRuntime, raw: bytes
+) -> None:
+    # out-of-range amounts, numbers JSON parses as infinity, a NUL in the id
+    key = raw.split(b":", 1)[0][1:-1].decode()
+    data = {k: v for k, v in transaction_data().items() if k != key}
+    body = encode(webhook(data=data)).replace(b'"data":{', b'"data":{' + raw + b",", 1)
+    response = await client.post("/webhooks/qonto", content=body, headers=signed_headers(body))
+    assert_error(response, 400, "invalid_transaction")
+    assert fake_runtime.inbox.rows == {}
+
+
+async def test_a_nul_in_a_label_is_removed_and_the_transaction_kept(
+    client: httpx.AsyncClient, fake_runtime: FakeRuntime
+) -> None:
+    body = encode(webhook(data=transaction_data("tx-nul", label="Fournisseur\x00 SARL")))
+    response = await client.post("/webhooks/qonto", content=body, headers=signed_headers(body))
+    assert response.status_code == 200, response.text
+    [(_, routed)] = fake_runtime.inbox.rows.values()
+    assert json.loads(routed.value)["transaction"]["label"] == "Fournisseur SARL"
+    assert b"\\u0000" not in routed.value

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from qrecon.common.money import MAX_ABS_CENTS
 from qrecon.common.schemas.qonto import QontoTransaction
+from qrecon.common.schemas.text import MAX_ID_LENGTH, NO_CONTROL_CHARACTERS, Id, clean_document
 from qrecon.common.timeutil import ensure_aware, utcnow
 
 SCHEMA_VERSION = "1"
+# An id that may be left empty (then taken from elsewhere, see InvoiceEvent).
+OptionalId = Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH), NO_CONTROL_CHARACTERS]
 # Namespace of the deterministic ids given to versions that no webhook carried.
 _POLLED_VERSION_NAMESPACE = uuid.UUID("6f1d2a4e-8f8b-4c59-9a0e-2f7f3c1b9d10")
 
@@ -34,10 +45,10 @@ class TransactionEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     event_type: Literal["qonto.transaction"] = "qonto.transaction"
-    event_id: str
+    event_id: Id
     source: TransactionSource
-    connection_id: str = "default"
-    organization_id: str | None = None
+    connection_id: Id = "default"
+    organization_id: Id | None = None
     observed_at: datetime = Field(default_factory=utcnow)
     transaction: QontoTransaction
 
@@ -83,22 +94,33 @@ class Invoice(BaseModel):
 
     ``receivable`` is a client invoice (paid by a credit), ``payable`` a supplier invoice
     (paid by a debit). A credit note is an invoice with a negative ``amount_cents``.
-    Extra fields are allowed and kept.
+    Extra fields are allowed and kept (NUL removed from text, non-finite numbers refused:
+    :func:`~qrecon.common.schemas.text.clean_document`); amounts are bounded.
     """
 
     model_config = ConfigDict(extra="allow")
 
-    id: str
+    id: Id
     number: str
     kind: InvoiceKind
     counterparty_name: str
     counterparty_iban: str | None = None
-    amount_cents: int
+    amount_cents: int = Field(ge=-MAX_ABS_CENTS, le=MAX_ABS_CENTS)
     currency: str = "EUR"
     issue_date: date
     due_date: date | None = None
     status: InvoiceStatus = "open"
     payment_reference: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        data = clean_document(raw)
+        if "id" in raw:
+            data["id"] = raw["id"]  # an id is refused (Id), never silently changed
+        return data
 
     @field_validator("status", mode="before")
     @classmethod
@@ -112,10 +134,10 @@ class InvoiceEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     event_type: Literal["invoice.upsert", "invoice.cancel"] = "invoice.upsert"
-    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    event_id: Id = Field(default_factory=lambda: str(uuid.uuid4()))
     source: str = "back_office"
     observed_at: datetime = Field(default_factory=utcnow)
-    invoice_id: str = ""
+    invoice_id: OptionalId = ""
     invoice: Invoice | None = None
 
     @model_validator(mode="after")

@@ -9,6 +9,9 @@ normalise to this one model:
 * money is integer cents (``amount_cents``, ``local_amount_cents``, ...), derived exactly
   from the decimal amount when the cents are missing; ``amount`` is kept as a Decimal;
 * timestamps are timezone-aware UTC;
+* amounts are bounded (:data:`~qrecon.common.money.MAX_ABS_CENTS`), the id is an
+  :data:`~qrecon.common.schemas.text.Id`, NUL is removed from every other string and a
+  non-finite number is refused (:func:`~qrecon.common.schemas.text.clean_document`);
 * ``subject_type`` is snake_case (``Transfer`` -> ``transfer``,
   ``DirectDebit`` -> ``direct_debit``), the name of the nested counterparty object.
 """
@@ -22,7 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from qrecon.common.money import from_cents, parse_decimal_amount, to_cents
+from qrecon.common.money import check_cents, from_cents, parse_decimal_amount, to_cents
+from qrecon.common.schemas.text import Id, clean_document
 from qrecon.common.timeutil import ensure_aware
 
 # The statuses Qonto documents. Others are accepted and kept (its docs and live answers
@@ -51,7 +55,7 @@ def _normalise_money(data: dict[str, Any]) -> None:
         raw_cents = data.get(cents)
         raw_major = data.get(major)
         if raw_cents is not None and not isinstance(raw_cents, bool):
-            data[cents] = int(raw_cents)
+            data[cents] = check_cents(raw_cents)
             if raw_major is None:
                 data[major] = from_cents(data[cents])
             else:
@@ -66,7 +70,7 @@ class QontoTransaction(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    id: str
+    id: Id
     transaction_id: str | None = None
     amount: Decimal | None = None
     amount_cents: int
@@ -106,7 +110,9 @@ class QontoTransaction(BaseModel):
     def _normalise_variants(cls, raw: Any) -> Any:
         if not isinstance(raw, dict):
             return raw
-        data = dict(raw)
+        data = clean_document(raw)
+        if "id" in raw:
+            data["id"] = raw["id"]  # an id is refused (Id), never silently changed
         _normalise_money(data)
         if data.get("local_amount_cents") is None and data.get("amount_cents") is not None:
             data["local_amount_cents"] = data["amount_cents"]

@@ -20,12 +20,14 @@ transactions, the webhook type otherwise), ``schema-version``, ``content-type`` 
 
 Bad input raises :class:`PayloadError` (→ HTTP 400) and nothing else:
 
-* ``invalid_json``: not UTF-8 JSON (also JSON nested over 200 levels, numbers out of
-  range, lone surrogates);
+* ``invalid_json``: not UTF-8 JSON (also JSON nested over 200 levels, lone surrogates);
 * ``not_a_qonto_event``: JSON, but not an object with a string ``id`` and ``type`` and an
   object ``data`` (ids are bounded: at most 255 printable characters);
 * ``invalid_transaction``: a ``v1/transactions`` event whose ``data`` is not a
-  transaction (no UUID, no amount, unknown side, unreadable ``updated_at``...). The
+  transaction (no UUID, no amount, unknown side, unreadable ``updated_at``, an amount
+  out of range, a number JSON reads as infinity such as ``1e999999``, an id with a control
+  character: the schemas decide, see :mod:`qrecon.common.schemas.text` and
+  :mod:`qrecon.common.money`; a NUL in free text is removed there, not refused). The
   signature was right, so this is Qonto's payload drifting from what we parse: a 400
   makes Qonto keep retrying it for days, and the operator is alerted by the
   ``ingest_webhooks_rejected_total{reason="invalid_transaction"}`` metric and a warning

@@ -4,9 +4,9 @@ A line holds the method, the path, the status, the latency in ms and the actor (
 credentials say the caller is, or ``anonymous``) — never a header value, a token, a query
 string or a body. Probes (``/healthz``, ``/readyz``, ``/metrics``) log at debug level.
 
-The authentication dependency records its verdict in the request's state
-(:func:`record_actor`, :func:`record_auth_failure`); this middleware reads it after the
-response, so a 401 is counted with its route template and reason, never the secret.
+The request guard (``http_limits.py``) records its verdict in the request's state
+(``ACTOR``, ``AUTH_FAILURE``); this middleware reads it after the response, so a 401 is
+counted with its route template and reason, never the secret.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qrecon.common.logging import get_logger
@@ -24,18 +23,8 @@ from qrecon.matcher.service.metrics import API_AUTH_FAILURES
 log = get_logger("qrecon.matcher.access")
 
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
-_ACTOR = "actor"
-_AUTH_FAILURE = "auth_failure"
-
-
-def record_actor(request: Request, actor: str) -> None:
-    """The caller the credentials identify (a name, never the credential itself)."""
-    setattr(request.state, _ACTOR, actor)
-
-
-def record_auth_failure(request: Request, reason: str) -> None:
-    """Why the credentials were refused (``missing``, ``invalid``, ...)."""
-    setattr(request.state, _AUTH_FAILURE, reason)
+ACTOR = "actor"
+AUTH_FAILURE = "auth_failure"
 
 
 class AccessLog:
@@ -70,7 +59,7 @@ class AccessLog:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         if status == 401:
             API_AUTH_FAILURES.labels(
-                route=route, reason=str(state.get(_AUTH_FAILURE, "unknown"))
+                route=route, reason=str(state.get(AUTH_FAILURE, "unknown"))
             ).inc()
         fields = {
             "method": scope.get("method"),
@@ -78,11 +67,11 @@ class AccessLog:
             "route": route,
             "status": status,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "actor": str(state.get(_ACTOR, "anonymous")),
+            "actor": str(state.get(ACTOR, "anonymous")),
         }
         if path in _PROBES and status < 400:
             log.debug("http_request", **fields)
         elif status == 401:
-            log.warning("http_request", auth_failure=state.get(_AUTH_FAILURE), **fields)
+            log.warning("http_request", auth_failure=state.get(AUTH_FAILURE), **fields)
         else:
             log.info("http_request", **fields)

@@ -3,7 +3,14 @@
 Every ``/v1`` endpoint, reads included, needs ``Authorization: Bearer <MATCHER_API_TOKEN>``
 (compared in constant time); without a configured token the review API answers 503 and
 nothing can be written. ``/healthz``, ``/readyz`` and ``/metrics`` are open, for probes
-and Prometheus. Errors: ``{"error": {"code": "...", "detail": "...", ...}}``.
+and Prometheus. Errors: ``{"error": {"code": "...", "detail": "...", ...}}``, for every
+status (422 lists each error's location and message, never the input; 500 carries no
+traceback): see ``http_errors``.
+
+Limits (``http_limits``): the token is checked before the body is read; a body over
+``MATCHER_API_MAX_BODY_BYTES`` (1 MiB) is a 413; lists hold at most 100 items, ids at most
+255 characters and no control character. A manual match obeys the engine's allocation
+rules (``qrecon.matcher.core.rules``): a broken one is a 422 naming it in ``rule``.
 
 Each decision publishes a new ``MatchResult`` (through the outbox) and answers it.
 ``expected_result_seq`` (optional, from a listing) refuses with 409 a decision taken on a
@@ -13,35 +20,44 @@ result that changed meanwhile.
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field, SecretStr
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import BaseModel, Field, SecretStr, StringConstraints, TypeAdapter
 
+from qrecon.common.money import MAX_ABS_CENTS
 from qrecon.common.schemas import MatchResult
-from qrecon.matcher.adapters.access_log import AccessLog, record_actor, record_auth_failure
+from qrecon.common.schemas.text import NO_CONTROL_CHARACTERS, Id
+from qrecon.common.timeutil import ensure_aware
+from qrecon.matcher.adapters.access_log import AccessLog
+from qrecon.matcher.adapters.http_errors import ApiError, install_error_handlers
+from qrecon.matcher.adapters.http_limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    RequestGuard,
+    check_bearer,
+)
 from qrecon.matcher.adapters.postgres import PgRepository
-from qrecon.matcher.service.matching import MatcherService, ServiceError
+from qrecon.matcher.service.matching import MatcherService
 
 _bearer = HTTPBearer(auto_error=False, description="MATCHER_API_TOKEN")
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
+# Bounds of what a request may carry (a body is also capped as a whole: http_limits).
+MAX_BODY_ITEMS = 100
+Actor = Annotated[str, StringConstraints(max_length=200), NO_CONTROL_CHARACTERS]
+Cursor = Annotated[str, StringConstraints(min_length=1, max_length=1024), NO_CONTROL_CHARACTERS]
+ResultSeq = Annotated[int, Field(ge=0, le=2**63 - 1)]
+Cents = Annotated[int, Field(ge=-MAX_ABS_CENTS, le=MAX_ABS_CENTS)]
+_ID = TypeAdapter(Id)
 
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.extra = status, code, detail, extra
+__all__ = ["ApiError", "create_app"]
 
 
 # ---------------------------------------------------------------------- models
@@ -65,25 +81,27 @@ class Page(BaseModel):
 
 
 class DecisionBody(BaseModel):
-    expected_result_seq: int | None = Field(
+    expected_result_seq: ResultSeq | None = Field(
         None, description="Refuse (409) if the transaction's result changed since read"
     )
-    actor: str | None = Field(None, max_length=200, description="Who decides (audit)")
+    actor: Actor | None = Field(None, description="Who decides (audit)")
 
 
 class RejectBody(DecisionBody):
-    invoice_ids: list[str] | None = Field(
-        None, description="Pairs to reject; default: the invoices of the current result"
+    invoice_ids: list[Id] | None = Field(
+        None,
+        max_length=MAX_BODY_ITEMS,
+        description="Pairs to reject; default: the invoices of the current result",
     )
 
 
 class AllocationIn(BaseModel):
-    invoice_id: str
-    amount_cents: int = Field(description="In the invoice's sign (negative for a credit note)")
+    invoice_id: Id
+    amount_cents: Cents = Field(description="In the invoice's sign (negative for a credit note)")
 
 
 class ManualMatchBody(DecisionBody):
-    allocations: list[AllocationIn] = Field(min_length=1)
+    allocations: list[AllocationIn] = Field(min_length=1, max_length=MAX_BODY_ITEMS)
 
 
 class TransactionDetail(BaseModel):
@@ -115,10 +133,16 @@ def _encode_cursor(tx_date: datetime, transaction_id: str) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Anything but a cursor this API gave is a 422 (never an error further down: a date
+    at the edge of the calendar overflows when converted to UTC, a NUL breaks SQL)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         stamp, transaction_id = json.loads(raw)
-        return datetime.fromisoformat(stamp), str(transaction_id)
+        if not isinstance(stamp, str) or not isinstance(transaction_id, str):
+            raise TypeError("cursor parts are strings")
+        return ensure_aware(datetime.fromisoformat(stamp)).astimezone(UTC), _ID.validate_python(
+            transaction_id
+        )
     except Exception as exc:
         raise ApiError(422, "invalid_cursor", "the cursor is not one this API gave") from exc
 
@@ -128,6 +152,7 @@ def create_app(
     *,
     api_token: SecretStr | None,
     readiness: ReadinessCheck,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     app = FastAPI(
         title="qonto-matcher review API",
@@ -135,63 +160,19 @@ def create_app(
         description=__doc__,
     )
 
-    app.add_middleware(AccessLog)
-
+    # RequestGuard checks the token before the body is read; the dependency declares the
+    # scheme in OpenAPI and checks again, should a route ever sit outside /v1/.
     def authorised(
         request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
-        if api_token is None or not api_token.get_secret_value():
-            raise ApiError(
-                503, "api_token_not_configured", "set MATCHER_API_TOKEN to use the review API"
-            )
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            record_auth_failure(request, "missing")
-            raise ApiError(401, "unauthorized", "a bearer token is required")
-        if not hmac.compare_digest(
-            credentials.credentials.encode(), api_token.get_secret_value().encode()
-        ):
-            record_auth_failure(request, "invalid")
-            raise ApiError(401, "unauthorized", "wrong token")
-        record_actor(request, "api_token")  # the one shared token; per-person keys later
+        header = request.headers.get("authorization")
+        check_bearer(api_token, header.encode("latin-1") if header is not None else None)
 
     Auth = Depends(authorised)
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(
-            {"error": {"code": exc.code, "detail": exc.detail, **exc.extra}},
-            status_code=exc.status,
-            headers=headers,
-        )
-
-    @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(
-            {"error": {"code": exc.code, "detail": exc.detail, **exc.extra}},
-            status_code=exc.status,
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {
-                "error": {
-                    "code": "invalid_request",
-                    "detail": "the request is not valid",
-                    "errors": json.loads(json.dumps(exc.errors(), default=str)),
-                }
-            },
-            status_code=422,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": {"code": "http_error", "detail": str(exc.detail)}},
-            status_code=exc.status_code,
-        )
+    app.add_middleware(RequestGuard, api_token=api_token, max_body_bytes=max_body_bytes)
+    app.add_middleware(AccessLog)  # added last, so outermost: it sees the guard's 401s too
+    install_error_handlers(app)
 
     # ------------------------------------------------------------------ operability
     @app.get("/healthz", tags=["operability"])
@@ -240,17 +221,17 @@ def create_app(
         return Page(items=items, next_cursor=next_cursor)
 
     @app.get("/v1/suggestions", dependencies=[Auth], tags=["review"])
-    async def suggestions(limit: Limit = 50, cursor: str | None = None) -> Page:
+    async def suggestions(limit: Limit = 50, cursor: Cursor | None = None) -> Page:
         """Transactions whose result is ``suggested``, newest first."""
         return await _page("suggested", limit, cursor)
 
     @app.get("/v1/unmatched", dependencies=[Auth], tags=["review"])
-    async def unmatched(limit: Limit = 50, cursor: str | None = None) -> Page:
+    async def unmatched(limit: Limit = 50, cursor: Cursor | None = None) -> Page:
         """Transactions whose result is ``unmatched``, newest first."""
         return await _page("unmatched", limit, cursor)
 
     @app.get("/v1/transactions/{transaction_id}", dependencies=[Auth], tags=["review"])
-    async def transaction(transaction_id: str) -> TransactionDetail:
+    async def transaction(transaction_id: Id) -> TransactionDetail:
         async with service.pool.acquire() as conn:
             repo = PgRepository(conn)
             row = await repo.get_transaction(transaction_id)
@@ -282,7 +263,7 @@ def create_app(
         )
 
     @app.get("/v1/invoices/{invoice_id}", dependencies=[Auth], tags=["review"])
-    async def invoice(invoice_id: str) -> InvoiceDetail:
+    async def invoice(invoice_id: Id) -> InvoiceDetail:
         async with service.pool.acquire() as conn:
             repo = PgRepository(conn)
             row = await repo.get_invoice(invoice_id)
@@ -301,7 +282,7 @@ def create_app(
 
     # ------------------------------------------------------------------ decisions
     @app.post("/v1/transactions/{transaction_id}/confirm", dependencies=[Auth], tags=["review"])
-    async def confirm(transaction_id: str, body: DecisionBody | None = None) -> MatchResult:
+    async def confirm(transaction_id: Id, body: DecisionBody | None = None) -> MatchResult:
         """Accept the suggestion: allocate it and learn the counterparty alias."""
         body = body or DecisionBody()
         return await service.confirm(
@@ -309,7 +290,7 @@ def create_app(
         )
 
     @app.post("/v1/transactions/{transaction_id}/reject", dependencies=[Auth], tags=["review"])
-    async def reject(transaction_id: str, body: RejectBody | None = None) -> MatchResult:
+    async def reject(transaction_id: Id, body: RejectBody | None = None) -> MatchResult:
         """Reject pairs (never suggested again) and decide the transaction again."""
         body = body or RejectBody()
         return await service.reject(
@@ -320,7 +301,7 @@ def create_app(
         )
 
     @app.post("/v1/transactions/{transaction_id}/match", dependencies=[Auth], tags=["review"])
-    async def match(transaction_id: str, body: ManualMatchBody) -> MatchResult:
+    async def match(transaction_id: Id, body: ManualMatchBody) -> MatchResult:
         """Allocate explicitly; validated against the invoices' residuals."""
         allocations: dict[str, int] = {}
         for item in body.allocations:
@@ -332,7 +313,7 @@ def create_app(
         )
 
     @app.post("/v1/transactions/{transaction_id}/undo", dependencies=[Auth], tags=["review"])
-    async def undo(transaction_id: str, body: DecisionBody | None = None) -> MatchResult:
+    async def undo(transaction_id: Id, body: DecisionBody | None = None) -> MatchResult:
         """Undo the last review decision of this transaction and decide it again."""
         body = body or DecisionBody()
         return await service.undo(

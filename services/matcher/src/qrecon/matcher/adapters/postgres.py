@@ -512,17 +512,20 @@ class PgRepository:
         )
         return value
 
-    async def add_rejection(
-        self, transaction_id: str, invoice_id: str, decision_id: int
-    ) -> int | None:
-        value: int | None = await self.conn.fetchval(
+    async def add_rejections(
+        self, transaction_id: str, invoice_ids: list[str], decision_id: int
+    ) -> list[str]:
+        """Record the rejected pairs in one statement; the ids newly rejected, in order."""
+        rows = await self.conn.fetch(
             "INSERT INTO matcher_rejections (transaction_id, invoice_id, decision_id)"
-            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id",
+            " SELECT $1, invoice_id, $3 FROM unnest($2::text[]) AS invoice_id"
+            " ON CONFLICT DO NOTHING RETURNING invoice_id",
             transaction_id,
-            invoice_id,
+            invoice_ids,
             decision_id,
         )
-        return value
+        added = {row["invoice_id"] for row in rows}
+        return [invoice_id for invoice_id in invoice_ids if invoice_id in added]
 
     async def forget_decision(self, decision_id: int) -> tuple[int, int]:
         """Remove what a decision taught (its aliases, its rejections)."""

@@ -81,7 +81,8 @@ class MatcherRuntime:
         self.settings = settings
         self.topics = settings.topics
         self.engine: Engine = engine if engine is not None else MatchingEngine(EngineConfig())
-        self.pool: asyncpg.Pool | None = None
+        self.pool: asyncpg.Pool | None = None  # the consumers', relay's and caches'
+        self.api_pool: asyncpg.Pool | None = None  # the review API's alone
         self.state = MatcherState()
         self.service: MatcherService | None = None
         self.consumers: StreamConsumers | None = None
@@ -153,7 +154,17 @@ class MatcherRuntime:
             asyncio.create_task(self._every(s.lag_seconds, self._lag), name="lag"),
         ]
         if s.api_enabled:
-            app = create_app(self.service, api_token=s.api_token, readiness=self.readiness)
+            self.api_pool = await create_pool(
+                s.database_url.get_secret_value(),
+                min_size=1,
+                max_size=s.api_pool_size,
+            )
+            app = create_app(
+                self.service.with_pool(self.api_pool),
+                api_token=s.api_token,
+                readiness=self.readiness,
+                max_body_bytes=s.api_max_body_bytes,
+            )
             config = uvicorn.Config(
                 bounded(app, s), host=s.host, port=s.port, lifespan="off", **uvicorn_options(s)
             )
@@ -204,9 +215,10 @@ class MatcherRuntime:
                 await asyncio.wait_for(self.broker.stop(), timeout)
         if self._sock is not None:
             self._sock.close()
-        if self.pool is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.pool.close(), timeout)
+        for pool in (self.api_pool, self.pool):
+            if pool is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pool.close(), timeout)
         log.info("matcher_stopped")
 
     async def __aenter__(self) -> MatcherRuntime:

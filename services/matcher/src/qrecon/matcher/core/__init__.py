@@ -12,6 +12,7 @@ See ``engine`` for the semantics of a ``MatchResult`` (allocations, residual, fe
 credit notes, confidence, reasons).
 """
 
+from qrecon.matcher.core import rules
 from qrecon.matcher.core.batch import reconcile
 from qrecon.matcher.core.book import InvoiceBook, OverAllocation
 from qrecon.matcher.core.config import MATCHER_VERSION, EngineConfig, Weights
@@ -29,5 +30,6 @@ __all__ = [
     "OverAllocation",
     "Weights",
     "reconcile",
+    "rules",
     "transaction_date",
 ]

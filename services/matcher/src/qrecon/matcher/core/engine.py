@@ -72,11 +72,11 @@ from qrecon.matcher.core.normalize import (
     normalise_iban,
 )
 from qrecon.matcher.core.references import MIN_TYPO_DIGITS, ReferenceQuery, read_references
+from qrecon.matcher.core.rules import KINDS, direction, same_currency
 from qrecon.matcher.core.subset import find_subsets
 
 __all__ = ["Candidate", "Explanation", "MatchingEngine"]
 
-KINDS = ("receivable", "payable")
 SIMILAR_CACHE_SIZE = 65536
 # Reference evidence levels, strongest first.
 REF_PAYREF, REF_EXACT, REF_FUZZY, REF_PARTIAL = 4, 3, 2, 1
@@ -562,7 +562,7 @@ class MatchingEngine:
             if not book.open_count_of(name):
                 continue
             for kind in KINDS:
-                sign = 1 if (kind == "receivable") == (tx.side == "credit") else -1
+                sign = direction(kind, tx.side)
                 items = self._items(ctx, name, kind, refund=sign < 0)
                 if not items:
                     continue
@@ -580,7 +580,7 @@ class MatchingEngine:
                 self._candidates_for(ctx, name, kind, sign, items, amount, add, search)
         if ctx.noise is None and (not out or not ctx.cp_hits):
             for kind in KINDS:
-                sign = 1 if (kind == "receivable") == (tx.side == "credit") else -1
+                sign = direction(kind, tx.side)
                 ids = book.ids_by_amount(kind, sign * amount)
                 if not ids or len(ids) > cfg.amount_only_max:
                     continue
@@ -598,7 +598,7 @@ class MatchingEngine:
         return list(out.values())
 
     def _usable(self, ctx: _Context, entry: BookEntry) -> bool:
-        if entry.invoice.currency != ctx.tx.currency:
+        if not same_currency(entry.invoice.currency, ctx.tx.currency):
             return False
         if ctx.knowledge is not None and ctx.knowledge.is_rejected(ctx.tx.id, entry.id):
             ctx.rejected_any = True

@@ -57,6 +57,7 @@ Lifecycle
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ from qrecon.common.schemas import (
 from qrecon.common.timeutil import utcnow
 from qrecon.common.topics import Topics
 from qrecon.matcher.adapters.postgres import InvoiceRow, PgRepository, TransactionRow
-from qrecon.matcher.core import MATCHER_VERSION, InvoiceBook, Knowledge
+from qrecon.matcher.core import MATCHER_VERSION, InvoiceBook, Knowledge, rules
 from qrecon.matcher.service import lifecycle, metrics
 from qrecon.matcher.service.cache import MatcherState
 from qrecon.matcher.service.uow import UnitOfWork
@@ -205,6 +206,13 @@ class MatcherService:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.pool)
+
+    def with_pool(self, pool: asyncpg.Pool) -> MatcherService:
+        """The same service (engine, state, topics) on another pool: the review API's own,
+        so review traffic never takes the connections the consumers need."""
+        other = copy.copy(self)
+        other.pool = pool
+        return other
 
     # ================================================================== decisions
     def _decide(
@@ -732,10 +740,7 @@ class MatcherService:
                 decision_id = await uow.repo.insert_decision(
                     transaction_id, "reject", {"invoice_ids": targets}, actor
                 )
-                added = []
-                for invoice_id in targets:
-                    if await uow.repo.add_rejection(transaction_id, invoice_id, decision_id):
-                        added.append(invoice_id)
+                added = await uow.repo.add_rejections(transaction_id, targets, decision_id)
                 await uow.repo.update_decision_payload(
                     decision_id, {"invoice_ids": targets, "rejections_added": added}
                 )
@@ -772,7 +777,7 @@ class MatcherService:
         if not allocations:
             raise InvalidRequest("at least one allocation is required")
         if any(amount == 0 for amount in allocations.values()):
-            raise InvalidRequest("an allocation amount cannot be zero")
+            raise InvalidRequest("an allocation amount cannot be zero", rule="sign")
         async with self.uow() as uow:
             prev = await self._review_start(uow, transaction_id, expected_seq)
             tx = QontoTransaction.model_validate(prev.transaction)
@@ -783,27 +788,20 @@ class MatcherService:
             missing = sorted(i for i in allocations if i not in locked)
             if missing:
                 raise NotFound("unknown invoice", invoice_ids=missing)
-            for invoice_id, amount in allocations.items():
-                row = locked[invoice_id]
-                if row.currency != tx.currency:
-                    raise InvalidRequest(
-                        f"invoice {invoice_id} is in {row.currency},"
-                        f" the transaction in {tx.currency}"
-                    )
-                if (amount > 0) != (row.amount_cents > 0):
-                    raise InvalidRequest(
-                        f"the amount for invoice {invoice_id} must have the invoice's sign"
-                    )
-            total = sum(allocations.values())
-            if abs(total) > tx.amount_cents:
-                raise InvalidRequest(
-                    f"allocations total {abs(total)} exceeds"
-                    f" the transaction amount {tx.amount_cents}"
-                )
+            proposed = [
+                rules.Proposed(i, row.kind, row.currency, row.amount_cents, amount)
+                for i, amount in allocations.items()
+                for row in (locked[i],)
+            ]
+            broken = rules.check_allocations(tx.side, tx.currency, tx.amount_cents, proposed)
+            if broken is not None:
+                extra = {"invoice_id": broken.invoice_id} if broken.invoice_id else {}
+                raise InvalidRequest(broken.detail, rule=broken.rule, **extra)
             bad = _check_residuals(locked, held, allocations)
             if bad:
                 raise Conflict(
                     "allocation exceeds an invoice's residual (or the invoice is not open)",
+                    rule="open_amount",
                     invoice_ids=bad,
                     residuals={
                         i: (locked[i].residual_cents + held.get(i, 0))
@@ -833,7 +831,7 @@ class MatcherService:
                     )
                     for i, a in sorted(allocations.items())
                 ],
-                residual_cents=tx.amount_cents - abs(total),
+                residual_cents=tx.amount_cents - rules.effective_cents(tx.side, proposed),
                 confidence=1.0,
                 reasons=[lifecycle.REASON_MANUAL],
                 matcher_version=self.matcher_version,

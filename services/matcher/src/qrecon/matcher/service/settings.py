@@ -65,6 +65,12 @@ class MatcherSettings(ServiceSettings):
     lag_seconds: float = Field(5.0, gt=0, validation_alias=_env("MATCHER_LAG_SECONDS"))
 
     db_pool_size: int = Field(10, ge=2, validation_alias=_env("MATCHER_DB_POOL_SIZE"))
+    # The review API's own pool, apart from the consumers' (review traffic cannot starve them).
+    api_pool_size: int = Field(3, ge=1, le=100, validation_alias=_env("MATCHER_API_POOL_SIZE"))
+    # The largest request body the review API reads (413 above it, before reading it all).
+    api_max_body_bytes: int = Field(
+        1 << 20, ge=1024, validation_alias=_env("MATCHER_API_MAX_BODY_BYTES")
+    )
     outbox_poll_seconds: float = Field(
         0.5, gt=0, validation_alias=_env("MATCHER_OUTBOX_POLL_SECONDS")
     )
