@@ -73,7 +73,9 @@ class RequestGuard:
                 check_bearer(self.api_token, headers.get(b"authorization"))
             declared = headers.get(b"content-length")
             if declared is not None and (
-                not declared.isdigit() or int(declared) > self.max_body_bytes
+                not declared.isdigit()
+                or len(declared) > 18  # int() of thousands of digits is refused, or slow
+                or int(declared) > self.max_body_bytes
             ):
                 raise _TooLarge
             body = await self._read(receive)
