@@ -80,7 +80,9 @@ class RequestGuard:
                 state[ACTOR] = "api_token"  # the one shared token; per-person keys later
             declared = headers.get(b"content-length")
             if declared is not None and (
-                not declared.isdigit() or int(declared) > self.max_body_bytes
+                not declared.isdigit()
+                or len(declared) > 18  # int() of thousands of digits is refused, or slow
+                or int(declared) > self.max_body_bytes
             ):
                 raise _TooLarge
             body = await self._read(receive)
