@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from aiokafka.errors import KafkaError
 
+from qrecon.common.kafka import security_options
 from qrecon.common.topic_admin import (
     TopicAdminError,
     TopicSettings,
@@ -37,7 +38,9 @@ def _configs(values: dict[str, str]) -> str:
 
 
 async def apply(settings: TopicSettings) -> int:
-    changes = await apply_topics(settings.kafka_bootstrap_servers, settings.specs())
+    changes = await apply_topics(
+        settings.kafka_bootstrap_servers, settings.specs(), **security_options(settings)
+    )
     for change in changes:
         status = "created" if change.created else "updated" if change.changed else "unchanged"
         print(f"{status:9} {change.name}")
@@ -74,7 +77,9 @@ def _describe_line(spec: TopicSpec, state: TopicState | None) -> tuple[bool, lis
 
 async def describe(settings: TopicSettings) -> int:
     specs = settings.specs()
-    states = await describe_topics(settings.kafka_bootstrap_servers, [s.name for s in specs])
+    states = await describe_topics(
+        settings.kafka_bootstrap_servers, [s.name for s in specs], **security_options(settings)
+    )
     all_ok = True
     for spec in specs:
         ok, lines = _describe_line(spec, states[spec.name])

@@ -40,7 +40,7 @@ import asyncpg
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
-from qrecon.common.kafka import kafka_security, make_broker
+from qrecon.common.kafka import kafka_security, make_broker, security_options
 from qrecon.common.logging import get_logger
 from qrecon.common.outbox import OutboxRelay
 from qrecon.common.topic_admin import APPLY_HINT, MissingTopicsError, missing_topics
@@ -137,7 +137,11 @@ class IngestRuntime:
         names = [self.topics.transactions, self.topics.qonto_events]
         try:
             async with asyncio.timeout(_TOPIC_CHECK_SECONDS):
-                missing = await missing_topics(self.settings.kafka_bootstrap_servers, names)
+                missing = await missing_topics(
+                    self.settings.kafka_bootstrap_servers,
+                    names,
+                    **security_options(self.settings),
+                )
         except (KafkaError, OSError, TimeoutError) as exc:
             log.warning("topics_unchecked", error=f"{type(exc).__name__}: {exc}")
             return

@@ -32,7 +32,7 @@ from rich.progress import (
 )
 
 from qrecon.common.db import create_pool
-from qrecon.common.kafka import kafka_security, make_broker
+from qrecon.common.kafka import kafka_security, make_broker, security_options
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto import QontoClient, RateLimiter, RetryPolicy
 from qrecon.common.timeutil import utcnow
@@ -187,7 +187,11 @@ async def run_backfill(
             )
         token_store = await qonto_adapter.oauth_token_store(pool, settings, conns)
         limiter = limiter or qonto_adapter.make_limiter(settings)
-        await require_topics(settings.kafka_bootstrap_servers, settings.required_topics())
+        await require_topics(
+            settings.kafka_bootstrap_servers,
+            settings.required_topics(),
+            **security_options(settings),
+        )
         broker = make_broker(
             settings.kafka_bootstrap_servers,
             client_id="qonto-sync-backfill",

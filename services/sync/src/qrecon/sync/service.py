@@ -25,7 +25,7 @@ import asyncpg
 from faststream.kafka import KafkaBroker
 
 from qrecon.common.db import create_pool
-from qrecon.common.kafka import kafka_security, make_broker
+from qrecon.common.kafka import kafka_security, make_broker, security_options
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto import QontoClient, RateLimiter, RetryPolicy
 from qrecon.common.timeutil import utcnow
@@ -103,7 +103,7 @@ class SyncService:
     async def start(self) -> None:
         s = self.settings
         # Topics are provisioned, never auto-created: stop here, naming the missing ones.
-        await require_topics(s.kafka_bootstrap_servers, s.required_topics())
+        await require_topics(s.kafka_bootstrap_servers, s.required_topics(), **security_options(s))
         self.pool = await create_pool(s.database_url.get_secret_value(), min_size=1, max_size=10)
         applied = await migrate(self.pool)
         if applied:

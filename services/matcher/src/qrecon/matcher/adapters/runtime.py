@@ -27,7 +27,7 @@ import uvicorn
 
 from qrecon.common.db import apply_migrations, create_pool, load_migrations
 from qrecon.common.http_server import bounded, uvicorn_options
-from qrecon.common.kafka import kafka_security, make_broker
+from qrecon.common.kafka import kafka_security, make_broker, security_options
 from qrecon.common.logging import get_logger
 from qrecon.common.outbox import OutboxRelay
 from qrecon.common.topic_admin import require_topics
@@ -106,7 +106,9 @@ class MatcherRuntime:
         if s.api_enabled and (s.api_token is None or not s.api_token.get_secret_value()):
             raise RuntimeError("MATCHER_API_TOKEN is not set (the review API requires it)")
         # Topics are provisioned, never auto-created: stop here, naming the missing ones.
-        await require_topics(s.kafka_bootstrap_servers, self.required_topics())
+        await require_topics(
+            s.kafka_bootstrap_servers, self.required_topics(), **security_options(s)
+        )
         # Bound first: a port in use fails the start before anything else (and is an error
         # here, where uvicorn would exit the process).
         sock = self._sock = _bind(s.host, s.port) if s.api_enabled else None
