@@ -19,7 +19,7 @@ import httpx
 from qrecon.common.testing import json_log_lines
 from qrecon.common.topics import Topics
 
-from .conftest import contract_topics, free_port
+from .conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "json-logs-token-0123456789abcdef"
@@ -68,7 +68,6 @@ async def _until_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> 
 async def test_every_line_of_the_matcher_is_json_and_auth_failures_are_counted(
     kafka_bootstrap: str, database_url: str, topics: Topics, tmp_path: Path
 ) -> None:
-    await contract_topics(kafka_bootstrap, topics)
     port = free_port()
     env = {
         **os.environ,
