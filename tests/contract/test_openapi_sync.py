@@ -1,0 +1,74 @@
+"""qonto-sync keeps its OpenAPI contract: for every operation, schemathesis's cases (from
+the schema, negative ones and wrong methods included) get no 5xx, only documented statuses,
+and bodies and headers as documented. The real service on real PostgreSQL and Kafka (no
+Qonto connection: the probes, the status and the metrics are what is served)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import schemathesis
+from schemathesis import checks
+from starlette.types import ASGIApp
+
+from qrecon.common.topics import Topics
+from qrecon.sync.adapters.http import create_app
+from qrecon.sync.service import SyncService
+from qrecon.sync.settings import SyncSettings
+
+from .conftest import CONTRACT_SETTINGS, WithLifespan, running
+
+TOKEN = "contract-admin-token-0123456789"
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_headers_conformance,
+    checks.response_schema_conformance,
+    checks.unsupported_method,
+    checks.allow_header_conformance,
+]
+
+# The contract is the app's own OpenAPI (building it touches no server).
+schema = schemathesis.openapi.from_dict(
+    create_app(SyncService(SyncSettings(_env_file=None, admin_token=TOKEN))).openapi()
+)
+
+
+@pytest.fixture
+def sync_app(database_url: str, kafka_bootstrap: str, topics: Topics) -> Iterator[ASGIApp]:
+    settings = SyncSettings(
+        _env_file=None,
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic_prefix=topics.prefix,
+        consumer_group=f"{topics.prefix}sync-seen",
+        admin_token=TOKEN,
+    )
+    service = SyncService(settings)
+
+    @contextlib.asynccontextmanager
+    async def started() -> AsyncIterator[None]:
+        async with service:
+            yield
+
+    with running(WithLifespan(create_app(service), started)) as app:
+        yield app
+
+
+@schema.parametrize()
+@CONTRACT_SETTINGS
+def test_every_operation_answers_as_documented(case: schemathesis.Case, sync_app: ASGIApp) -> None:
+    case.call_and_validate(app=sync_app, checks=CHECKS)
+
+
+@schema.parametrize()
+@CONTRACT_SETTINGS
+def test_every_operation_answers_an_administrator_as_documented(
+    case: schemathesis.Case, sync_app: ASGIApp
+) -> None:
+    case.call_and_validate(
+        app=sync_app, checks=CHECKS, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
