@@ -1,14 +1,15 @@
-"""Fixtures of the contract tests: each service's app in process, its OpenAPI loaded from it.
+"""Fixtures of the contract tests: each service's app in process, on real servers.
 
-Schemathesis calls an ASGI app from one event loop of its own (a thread), so the app must
-open its pools and clients there: each app is wrapped with a lifespan that starts its
-dependencies (real PostgreSQL and Kafka) and is stopped when the test ends.
+Schemathesis calls an ASGI app from one event loop of its own (a thread), so pools and
+clients must be opened there: :class:`BuiltAtStartup` builds the app (fresh database,
+service, its own lifespan) when schemathesis starts the app's lifespan, and
+:func:`running` stops it. One app per test module: the operations share it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 
 import hypothesis
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 # Deterministic and bounded: the same cases on every run, no example database written,
 # no deadline (a 2-core machine shared by many is slow at times, never wrong).
 CONTRACT_SETTINGS = hypothesis.settings(
-    max_examples=25,
+    max_examples=10,
     derandomize=True,
     database=None,
     deadline=None,
@@ -27,24 +28,23 @@ CONTRACT_SETTINGS = hypothesis.settings(
 )
 
 
-class WithLifespan:
-    """``app`` whose ASGI lifespan also enters ``dependencies`` (in the server's loop)."""
+class BuiltAtStartup:
+    """An ASGI app made by ``build`` at lifespan startup and torn down at shutdown."""
 
-    def __init__(
-        self, app: ASGIApp, dependencies: Callable[[], AbstractAsyncContextManager[None]]
-    ) -> None:
-        self.app = app
-        self.dependencies = dependencies
+    def __init__(self, build: Callable[[], AbstractAsyncContextManager[ASGIApp]]) -> None:
+        self.build = build
+        self.app: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
+            assert self.app is not None, "the lifespan was not started"
             await self.app(scope, receive, send)
             return
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
         async with contextlib.AsyncExitStack() as stack:
-            message = await receive()
-            assert message["type"] == "lifespan.startup"
             try:
-                await stack.enter_async_context(self.dependencies())
+                self.app = await stack.enter_async_context(self.build())
             except Exception as exc:
                 await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                 raise
@@ -54,16 +54,11 @@ class WithLifespan:
         await send({"type": "lifespan.shutdown.complete"})
 
 
-@contextlib.asynccontextmanager
-async def nothing() -> AsyncIterator[None]:
-    yield
-
-
 @contextlib.contextmanager
-def running(app: ASGIApp) -> Iterator[ASGIApp]:
-    """``app`` for ``case.call(app=...)``; schemathesis starts its lifespan on the first
-    call, in its own loop, and it is stopped here (before the test's database goes)."""
+def running(build: Callable[[], AbstractAsyncContextManager[ASGIApp]]) -> Iterator[ASGIApp]:
+    """The app for ``case.call(app=...)``: schemathesis starts it on the first call, in its
+    own loop; it is stopped here (its database dropped)."""
     try:
-        yield app
+        yield BuiltAtStartup(build)
     finally:
         asgi.shutdown_lifespans()

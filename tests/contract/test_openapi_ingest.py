@@ -8,14 +8,15 @@ webhook routes are checked here; the signed paths are tests/ingest's business.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import schemathesis
 from schemathesis import checks
 from starlette.types import ASGIApp
 
-from qrecon.common.topics import Topics
+from qrecon.common import testing
 from qrecon.ingest.adapters.http import serve_app
 from qrecon.ingest.service import create_app
 from qrecon.ingest.settings import IngestSettings
@@ -37,15 +38,22 @@ CHECKS = [
 schema = schemathesis.openapi.from_dict(create_app(IngestSettings(webhook_secret="x")).openapi())
 
 
-@pytest.fixture
-def ingest_app(database_url: str, kafka_bootstrap: str, topics: Topics) -> Iterator[ASGIApp]:
-    settings = IngestSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_topic_prefix=topics.prefix,
-        webhook_secret="contract-secret-0123456789abcdef",
-    )
-    with running(serve_app(create_app(settings))) as app:
+@pytest.fixture(scope="module")
+def ingest_app(postgres_admin_dsn: str, kafka_bootstrap: str) -> Iterator[ASGIApp]:
+    @contextlib.asynccontextmanager
+    async def build() -> AsyncIterator[ASGIApp]:
+        async with testing.fresh_database(postgres_admin_dsn) as database_url:
+            settings = IngestSettings(
+                database_url=database_url,
+                kafka_bootstrap_servers=kafka_bootstrap,
+                kafka_topic_prefix=testing.unique_prefix(),
+                webhook_secret="contract-secret-0123456789abcdef",
+            )
+            app = create_app(settings)
+            async with app.router.lifespan_context(app):
+                yield serve_app(app)
+
+    with running(build) as app:
         yield app
 
 

@@ -13,12 +13,12 @@ import schemathesis
 from schemathesis import checks
 from starlette.types import ASGIApp
 
-from qrecon.common.topics import Topics
+from qrecon.common import testing
 from qrecon.sync.adapters.http import create_app
 from qrecon.sync.service import SyncService
 from qrecon.sync.settings import SyncSettings
 
-from .conftest import CONTRACT_SETTINGS, WithLifespan, running
+from .conftest import CONTRACT_SETTINGS, running
 
 TOKEN = "contract-admin-token-0123456789"
 CHECKS = [
@@ -37,24 +37,24 @@ schema = schemathesis.openapi.from_dict(
 )
 
 
-@pytest.fixture
-def sync_app(database_url: str, kafka_bootstrap: str, topics: Topics) -> Iterator[ASGIApp]:
-    settings = SyncSettings(
-        _env_file=None,
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        kafka_topic_prefix=topics.prefix,
-        consumer_group=f"{topics.prefix}sync-seen",
-        admin_token=TOKEN,
-    )
-    service = SyncService(settings)
-
+@pytest.fixture(scope="module")
+def sync_app(postgres_admin_dsn: str, kafka_bootstrap: str) -> Iterator[ASGIApp]:
     @contextlib.asynccontextmanager
-    async def started() -> AsyncIterator[None]:
-        async with service:
-            yield
+    async def build() -> AsyncIterator[ASGIApp]:
+        async with testing.fresh_database(postgres_admin_dsn) as database_url:
+            prefix = testing.unique_prefix()
+            settings = SyncSettings(
+                _env_file=None,
+                database_url=database_url,
+                kafka_bootstrap_servers=kafka_bootstrap,
+                kafka_topic_prefix=prefix,
+                consumer_group=f"{prefix}sync-seen",
+                admin_token=TOKEN,
+            )
+            async with SyncService(settings) as service:
+                yield create_app(service)
 
-    with running(WithLifespan(create_app(service), started)) as app:
+    with running(build) as app:
         yield app
 
 

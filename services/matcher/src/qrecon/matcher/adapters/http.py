@@ -21,13 +21,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qrecon.common.schemas import MatchResult
+from qrecon.matcher.adapters import openapi
 from qrecon.matcher.adapters.postgres import PgRepository
 from qrecon.matcher.service.matching import MatcherService, ServiceError
 
@@ -128,7 +130,8 @@ def create_app(
     api_token: SecretStr | None,
     readiness: ReadinessCheck,
 ) -> FastAPI:
-    app = FastAPI(
+    # Swagger UI's assets are served by the app itself, never from a CDN.
+    app = FastAPIOffline(
         title="qonto-matcher review API",
         version="1",
         description=__doc__,
@@ -184,14 +187,15 @@ def create_app(
         return JSONResponse(
             {"error": {"code": "http_error", "detail": str(exc.detail)}},
             status_code=exc.status_code,
+            headers=exc.headers,  # a 405's Allow
         )
 
     # ------------------------------------------------------------------ operability
-    @app.get("/healthz", tags=["operability"])
+    @app.get("/healthz", tags=["operability"], responses=openapi.OPERABILITY)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operability"])
+    @app.get("/readyz", tags=["operability"], responses=openapi.READINESS)
     async def readyz() -> JSONResponse:
         checks = await readiness()
         ready = all(checks.values())
@@ -200,7 +204,12 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["operability"])
+    @app.get(
+        "/metrics",
+        tags=["operability"],
+        response_class=PlainTextResponse,
+        responses=openapi.OPERABILITY,
+    )
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -232,17 +241,22 @@ def create_app(
         next_cursor = _encode_cursor(rows[-1].tx_date, rows[-1].transaction_id) if more else None
         return Page(items=items, next_cursor=next_cursor)
 
-    @app.get("/v1/suggestions", dependencies=[Auth], tags=["review"])
+    @app.get("/v1/suggestions", dependencies=[Auth], tags=["review"], responses=openapi.LISTING)
     async def suggestions(limit: Limit = 50, cursor: str | None = None) -> Page:
         """Transactions whose result is ``suggested``, newest first."""
         return await _page("suggested", limit, cursor)
 
-    @app.get("/v1/unmatched", dependencies=[Auth], tags=["review"])
+    @app.get("/v1/unmatched", dependencies=[Auth], tags=["review"], responses=openapi.LISTING)
     async def unmatched(limit: Limit = 50, cursor: str | None = None) -> Page:
         """Transactions whose result is ``unmatched``, newest first."""
         return await _page("unmatched", limit, cursor)
 
-    @app.get("/v1/transactions/{transaction_id}", dependencies=[Auth], tags=["review"])
+    @app.get(
+        "/v1/transactions/{transaction_id}",
+        dependencies=[Auth],
+        tags=["review"],
+        responses=openapi.ITEM,
+    )
     async def transaction(transaction_id: str) -> TransactionDetail:
         async with service.pool.acquire() as conn:
             repo = PgRepository(conn)
@@ -274,7 +288,9 @@ def create_app(
             ],
         )
 
-    @app.get("/v1/invoices/{invoice_id}", dependencies=[Auth], tags=["review"])
+    @app.get(
+        "/v1/invoices/{invoice_id}", dependencies=[Auth], tags=["review"], responses=openapi.ITEM
+    )
     async def invoice(invoice_id: str) -> InvoiceDetail:
         async with service.pool.acquire() as conn:
             repo = PgRepository(conn)
@@ -293,7 +309,12 @@ def create_app(
         )
 
     # ------------------------------------------------------------------ decisions
-    @app.post("/v1/transactions/{transaction_id}/confirm", dependencies=[Auth], tags=["review"])
+    @app.post(
+        "/v1/transactions/{transaction_id}/confirm",
+        dependencies=[Auth],
+        tags=["review"],
+        responses=openapi.DECISION,
+    )
     async def confirm(transaction_id: str, body: DecisionBody | None = None) -> MatchResult:
         """Accept the suggestion: allocate it and learn the counterparty alias."""
         body = body or DecisionBody()
@@ -301,7 +322,12 @@ def create_app(
             transaction_id, expected_seq=body.expected_result_seq, actor=body.actor
         )
 
-    @app.post("/v1/transactions/{transaction_id}/reject", dependencies=[Auth], tags=["review"])
+    @app.post(
+        "/v1/transactions/{transaction_id}/reject",
+        dependencies=[Auth],
+        tags=["review"],
+        responses=openapi.DECISION,
+    )
     async def reject(transaction_id: str, body: RejectBody | None = None) -> MatchResult:
         """Reject pairs (never suggested again) and decide the transaction again."""
         body = body or RejectBody()
@@ -312,7 +338,12 @@ def create_app(
             actor=body.actor,
         )
 
-    @app.post("/v1/transactions/{transaction_id}/match", dependencies=[Auth], tags=["review"])
+    @app.post(
+        "/v1/transactions/{transaction_id}/match",
+        dependencies=[Auth],
+        tags=["review"],
+        responses=openapi.DECISION,
+    )
     async def match(transaction_id: str, body: ManualMatchBody) -> MatchResult:
         """Allocate explicitly; validated against the invoices' residuals."""
         allocations: dict[str, int] = {}
@@ -324,7 +355,12 @@ def create_app(
             transaction_id, allocations, expected_seq=body.expected_result_seq, actor=body.actor
         )
 
-    @app.post("/v1/transactions/{transaction_id}/undo", dependencies=[Auth], tags=["review"])
+    @app.post(
+        "/v1/transactions/{transaction_id}/undo",
+        dependencies=[Auth],
+        tags=["review"],
+        responses=openapi.DECISION,
+    )
     async def undo(transaction_id: str, body: DecisionBody | None = None) -> MatchResult:
         """Undo the last review decision of this transaction and decide it again."""
         body = body or DecisionBody()
