@@ -41,6 +41,8 @@ class Readiness(BaseModel):
     checks: dict[str, bool] = Field(description="Dependency name -> reachable")
 
 
+ERROR_BODY_REF = "#/components/schemas/ErrorBody"
+
 # What each status means on any route; a route may say more with ``descriptions``.
 STANDARD_DESCRIPTIONS: Mapping[int, str] = {
     400: "Bad request: the request could not be understood.",
@@ -75,16 +77,24 @@ def error_responses(
     *statuses: int,
     descriptions: Mapping[int, str] | None = None,
     headers: Mapping[int, Mapping[str, Any]] | None = None,
+    text_route: bool = False,
 ) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a FastAPI route answering ``statuses`` with :class:`ErrorBody`.
 
     401 documents ``WWW-Authenticate`` only when ``headers`` says so (not every 401 has
-    it); 405 always documents ``Allow``.
+    it); 405 always documents ``Allow``. ``text_route``: the route answers text when it
+    succeeds (``/metrics``); FastAPI would document its errors' model in that media type,
+    so they refer to the schema as JSON instead (put in the components by the app's
+    other routes).
     """
     described = {**STANDARD_DESCRIPTIONS, **(descriptions or {})}
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        response: dict[str, Any] = {"model": ErrorBody, "description": described[status]}
+        response: dict[str, Any] = {"description": described[status]}
+        if text_route:
+            response["content"] = {JSON: {"schema": {"$ref": ERROR_BODY_REF}}}
+        else:
+            response["model"] = ErrorBody
         status_headers = dict(_HEADERS[405]) if status == 405 else {}
         status_headers.update((headers or {}).get(status, {}))
         if status_headers:
@@ -106,6 +116,7 @@ def error_body(code: str, detail: str, **extra: Any) -> bytes:
 
 
 __all__ = [
+    "ERROR_BODY_REF",
     "JSON",
     "STANDARD_DESCRIPTIONS",
     "ErrorBody",

@@ -279,6 +279,22 @@ _WEBHOOK_DOC = {
     ],
 }
 
+# The connection id is read from the path by the handler, not parsed by FastAPI: nothing
+# of the request is validated by FastAPI, so no 422 is documented (ingest never sends one).
+_CONNECTION_WEBHOOK_DOC = {
+    **_WEBHOOK_DOC,
+    "parameters": [
+        {
+            "name": "connection_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "A webhook connection of INGEST_CONNECTIONS",
+        },
+        *_WEBHOOK_DOC["parameters"],
+    ],
+}
+
 
 class Accepted(BaseModel):
     status: str = "accepted"
@@ -352,10 +368,10 @@ def create_http_app(
         "/webhooks/qonto/{connection_id}",
         summary="Receive a webhook for a connection",
         responses=_WEBHOOK_RESPONSES,
-        openapi_extra=_WEBHOOK_DOC,
+        openapi_extra=_CONNECTION_WEBHOOK_DOC,
     )
-    async def webhook(request: Request, connection_id: str) -> Response:
-        return await handle(request, connection_id)
+    async def webhook(request: Request) -> Response:
+        return await handle(request, request.path_params["connection_id"])
 
     @app.get(
         "/healthz",
@@ -387,7 +403,7 @@ def create_http_app(
         "/metrics",
         summary="Prometheus metrics",
         response_class=PlainTextResponse,
-        responses=error_responses(500),
+        responses=error_responses(500, text_route=True),
     )
     async def prometheus() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -208,7 +208,7 @@ def create_app(
         "/metrics",
         tags=["operability"],
         response_class=PlainTextResponse,
-        responses=openapi.OPERABILITY,
+        responses=openapi.METRICS,
     )
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

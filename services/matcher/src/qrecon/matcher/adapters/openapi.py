@@ -34,6 +34,7 @@ def _errors(*statuses: int) -> Responses:
 
 
 OPERABILITY: Responses = error_responses(500)
+METRICS: Responses = error_responses(500, text_route=True)
 READINESS: Responses = {
     200: {"model": Readiness, "description": "Ready."},
     503: {"model": Readiness, "description": "Not ready; `checks` says which dependency is down."},
@@ -43,4 +44,4 @@ LISTING: Responses = _errors(401, 422, 500, 503)
 ITEM: Responses = _errors(401, 404, 422, 500, 503)
 DECISION: Responses = _errors(400, 401, 404, 409, 413, 422, 500, 503)
 
-__all__ = ["DECISION", "ITEM", "LISTING", "OPERABILITY", "READINESS"]
+__all__ = ["DECISION", "ITEM", "LISTING", "METRICS", "OPERABILITY", "READINESS"]

@@ -137,7 +137,11 @@ def create_app(service: SyncService) -> FastAPI:
         sweeping, lease owner) and this replica's view of the leases."""
         return await service.readiness()
 
-    @app.get("/metrics", response_class=PlainTextResponse, responses=error_responses(500))
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses=error_responses(500, text_route=True),
+    )
     async def metrics() -> Response:
         service.update_gauges()
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
