@@ -88,6 +88,8 @@ async def test_status_gives_the_details_to_the_administrator_only(
     response = await client.get("/v1/status", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200
     assert response.json() == DETAILS
+    metrics = (await client.get("/metrics")).text
+    assert "qonto_sync_http_unauthorized_total 3.0" in metrics
 
 
 @pytest.mark.parametrize("token", [None, ""])

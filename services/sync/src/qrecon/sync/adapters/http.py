@@ -74,7 +74,8 @@ def create_app(service: SyncService) -> FastAPI:
         if credentials is None or not hmac.compare_digest(
             credentials.credentials.encode(), admin_token.get_secret_value().encode()
         ):
-            log.info("status_unauthorized")
+            service.metrics.unauthorized.inc()
+            log.warning("status_unauthorized", token_given=credentials is not None)
             raise ApiError(
                 401, "unauthorized", "a bearer token is required", {"WWW-Authenticate": "Bearer"}
             )
