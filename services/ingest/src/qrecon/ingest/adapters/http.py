@@ -50,7 +50,7 @@ from qrecon.common.qonto.signature import SIGNATURE_HEADER
 from qrecon.common.schemas import QontoWebhookEvent
 from qrecon.common.topics import Topics
 from qrecon.ingest import metrics
-from qrecon.ingest.core.payload import PayloadError, Routed, route_webhook
+from qrecon.ingest.core.payload import MAX_ID_LENGTH, PayloadError, Routed, route_webhook
 from qrecon.ingest.core.signature import SignatureError, check_signature, check_timestamp
 from qrecon.ingest.core.signature import parse_signature_header as parse_header
 from qrecon.ingest.settings import DEFAULT_CONNECTION, Connection
@@ -258,10 +258,21 @@ class WebhookFastPath:
         await self.app(scope, receive, send)
 
 
+def _webhook_schema() -> dict[str, Any]:
+    """The envelope's schema, with what the handler requires of ids too (they become Kafka
+    keys and headers): short and printable (documented as printable ASCII)."""
+    schema = QontoWebhookEvent.model_json_schema()
+    for name in ("id", "type"):
+        schema["properties"][name].update(
+            minLength=1, maxLength=MAX_ID_LENGTH, pattern=r"^[\x20-\x7e]+$"
+        )
+    return schema
+
+
 _WEBHOOK_DOC = {
     "requestBody": {
         "required": True,
-        "content": {_JSON: {"schema": QontoWebhookEvent.model_json_schema()}},
+        "content": {_JSON: {"schema": _webhook_schema()}},
     },
     "parameters": [
         {
