@@ -48,6 +48,7 @@ async def test_run_serves_health_and_metrics_then_stops_cleanly_on_sigterm(
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_TOPIC_PREFIX": topics.prefix,
         "QONTO_API_BASE_URL": emulator.base_url,
+        "SYNC_ADMIN_TOKEN": "cli-admin-token",
         "QONTO_ORGANIZATION_ID": emulator.login,
         "QONTO_API_KEY": emulator.secret_key,
         "SYNC_PORT": str(port),
@@ -75,8 +76,11 @@ async def test_run_serves_health_and_metrics_then_stops_cleanly_on_sigterm(
                 await asyncio.sleep(0.2)
             assert (await http.get("/healthz")).json() == {"status": "ok"}
             ready = await http.get("/readyz")
-            assert ready.status_code == 200
-            assert ready.json()["connections"]["default"]["ready"]
+            assert ready.json() == {"status": "ready", "checks": {"postgres": True, "kafka": True}}
+            status = await http.get(
+                "/v1/status", headers={"Authorization": "Bearer cli-admin-token"}
+            )
+            assert status.json()["connections"]["default"]["ready"]
             assert metric(text, "qonto_sync_lag_seconds") < 60
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 30)

@@ -38,6 +38,9 @@ from qrecon.sync.settings import SyncSettings
 
 from .helpers import latest_by_id, read_topic, ts, versions, wait_for
 
+ADMIN_TOKEN = "replicas-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
 LEASES = {"lease_ttl": 3.0, "lease_renew": 0.5}
 
 
@@ -114,6 +117,7 @@ async def test_two_replicas_split_the_accounts_and_the_survivor_takes_everything
             invoices_enabled=True,
             invoices_interval=1.0,
             replica_id=replica,
+            admin_token=ADMIN_TOKEN,
             **LEASES,
         )
 
@@ -164,7 +168,7 @@ async def test_two_replicas_split_the_accounts_and_the_survivor_takes_everything
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(b)), base_url="http://sync"
         ) as http:
-            ready = (await http.get("/readyz")).json()
+            ready = (await http.get("/v1/status", headers=ADMIN)).json()
             metrics = (await http.get("/metrics")).text
         assert ready["replica"]["id"] == "replica-b"
         assert ready["replica"]["live_replicas"] == 2

@@ -74,6 +74,11 @@ class SyncMetrics:
             ["connection"],
             registry=r,
         )
+        self.unauthorized = Counter(
+            "qonto_sync_http_unauthorized_total",
+            "Requests to /v1/status refused for a missing or wrong SYNC_ADMIN_TOKEN",
+            registry=r,
+        )
         self.pages = Counter(
             "qonto_sync_pages_total",
             "Pages of transactions read",

@@ -158,6 +158,8 @@ class SyncSettings(ServiceSettings, QontoSettings):
     # HTTP (health, readiness, metrics)
     http_host: str = Field("127.0.0.1", validation_alias="SYNC_HOST")
     http_port: int = Field(8081, ge=0, le=65535, validation_alias="SYNC_PORT")
+    # Bearer token of /v1/status (accounts, replicas, errors); unset: that route is 404.
+    admin_token: SecretStr | None = Field(None, validation_alias="SYNC_ADMIN_TOKEN")
 
     @field_validator("initial_watermark")
     @classmethod

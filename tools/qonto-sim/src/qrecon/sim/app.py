@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from qrecon.sim.clock import format_ts, parse_ts
@@ -168,7 +169,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 def create_app(sim: Simulator) -> FastAPI:
     """Qonto's API + OAuth + the admin API (``/_sim``) over ``sim``."""
-    app = FastAPI(title="qonto-sim", docs_url="/docs", openapi_url="/_sim/openapi.json")
+    # Swagger UI's assets are served by the emulator itself, never from a CDN.
+    app = FastAPIOffline(title="qonto-sim", docs_url="/docs", openapi_url="/_sim/openapi.json")
     app.state.sim = sim
     fault_rng = random.Random(sim.faults.seed)
 

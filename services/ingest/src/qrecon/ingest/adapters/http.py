@@ -37,17 +37,20 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from qrecon.common.http_errors import Readiness, error_body, error_responses
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto.signature import SIGNATURE_HEADER
 from qrecon.common.schemas import QontoWebhookEvent
 from qrecon.common.topics import Topics
 from qrecon.ingest import metrics
-from qrecon.ingest.core.payload import PayloadError, Routed, route_webhook
+from qrecon.ingest.core.payload import MAX_ID_LENGTH, PayloadError, Routed, route_webhook
 from qrecon.ingest.core.signature import SignatureError, check_signature, check_timestamp
 from qrecon.ingest.core.signature import parse_signature_header as parse_header
 from qrecon.ingest.settings import DEFAULT_CONNECTION, Connection
@@ -98,12 +101,6 @@ class Rejected(Exception):
 
 class _Disconnected(Exception):
     pass
-
-
-def error_body(code: str, detail: str, **extra: Any) -> bytes:
-    body: dict[str, Any] = {"error": {"code": code, "detail": detail}}
-    body.update(extra)
-    return json.dumps(body).encode()
 
 
 def error_response(status: int, code: str, detail: str, **extra: Any) -> Response:
@@ -261,44 +258,85 @@ class WebhookFastPath:
         await self.app(scope, receive, send)
 
 
+def _webhook_schema() -> dict[str, Any]:
+    """The envelope's schema, with what the handler requires of ids too (they become Kafka
+    keys and headers): short and printable (documented as printable ASCII)."""
+    schema = QontoWebhookEvent.model_json_schema()
+    for name in ("id", "type"):
+        schema["properties"][name].update(
+            minLength=1, maxLength=MAX_ID_LENGTH, pattern=r"^[\x20-\x7e]+$"
+        )
+    return schema
+
+
 _WEBHOOK_DOC = {
     "requestBody": {
         "required": True,
-        "content": {_JSON: {"schema": QontoWebhookEvent.model_json_schema()}},
+        "content": {_JSON: {"schema": _webhook_schema()}},
     },
     "parameters": [
         {
             "name": SIGNATURE_HEADER,
             "in": "header",
             "required": True,
-            "schema": {"type": "string", "example": "t=1704110400,v1=56aff06d…"},
+            # A header value is latin-1 on the wire: documented examples stay ASCII.
+            "schema": {
+                "type": "string",
+                "example": "t=1704110400,v1="
+                "56aff06dc227db80d6568a5070f912c601c31f20451745d257cbc0b5dfa93805",
+            },
             "description": "HMAC-SHA256 of '<t>.<raw body>' keyed with the connection secret",
         }
     ],
 }
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
-        }
-    },
+
+# The connection id is read from the path by the handler, not parsed by FastAPI: nothing
+# of the request is validated by FastAPI, so no 422 is documented (ingest never sends one).
+_CONNECTION_WEBHOOK_DOC = {
+    **_WEBHOOK_DOC,
+    "parameters": [
+        {
+            "name": "connection_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "A webhook connection of INGEST_CONNECTIONS",
+        },
+        *_WEBHOOK_DOC["parameters"],
+    ],
 }
+
+
+class Accepted(BaseModel):
+    status: str = "accepted"
+    event_id: str
+    duplicate: bool
+
+
+class Alive(BaseModel):
+    status: str = "ok"
+
+
 _WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Durable (also for a duplicate)."},
-    **{
-        status: {"description": text, "content": {_JSON: {"schema": _ERROR_SCHEMA}}}
-        for status, text in {
+    200: {"description": "Durable (also for a duplicate).", "model": Accepted},
+    **error_responses(
+        400,
+        401,
+        404,
+        413,
+        415,
+        500,
+        503,
+        descriptions={
             400: "Signed, but not a Qonto event (invalid_json, not_a_qonto_event, "
-            "invalid_transaction).",
+            "invalid_transaction), or the client went away.",
             401: "Missing, malformed, wrong or stale signature.",
             404: "Unknown connection.",
             413: "Body over the limit.",
             415: "Content type is not JSON.",
             503: "Could not make the event durable now; retry.",
-        }.items()
-    },
+        },
+    ),
 }
 
 
@@ -307,7 +345,8 @@ def create_http_app(
     *,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
-    app = FastAPI(
+    # Swagger UI's assets are served by the app itself, never from a CDN.
+    app = FastAPIOffline(
         title="qonto-ingest",
         summary="Verified Qonto webhooks, made durable, published to Kafka.",
         version="1",
@@ -340,16 +379,28 @@ def create_http_app(
         "/webhooks/qonto/{connection_id}",
         summary="Receive a webhook for a connection",
         responses=_WEBHOOK_RESPONSES,
-        openapi_extra=_WEBHOOK_DOC,
+        openapi_extra=_CONNECTION_WEBHOOK_DOC,
     )
-    async def webhook(request: Request, connection_id: str) -> Response:
-        return await handle(request, connection_id)
+    async def webhook(request: Request) -> Response:
+        return await handle(request, request.path_params["connection_id"])
 
-    @app.get("/healthz", summary="Alive")
+    @app.get(
+        "/healthz",
+        summary="Alive",
+        response_model=Alive,
+        responses=error_responses(500),
+    )
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type=_JSON)
 
-    @app.get("/readyz", summary="Kafka and PostgreSQL reachable")
+    @app.get(
+        "/readyz",
+        summary="Kafka and PostgreSQL reachable",
+        response_model=Readiness,
+        responses=error_responses(
+            500, 503, descriptions={503: "Not ready; `checks` says which dependency is down."}
+        ),
+    )
     async def readyz() -> Response:
         checks = await runtime.readiness()
         if all(checks.values()):
@@ -359,7 +410,12 @@ def create_http_app(
         down = ", ".join(name for name, ok in checks.items() if not ok)
         return error_response(503, "not_ready", f"unreachable: {down}", checks=checks)
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses=error_responses(500, text_route=True),
+    )
     async def prometheus() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

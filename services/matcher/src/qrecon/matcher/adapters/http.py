@@ -26,8 +26,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, SecretStr, StringConstraints, TypeAdapter
 
@@ -35,6 +36,7 @@ from qrecon.common.money import MAX_ABS_CENTS
 from qrecon.common.schemas import MatchResult
 from qrecon.common.schemas.text import NO_CONTROL_CHARACTERS, Id
 from qrecon.common.timeutil import ensure_aware
+from qrecon.matcher.adapters import openapi
 from qrecon.matcher.adapters.access_log import AccessLog
 from qrecon.matcher.adapters.http_errors import ApiError, install_error_handlers
 from qrecon.matcher.adapters.http_limits import (
@@ -154,7 +156,8 @@ def create_app(
     readiness: ReadinessCheck,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
-    app = FastAPI(
+    # Swagger UI's assets are served by the app itself, never from a CDN.
+    app = FastAPIOffline(
         title="qonto-matcher review API",
         version="1",
         description=__doc__,
@@ -175,11 +178,11 @@ def create_app(
     install_error_handlers(app)
 
     # ------------------------------------------------------------------ operability
-    @app.get("/healthz", tags=["operability"])
+    @app.get("/healthz", tags=["operability"], responses=openapi.OPERABILITY)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operability"])
+    @app.get("/readyz", tags=["operability"], responses=openapi.READINESS)
     async def readyz() -> JSONResponse:
         checks = await readiness()
         ready = all(checks.values())
@@ -188,7 +191,12 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["operability"])
+    @app.get(
+        "/metrics",
+        tags=["operability"],
+        response_class=PlainTextResponse,
+        responses=openapi.METRICS,
+    )
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -220,17 +228,22 @@ def create_app(
         next_cursor = _encode_cursor(rows[-1].tx_date, rows[-1].transaction_id) if more else None
         return Page(items=items, next_cursor=next_cursor)
 
-    @app.get("/v1/suggestions", dependencies=[Auth], tags=["review"])
+    @app.get("/v1/suggestions", dependencies=[Auth], tags=["review"], responses=openapi.LISTING)
     async def suggestions(limit: Limit = 50, cursor: Cursor | None = None) -> Page:
         """Transactions whose result is ``suggested``, newest first."""
         return await _page("suggested", limit, cursor)
 
-    @app.get("/v1/unmatched", dependencies=[Auth], tags=["review"])
+    @app.get("/v1/unmatched", dependencies=[Auth], tags=["review"], responses=openapi.LISTING)
     async def unmatched(limit: Limit = 50, cursor: Cursor | None = None) -> Page:
         """Transactions whose result is ``unmatched``, newest first."""
         return await _page("unmatched", limit, cursor)
 
-    @app.get("/v1/transactions/{transaction_id}", dependencies=[Auth], tags=["review"])
+    @app.get(
+        "/v1/transactions/{transaction_id}",
+        dependencies=[Auth],
+        tags=["review"],
+        responses=openapi.ITEM,
+    )
     async def transaction(transaction_id: Id) -> TransactionDetail:
         async with service.pool.acquire() as conn:
             repo = PgRepository(conn)
@@ -262,7 +275,9 @@ def create_app(
             ],
         )
 
-    @app.get("/v1/invoices/{invoice_id}", dependencies=[Auth], tags=["review"])
+    @app.get(
+        "/v1/invoices/{invoice_id}", dependencies=[Auth], tags=["review"], responses=openapi.ITEM
+    )
     async def invoice(invoice_id: Id) -> InvoiceDetail:
         async with service.pool.acquire() as conn:
             repo = PgRepository(conn)
@@ -281,7 +296,12 @@ def create_app(
         )
 
     # ------------------------------------------------------------------ decisions
-    @app.post("/v1/transactions/{transaction_id}/confirm", dependencies=[Auth], tags=["review"])
+    @app.post(
+        "/v1/transactions/{transaction_id}/confirm",
+        dependencies=[Auth],
+        tags=["review"],
+        responses=openapi.DECISION,
+    )
     async def confirm(transaction_id: Id, body: DecisionBody | None = None) -> MatchResult:
         """Accept the suggestion: allocate it and learn the counterparty alias."""
         body = body or DecisionBody()
@@ -289,7 +309,12 @@ def create_app(
             transaction_id, expected_seq=body.expected_result_seq, actor=body.actor
         )
 
-    @app.post("/v1/transactions/{transaction_id}/reject", dependencies=[Auth], tags=["review"])
+    @app.post(
+        "/v1/transactions/{transaction_id}/reject",
+        dependencies=[Auth],
+        tags=["review"],
+        responses=openapi.DECISION,
+    )
     async def reject(transaction_id: Id, body: RejectBody | None = None) -> MatchResult:
         """Reject pairs (never suggested again) and decide the transaction again."""
         body = body or RejectBody()
@@ -300,7 +325,12 @@ def create_app(
             actor=body.actor,
         )
 
-    @app.post("/v1/transactions/{transaction_id}/match", dependencies=[Auth], tags=["review"])
+    @app.post(
+        "/v1/transactions/{transaction_id}/match",
+        dependencies=[Auth],
+        tags=["review"],
+        responses=openapi.DECISION,
+    )
     async def match(transaction_id: Id, body: ManualMatchBody) -> MatchResult:
         """Allocate explicitly; validated against the invoices' residuals."""
         allocations: dict[str, int] = {}
@@ -312,7 +342,12 @@ def create_app(
             transaction_id, allocations, expected_seq=body.expected_result_seq, actor=body.actor
         )
 
-    @app.post("/v1/transactions/{transaction_id}/undo", dependencies=[Auth], tags=["review"])
+    @app.post(
+        "/v1/transactions/{transaction_id}/undo",
+        dependencies=[Auth],
+        tags=["review"],
+        responses=openapi.DECISION,
+    )
     async def undo(transaction_id: Id, body: DecisionBody | None = None) -> MatchResult:
         """Undo the last review decision of this transaction and decide it again."""
         body = body or DecisionBody()

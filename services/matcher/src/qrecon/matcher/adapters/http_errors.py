@@ -72,7 +72,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_json(exc.status_code, "http_error", str(exc.detail), exc.headers)
+        # the same codes as ingest and sync answer
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_json(exc.status_code, code, str(exc.detail), exc.headers)
 
     app.add_middleware(CatchAll)
 
