@@ -79,10 +79,11 @@ def ingest(postgres_admin_dsn: str, kafka_bootstrap: str, *, signed: bool) -> It
     @contextlib.asynccontextmanager
     async def build() -> AsyncIterator[ASGIApp]:
         async with testing.fresh_database(postgres_admin_dsn) as database_url:
+            topics = await testing.provision_topics(kafka_bootstrap, testing.unique_prefix())
             settings = IngestSettings(
                 database_url=database_url,
                 kafka_bootstrap_servers=kafka_bootstrap,
-                kafka_topic_prefix=testing.unique_prefix(),
+                kafka_topic_prefix=topics.prefix,
                 webhook_secret=SECRET,
             )
             app = create_app(settings)

@@ -130,7 +130,7 @@ def matcher_app(postgres_admin_dsn: str) -> Iterator[ASGIApp]:
                 await migrate(pool)
                 state = MatcherState()
                 await state.load(pool)
-                topics = Topics(testing.unique_prefix())
+                topics = Topics(testing.unique_prefix())  # no broker here: the outbox only
                 service = MatcherService(pool, MatchingEngine(EngineConfig()), state, topics)
                 await _seed(service)
 

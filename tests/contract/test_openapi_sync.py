@@ -42,7 +42,9 @@ def sync_app(postgres_admin_dsn: str, kafka_bootstrap: str) -> Iterator[ASGIApp]
     @contextlib.asynccontextmanager
     async def build() -> AsyncIterator[ASGIApp]:
         async with testing.fresh_database(postgres_admin_dsn) as database_url:
-            prefix = testing.unique_prefix()
+            prefix = (
+                await testing.provision_topics(kafka_bootstrap, testing.unique_prefix())
+            ).prefix
             settings = SyncSettings(
                 _env_file=None,
                 database_url=database_url,
