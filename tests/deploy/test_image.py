@@ -290,6 +290,23 @@ def test_the_compose_services_get_ready_from_the_image(
     supervisor = Supervisor(tmp_path)
     prefix = testing.unique_prefix()
     started: list[str] = []
+    # compose's one-shot `topics` service first, with the image's own command: the services
+    # wait for it (the broker never auto-creates a topic)
+    topics = compose["services"]["topics"]
+    provisioned = subprocess.run(
+        [str(image_venv / "bin" / topics["command"][0]), *topics["command"][1:]],
+        env={
+            **compose_environment(topics, {"POSTGRES_PASSWORD": "unused"}),
+            "PATH": os.environ.get("PATH", ""),
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "KAFKA_TOPIC_PREFIX": prefix,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert provisioned.returncode == 0, provisioned.stdout + provisioned.stderr
     try:
         for name in ("ingest", "sync", "matcher"):
             spec = compose["services"][name]

@@ -15,6 +15,7 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qrecon.common.logging import get_logger
@@ -56,7 +57,7 @@ class AccessLog:
     @staticmethod
     def _record(scope: Scope, state: MutableMapping[str, Any], status: int, started: float) -> None:
         path = str(scope.get("path", ""))
-        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        route = getattr(scope.get("route"), "path", None) or _route_template(scope)
         if status == 401:
             API_AUTH_FAILURES.labels(
                 route=route, reason=str(state.get(AUTH_FAILURE, "unknown"))
@@ -75,3 +76,14 @@ class AccessLog:
             log.warning("http_request", auth_failure=state.get(AUTH_FAILURE), **fields)
         else:
             log.info("http_request", **fields)
+
+
+def _route_template(scope: Scope) -> str:
+    """The template of the route a request was meant for, when it was answered before
+    routing (the request guard's 401 and 413): a label of bounded cardinality."""
+    app = scope.get("app")
+    for route in getattr(getattr(app, "router", None), "routes", ()):
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            return str(getattr(route, "path", "unmatched"))
+    return "unmatched"

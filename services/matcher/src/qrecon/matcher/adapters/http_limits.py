@@ -74,7 +74,7 @@ class RequestGuard:
         try:
             if _route_path(scope).startswith(PROTECTED_PREFIX):
                 authorization = headers.get(b"authorization")
-                state[AUTH_FAILURE] = "missing" if authorization is None else "invalid"
+                state[AUTH_FAILURE] = _failure_reason(authorization)
                 check_bearer(self.api_token, authorization)
                 del state[AUTH_FAILURE]
                 state[ACTOR] = "api_token"  # the one shared token; per-person keys later
@@ -114,6 +114,13 @@ class RequestGuard:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _failure_reason(authorization: bytes | None) -> str:
+    """``missing`` (no bearer credentials at all) or ``invalid`` (a wrong token), should
+    :func:`check_bearer` refuse them: the access log's label, never the value."""
+    scheme, _, credentials = (authorization or b"").strip().partition(b" ")
+    return "invalid" if scheme.lower() == b"bearer" and credentials.strip() else "missing"
 
 
 def _route_path(scope: Scope) -> str:
