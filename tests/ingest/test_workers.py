@@ -96,7 +96,8 @@ async def test_a_killed_worker_is_replaced_and_loses_nothing(
     # that reach the dead worker's connections fail (and Qonto retries them), the others
     # are acknowledged by the surviving worker.
     second = await send_many(ingest.url, 300, concurrency=16)
-    replaced = await wait_for_workers(ingest.proc.pid, 2, exclude=(workers[0],))
+    # generous: the supervisor pings each live worker in turn (up to 60 s on a loaded machine)
+    replaced = await wait_for_workers(ingest.proc.pid, 2, timeout=180, exclude=(workers[0],))
     assert len(replaced) == 2, "the supervisor did not replace the killed worker"
     third = await send_many(ingest.url, 200, concurrency=16)
     assert len(first) == 300
