@@ -141,9 +141,7 @@ def _describe(stack: Stack) -> str:
         "review queue: curl -H 'Authorization: Bearer "
         f"{c.matcher_token}' {c.matcher_url}/v1/suggestions"
     )
-    lines.append(
-        f"play a month: uv run qonto-sim play --api {c.emulator_url} --month-seconds 60 --wait"
-    )
+    lines.append("another month from scratch: make down, then make up (--start DATE to choose it)")
     return "\n".join(lines)
 
 
