@@ -24,10 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from matcher_service import create_topics  # bench/ is the script's directory
 
 from qrecon.common import testing
-from qrecon.common.topics import Topics
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "review_api.json"
@@ -79,8 +77,7 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 async def run() -> dict[str, Any]:
     with testing.kafka_backend() as bootstrap, testing.postgres_backend() as admin_dsn:
-        topics = Topics(testing.unique_prefix())
-        await create_topics(bootstrap, topics)
+        topics = await testing.provision_topics(bootstrap, testing.unique_prefix())
         async with testing.fresh_database(admin_dsn) as dsn:
             port = free_port()
             env = {
