@@ -23,7 +23,7 @@ import pytest
 from qrecon.common import testing
 from qrecon.common.qonto.signature import signature_header
 from qrecon.common.topics import Topics
-from qrecon.devstack.stack import Stack, StackConfig, free_port
+from qrecon.devstack.stack import Stack, StackConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -75,16 +75,7 @@ async def stack(
     kafka_bootstrap: str, postgres_admin_dsn: str, tmp_path: Path
 ) -> AsyncIterator[Stack]:
     async with testing.fresh_database(postgres_admin_dsn) as dsn:
-        config = StackConfig(
-            run_dir=tmp_path / "stack",
-            kafka_bootstrap=kafka_bootstrap,
-            database_url=dsn,
-            topic_prefix=testing.unique_prefix(),
-            emulator_port=free_port(),
-            ingest_port=free_port(),
-            sync_port=free_port(),
-            matcher_port=free_port(),
-        )
+        config = StackConfig.private(tmp_path / "stack", kafka_bootstrap, dsn)
         running = Stack(config)
         await asyncio.to_thread(running.provision_topics)
         for name in ("ingest", "matcher"):

@@ -34,7 +34,7 @@ from qrecon.devstack.run import (
     over_allocated_invoices,
     play_and_settle,
 )
-from qrecon.devstack.stack import Stack, StackConfig, free_port
+from qrecon.devstack.stack import Stack, StackConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(600)]
 
@@ -81,16 +81,8 @@ async def system(
     kafka_bootstrap: str, postgres_admin_dsn: str, tmp_path: Path
 ) -> AsyncIterator[Stack]:
     async with testing.fresh_database(postgres_admin_dsn) as dsn:
-        config = StackConfig(
-            run_dir=tmp_path / "stack",
-            kafka_bootstrap=kafka_bootstrap,
-            database_url=dsn,
-            topic_prefix=testing.unique_prefix(),
-            emulator_port=free_port(),
-            ingest_port=free_port(),
-            sync_port=free_port(),
-            matcher_port=free_port(),
-            sync_poll_seconds=2.0,
+        config = StackConfig.private(
+            tmp_path / "stack", kafka_bootstrap, dsn, sync_poll_seconds=2.0
         )
         stack = Stack(config)
         await asyncio.to_thread(stack.start_all)

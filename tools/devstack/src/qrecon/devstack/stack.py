@@ -86,6 +86,26 @@ class StackConfig:
         path.chmod(0o600)  # holds the demo's secrets
 
     @classmethod
+    def private(
+        cls, run_dir: Path, kafka_bootstrap: str, database_url: str, **overrides: Any
+    ) -> StackConfig:
+        """A stack of its own beside others on the same servers (tests): free ports and
+        topics under a unique prefix."""
+        from qrecon.common.testing import unique_prefix
+
+        options: dict[str, Any] = {
+            "topic_prefix": unique_prefix(),
+            "emulator_port": free_port(),
+            "ingest_port": free_port(),
+            "sync_port": free_port(),
+            "matcher_port": free_port(),
+            **overrides,
+        }
+        return cls(
+            run_dir=run_dir, kafka_bootstrap=kafka_bootstrap, database_url=database_url, **options
+        )
+
+    @classmethod
     def load(cls, run_dir: Path) -> StackConfig:
         data = json.loads((run_dir / "stack.json").read_text())
         data["run_dir"] = Path(data["run_dir"])
