@@ -62,3 +62,20 @@ def running(build: Callable[[], AbstractAsyncContextManager[ASGIApp]]) -> Iterat
         yield BuiltAtStartup(build)
     finally:
         asgi.shutdown_lifespans()
+
+
+async def until_ready(app: ASGIApp, deadline_seconds: float = 120.0) -> None:
+    """Wait for the app's /readyz to answer 200: a service that has just started answers
+    a documented 503 until its Kafka producer is connected, which is no contract breach."""
+    import asyncio
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + deadline_seconds
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://svc"
+    ) as client:
+        while (await client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, "the app never became ready"
+            await asyncio.sleep(0.2)

@@ -24,7 +24,7 @@ from qrecon.ingest.adapters.http import serve_app
 from qrecon.ingest.service import create_app
 from qrecon.ingest.settings import IngestSettings
 
-from .conftest import CONTRACT_SETTINGS, running
+from .conftest import CONTRACT_SETTINGS, running, until_ready
 
 SECRET = "contract-secret-0123456789abcdef"
 CHECKS = [
@@ -88,6 +88,7 @@ def ingest(postgres_admin_dsn: str, kafka_bootstrap: str, *, signed: bool) -> It
             )
             app = create_app(settings)
             async with app.router.lifespan_context(app):
+                await until_ready(serve_app(app))
                 yield Signing(serve_app(app), SECRET) if signed else serve_app(app)
 
     with running(build) as app:

@@ -18,7 +18,7 @@ from qrecon.sync.adapters.http import create_app
 from qrecon.sync.service import SyncService
 from qrecon.sync.settings import SyncSettings
 
-from .conftest import CONTRACT_SETTINGS, running
+from .conftest import CONTRACT_SETTINGS, running, until_ready
 
 TOKEN = "contract-admin-token-0123456789"
 CHECKS = [
@@ -54,7 +54,9 @@ def sync_app(postgres_admin_dsn: str, kafka_bootstrap: str) -> Iterator[ASGIApp]
                 admin_token=TOKEN,
             )
             async with SyncService(settings) as service:
-                yield create_app(service)
+                app = create_app(service)
+                await until_ready(app)
+                yield app
 
     with running(build) as app:
         yield app

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,7 @@ import asyncpg
 import pytest
 
 from qrecon.common import testing
+from qrecon.common.topics import Topics
 from qrecon.devstack.observe import same_version
 from qrecon.devstack.run import (
     PlayOptions,
@@ -123,11 +125,37 @@ async def assert_reconciled(stack: Stack, result: RunResult) -> None:
     assert orphan == 0, "allocations left behind by an unmatched or reverted transaction"
     stored = {r["transaction_id"]: r for r in rows}
     assert set(stored) >= {str(t["id"]) for t in result.truth}
-    for tx_id, published in result.observation.results.items():
+    # "Settled" means every transaction has *a* result for its latest version; a later result
+    # for the same version (an invoice arrived, the payment is decided again) may still be
+    # in the matcher's outbox then. Compare the database with the whole topic once the
+    # outbox is drained, not with what the observer had read when the run settled.
+    for tx_id, published in (await _last_published(stack)).items():
         row = stored[tx_id]
         assert row["result_status"] == published["status"], tx_id
         assert same_version(row["version"].isoformat(), str(published["transaction_version"]))
         assert _allocations(row["result"]) == _allocations(published), tx_id
+
+
+async def _last_published(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The last result per transaction on the results topic, once nothing is pending."""
+    conn = await asyncpg.connect(stack.config.database_url)
+    try:
+        deadline = time.monotonic() + 120
+        while await conn.fetchval("SELECT count(*) FROM matcher_outbox_pending"):
+            assert time.monotonic() < deadline, "the matcher's outbox never drained"
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+    bootstrap = stack.config.kafka_bootstrap
+    topic = Topics(stack.config.topic_prefix).matches
+    size = await testing.topic_size(bootstrap, topic)
+    records = await testing.consume_until(bootstrap, topic, count=size, timeout=120)
+    assert len(records) == size
+    last: dict[str, dict[str, Any]] = {}
+    for record in records:  # one key lives in one partition: its records come in order
+        value = json.loads(record.value)
+        last[str(value["transaction_id"])] = value
+    return last
 
 
 def _allocations(result: dict[str, Any] | str) -> list[tuple[str, int]]:

@@ -206,12 +206,14 @@ class MatcherRuntime:
                     await asyncio.wait_for(subscriber.stop(), timeout)
         for task in self._tasks:
             task.cancel()
+        # Every step is bounded, so a stop always ends (compose's grace period counts on it).
         for task in self._tasks:
             with contextlib.suppress(BaseException):
-                await task
+                await asyncio.wait_for(task, timeout)
         if self.leadership is not None:
             with contextlib.suppress(Exception):
-                await self.leadership.stop()  # the leader drains what is pending
+                # the leader drains what is pending
+                await asyncio.wait_for(self.leadership.stop(), timeout)
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.broker.stop(), timeout)
