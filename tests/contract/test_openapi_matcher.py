@@ -24,10 +24,10 @@ from qrecon.common.db import create_pool
 from qrecon.common.schemas import Invoice, InvoiceEvent, QontoTransaction, TransactionEvent
 from qrecon.common.topics import Topics
 from qrecon.matcher.adapters.http import create_app
-from qrecon.matcher.adapters.runtime import migrate
+from qrecon.matcher.app.cache import MatcherState
+from qrecon.matcher.app.service import MatcherService
+from qrecon.matcher.bootstrap import build_service, migrate
 from qrecon.matcher.core import EngineConfig, MatchingEngine
-from qrecon.matcher.service.cache import MatcherState
-from qrecon.matcher.service.matching import MatcherService
 
 from .conftest import CONTRACT_SETTINGS, running
 
@@ -129,9 +129,9 @@ def matcher_app(postgres_admin_dsn: str) -> Iterator[ASGIApp]:
             try:
                 await migrate(pool)
                 state = MatcherState()
-                await state.load(pool)
                 topics = Topics(testing.unique_prefix())  # no broker here: the outbox only
-                service = MatcherService(pool, MatchingEngine(EngineConfig()), state, topics)
+                service = build_service(pool, MatchingEngine(EngineConfig()), state, topics)
+                await state.load(service.db)
                 await _seed(service)
 
                 async def readiness() -> dict[str, bool]:

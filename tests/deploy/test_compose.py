@@ -19,7 +19,7 @@ import yaml
 
 from qrecon.common.kafka import GRACEFUL_TIMEOUT_SECONDS
 from qrecon.ingest.settings import IngestSettings
-from qrecon.matcher.service.settings import MatcherSettings
+from qrecon.matcher.settings import MatcherSettings
 from qrecon.sync.settings import SyncSettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from qrecon.matcher.adapters.runtime import MatcherRuntime
-from qrecon.matcher.service.settings import MatcherSettings
+from qrecon.matcher.bootstrap import MatcherRuntime
+from qrecon.matcher.settings import MatcherSettings
 
 SCRIPT = Path(sys.executable).parent / "qonto-matcher"
 

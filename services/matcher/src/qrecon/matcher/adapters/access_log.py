@@ -19,7 +19,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qrecon.common.logging import get_logger
-from qrecon.matcher.service.metrics import API_AUTH_FAILURES
+from qrecon.matcher.metrics import API_AUTH_FAILURES
 
 log = get_logger("qrecon.matcher.access")
 

@@ -44,8 +44,8 @@ from qrecon.matcher.adapters.http_limits import (
     RequestGuard,
     check_bearer,
 )
-from qrecon.matcher.adapters.postgres import PgRepository
-from qrecon.matcher.service.matching import MatcherService
+from qrecon.matcher.app.ports import ReviewRecord
+from qrecon.matcher.app.service import MatcherService
 
 _bearer = HTTPBearer(auto_error=False, description="MATCHER_API_TOKEN")
 
@@ -149,6 +149,23 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ApiError(422, "invalid_cursor", "the cursor is not one this API gave") from exc
 
 
+def _review_item(row: ReviewRecord) -> ReviewItem:
+    tx = row.transaction
+    return ReviewItem(
+        transaction_id=row.transaction_id,
+        transaction_date=row.tx_date,
+        side=str(tx.get("side")),
+        amount_cents=int(tx.get("amount_cents") or 0),
+        currency=str(tx.get("currency") or ""),
+        status=str(tx.get("status") or ""),
+        label=tx.get("label"),
+        counterparty=tx.get("clean_counterparty_name"),
+        reference=tx.get("reference"),
+        result_seq=row.result_seq,
+        result=MatchResult.model_validate(row.result),
+    )
+
+
 def create_app(
     service: MatcherService,
     *,
@@ -203,30 +220,11 @@ def create_app(
     # ------------------------------------------------------------------ reads
     async def _page(status: str, limit: int, cursor: str | None) -> Page:
         after = _decode_cursor(cursor) if cursor else None
-        async with service.pool.acquire() as conn:
-            rows = await PgRepository(conn).list_for_review(status, limit + 1, after)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = []
-        for row in rows:
-            tx = row.transaction
-            items.append(
-                ReviewItem(
-                    transaction_id=row.transaction_id,
-                    transaction_date=row.tx_date,
-                    side=str(tx.get("side")),
-                    amount_cents=int(tx.get("amount_cents") or 0),
-                    currency=str(tx.get("currency") or ""),
-                    status=str(tx.get("status") or ""),
-                    label=tx.get("label"),
-                    counterparty=tx.get("clean_counterparty_name"),
-                    reference=tx.get("reference"),
-                    result_seq=row.result_seq,
-                    result=MatchResult.model_validate(row.result),
-                )
-            )
-        next_cursor = _encode_cursor(rows[-1].tx_date, rows[-1].transaction_id) if more else None
-        return Page(items=items, next_cursor=next_cursor)
+        page = await service.queries.review_queue(status, limit, after)
+        return Page(
+            items=[_review_item(row) for row in page.items],
+            next_cursor=_encode_cursor(*page.next_after) if page.next_after else None,
+        )
 
     @app.get("/v1/suggestions", dependencies=[Auth], tags=["review"], responses=openapi.LISTING)
     async def suggestions(limit: Limit = 50, cursor: Cursor | None = None) -> Page:
@@ -245,14 +243,8 @@ def create_app(
         responses=openapi.ITEM,
     )
     async def transaction(transaction_id: Id) -> TransactionDetail:
-        async with service.pool.acquire() as conn:
-            repo = PgRepository(conn)
-            row = await repo.get_transaction(transaction_id)
-            if row is None:
-                raise ApiError(404, "not_found", f"transaction {transaction_id} is unknown")
-            allocations = await repo.allocations_of(transaction_id)
-            history = await repo.results_of(transaction_id)
-            decisions = await repo.decisions_of(transaction_id)
+        view = await service.queries.transaction(transaction_id)
+        row = view.transaction
         return TransactionDetail(
             transaction_id=row.transaction_id,
             version=row.version,
@@ -260,8 +252,17 @@ def create_app(
             result_seq=row.result_seq,
             result=MatchResult.model_validate(row.result),
             decided_by=row.decided_by,
-            allocations=allocations,
-            history=history,
+            allocations=view.allocations,
+            history=[
+                {
+                    "seq": r.seq,
+                    "cause": r.cause,
+                    "event_id": r.event_id,
+                    "recorded_at": r.recorded_at,
+                    "result": r.result,
+                }
+                for r in view.history
+            ],
             decisions=[
                 {
                     "id": d.id,
@@ -271,7 +272,7 @@ def create_app(
                     "created_at": d.created_at,
                     "undone_at": d.undone_at,
                 }
-                for d in decisions
+                for d in view.decisions
             ],
         )
 
@@ -279,12 +280,8 @@ def create_app(
         "/v1/invoices/{invoice_id}", dependencies=[Auth], tags=["review"], responses=openapi.ITEM
     )
     async def invoice(invoice_id: Id) -> InvoiceDetail:
-        async with service.pool.acquire() as conn:
-            repo = PgRepository(conn)
-            row = await repo.get_invoice(invoice_id)
-            if row is None:
-                raise ApiError(404, "not_found", f"invoice {invoice_id} is unknown")
-            allocated_to = await repo.transactions_allocated_to(invoice_id)
+        view = await service.queries.invoice(invoice_id)
+        row = view.invoice
         return InvoiceDetail(
             invoice_id=row.invoice_id,
             invoice=row.invoice,
@@ -292,7 +289,7 @@ def create_app(
             amount_cents=row.amount_cents,
             allocated_cents=row.allocated_cents,
             residual_cents=row.residual_cents,
-            allocations=allocated_to,
+            allocations=view.allocated_to,
         )
 
     # ------------------------------------------------------------------ decisions

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qrecon.common.logging import get_logger
-from qrecon.matcher.service.matching import ServiceError
+from qrecon.matcher.app.errors import ServiceError
 
 log = get_logger(__name__)
 

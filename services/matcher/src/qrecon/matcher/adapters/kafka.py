@@ -44,9 +44,9 @@ from qrecon.common import topics as topic_names
 from qrecon.common.logging import get_logger
 from qrecon.common.schemas import InvoiceEvent, TransactionEvent
 from qrecon.common.topics import Topics
-from qrecon.matcher.service import metrics
-from qrecon.matcher.service.matching import MatcherService
-from qrecon.matcher.service.settings import MatcherSettings
+from qrecon.matcher import metrics
+from qrecon.matcher.app.service import MatcherService
+from qrecon.matcher.settings import MatcherSettings
 
 log = get_logger(__name__)
 

@@ -1,86 +1,34 @@
-"""PostgreSQL repository of the matcher service (the tables of ``migrations/0001``).
+"""PostgreSQL repository of the matcher (the tables of ``migrations/0001``): implements
+:class:`qrecon.matcher.app.ports.Repository`.
 
 Every method runs on the connection it is given, inside the caller's transaction (see
-:class:`qrecon.matcher.service.uow.UnitOfWork`). Locking discipline, which keeps replicas
-free of deadlocks: first the transaction advisory locks (several: in key order), then the
-invoice rows ``FOR UPDATE`` (in ``invoice_id`` order), never the other way round.
+:class:`qrecon.matcher.adapters.postgres_uow.PgUnitOfWork`). Locking discipline, which
+keeps replicas free of deadlocks: first the transaction advisory locks (several: in key
+order), then the invoice rows ``FOR UPDATE`` (in ``invoice_id`` order), never the other
+way round.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from qrecon.common import outbox
-from qrecon.common.kafka import headers_for
 from qrecon.common.schemas import MatchResult
-
-OUTBOX_TABLE = "matcher_outbox"
-MATCH_EVENT_TYPE = "reconciliation.match"
-# The result's rank among the transaction's results: a consumer can drop an older one.
-RESULT_SEQ_HEADER = "result-seq"
-
-
-@dataclass(frozen=True, slots=True)
-class InvoiceRow:
-    invoice_id: str
-    invoice: dict[str, Any]
-    kind: str
-    currency: str
-    amount_cents: int
-    allocated_cents: int
-    status: str
-    last_event_at: datetime
-    row_version: int
-    updated_at: datetime
-
-    @property
-    def residual_cents(self) -> int:
-        return self.amount_cents - self.allocated_cents
-
-    @property
-    def allocatable(self) -> bool:
-        return self.status == "open"
-
-
-@dataclass(frozen=True, slots=True)
-class TransactionRow:
-    transaction_id: str
-    version: datetime
-    transaction: dict[str, Any]
-    result_status: str
-    result: dict[str, Any]
-    result_seq: int
-    decided_by: str
-    needs_redecide: bool
-    event_observed_at: datetime | None
-    candidate_invoice_ids: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewRow:
-    transaction_id: str
-    tx_date: datetime
-    transaction: dict[str, Any]
-    result: dict[str, Any]
-    result_seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRow:
-    id: int
-    transaction_id: str
-    action: str
-    payload: dict[str, Any]
-    actor: str | None
-    created_at: datetime
-    undone_at: datetime | None
-
+from qrecon.matcher.app.ports import (
+    AliasRecord,
+    DecisionRecord,
+    InvoiceRecord,
+    RejectionRecord,
+    ResultRecord,
+    ReviewRecord,
+    SavedInvoice,
+    SavedTransaction,
+    TransactionRecord,
+)
 
 _INVOICE_COLUMNS = (
     "invoice_id, invoice, kind, currency, amount_cents, allocated_cents, status,"
@@ -92,8 +40,8 @@ _TX_COLUMNS = (
 )
 
 
-def _invoice(row: asyncpg.Record) -> InvoiceRow:
-    return InvoiceRow(
+def _invoice(row: asyncpg.Record) -> InvoiceRecord:
+    return InvoiceRecord(
         invoice_id=row["invoice_id"],
         invoice=row["invoice"],
         kind=row["kind"],
@@ -107,8 +55,8 @@ def _invoice(row: asyncpg.Record) -> InvoiceRow:
     )
 
 
-def _transaction(row: asyncpg.Record) -> TransactionRow:
-    return TransactionRow(
+def _transaction(row: asyncpg.Record) -> TransactionRecord:
+    return TransactionRecord(
         transaction_id=row["transaction_id"],
         version=row["version"],
         transaction=row["transaction"],
@@ -144,7 +92,7 @@ class PgRepository:
                 "SELECT pg_advisory_xact_lock(hashtextextended('matcher_tx:' || $1, 0))", key
             )
 
-    async def lock_invoices(self, invoice_ids: Iterable[str]) -> dict[str, InvoiceRow]:
+    async def lock_invoices(self, invoice_ids: Iterable[str]) -> dict[str, InvoiceRecord]:
         ids = sorted(set(invoice_ids))
         if not ids:
             return {}
@@ -156,31 +104,14 @@ class PgRepository:
         return {row["invoice_id"]: _invoice(row) for row in rows}
 
     # ------------------------------------------------------------------ transactions
-    async def get_transaction(self, transaction_id: str) -> TransactionRow | None:
+    async def get_transaction(self, transaction_id: str) -> TransactionRecord | None:
         row = await self.conn.fetchrow(
             f"SELECT {_TX_COLUMNS} FROM matcher_transactions WHERE transaction_id = $1",  # noqa: S608
             transaction_id,
         )
         return None if row is None else _transaction(row)
 
-    async def save_transaction(
-        self,
-        *,
-        transaction_id: str,
-        version: datetime,
-        transaction: dict[str, Any],
-        side: str,
-        currency: str,
-        amount_cents: int,
-        qonto_status: str,
-        tx_date: datetime,
-        event_id: str | None,
-        event_observed_at: datetime | None,
-        result: MatchResult,
-        result_seq: int,
-        decided_by: str,
-        candidate_invoice_ids: Sequence[str],
-    ) -> None:
+    async def save_transaction(self, saved: SavedTransaction) -> None:
         await self.conn.execute(
             """
             INSERT INTO matcher_transactions (
@@ -201,21 +132,21 @@ class PgRepository:
                 candidate_invoice_ids = EXCLUDED.candidate_invoice_ids,
                 needs_redecide = false, updated_at = clock_timestamp()
             """,
-            transaction_id,
-            version,
-            transaction,
-            side,
-            currency,
-            amount_cents,
-            qonto_status,
-            tx_date,
-            event_id,
-            event_observed_at,
-            result.status,
-            _json(result),
-            result_seq,
-            decided_by,
-            list(candidate_invoice_ids),
+            saved.transaction_id,
+            saved.version,
+            saved.transaction,
+            saved.side,
+            saved.currency,
+            saved.amount_cents,
+            saved.qonto_status,
+            saved.tx_date,
+            saved.event_id,
+            saved.event_observed_at,
+            saved.result.status,
+            _json(saved.result),
+            saved.result_seq,
+            saved.decided_by,
+            list(saved.candidate_invoice_ids),
         )
 
     async def flag_redecide(self, transaction_ids: Iterable[str]) -> None:
@@ -255,7 +186,7 @@ class PgRepository:
 
     async def reexamine_candidates(
         self, currencies: Sequence[str], since: datetime, limit: int
-    ) -> list[TransactionRow]:
+    ) -> list[TransactionRecord]:
         rows = await self.conn.fetch(
             f"SELECT {_TX_COLUMNS} FROM matcher_transactions"  # noqa: S608 - constant columns
             " WHERE result_status IN ('unmatched', 'suggested') AND tx_date >= $1"
@@ -269,7 +200,7 @@ class PgRepository:
 
     async def list_for_review(
         self, status: str, limit: int, after: tuple[datetime, str] | None
-    ) -> list[ReviewRow]:
+    ) -> list[ReviewRecord]:
         if after is None:
             rows = await self.conn.fetch(
                 "SELECT transaction_id, tx_date, transaction, result, result_seq"
@@ -290,7 +221,7 @@ class PgRepository:
                 after[1],
             )
         return [
-            ReviewRow(
+            ReviewRecord(
                 transaction_id=row["transaction_id"],
                 tx_date=row["tx_date"],
                 transaction=row["transaction"],
@@ -353,10 +284,10 @@ class PgRepository:
 
     # ------------------------------------------------------------------ results
     async def record_result(
-        self, result: MatchResult, *, seq: int, cause: str, event_id: str, topic: str
+        self, result: MatchResult, *, seq: int, cause: str, event_id: str
     ) -> None:
-        """The audit row and the outbox row of a result: published iff this commits."""
-        payload = _json(result)
+        """The audit row of a result (``matcher_results``); publishing it is the outbox's
+        (:class:`qrecon.matcher.adapters.postgres_uow.PgResultPublisher`)."""
         await self.conn.execute(
             "INSERT INTO matcher_results"
             " (transaction_id, seq, version, status, cause, result, event_id)"
@@ -366,44 +297,36 @@ class PgRepository:
             result.transaction_version,
             result.status,
             cause,
-            payload,
+            _json(result),
             event_id,
         )
-        await outbox.enqueue(
-            self.conn,
-            OUTBOX_TABLE,
-            topic=topic,
-            key=result.transaction_id,
-            value=result.model_dump_json().encode(),
-            headers={**headers_for(event_id, MATCH_EVENT_TYPE), RESULT_SEQ_HEADER: str(seq)},
-        )
 
-    async def results_of(self, transaction_id: str) -> list[dict[str, Any]]:
+    async def results_of(self, transaction_id: str) -> list[ResultRecord]:
         rows = await self.conn.fetch(
             "SELECT seq, cause, event_id, created_at, result FROM matcher_results"
             " WHERE transaction_id = $1 ORDER BY seq",
             transaction_id,
         )
         return [
-            {
-                "seq": row["seq"],
-                "cause": row["cause"],
-                "event_id": row["event_id"],
-                "recorded_at": row["created_at"],
-                "result": row["result"],
-            }
+            ResultRecord(
+                seq=row["seq"],
+                cause=row["cause"],
+                event_id=row["event_id"],
+                recorded_at=row["created_at"],
+                result=row["result"],
+            )
             for row in rows
         ]
 
     # ------------------------------------------------------------------ invoices
-    async def get_invoice(self, invoice_id: str) -> InvoiceRow | None:
+    async def get_invoice(self, invoice_id: str) -> InvoiceRecord | None:
         row = await self.conn.fetchrow(
             f"SELECT {_INVOICE_COLUMNS} FROM matcher_invoices WHERE invoice_id = $1",  # noqa: S608
             invoice_id,
         )
         return None if row is None else _invoice(row)
 
-    async def get_invoices(self, invoice_ids: Iterable[str]) -> list[InvoiceRow]:
+    async def get_invoices(self, invoice_ids: Iterable[str]) -> list[InvoiceRecord]:
         rows = await self.conn.fetch(
             f"SELECT {_INVOICE_COLUMNS} FROM matcher_invoices"  # noqa: S608
             " WHERE invoice_id = ANY($1::text[])",
@@ -411,18 +334,7 @@ class PgRepository:
         )
         return [_invoice(row) for row in rows]
 
-    async def save_invoice(
-        self,
-        *,
-        invoice_id: str,
-        invoice: dict[str, Any],
-        kind: str,
-        currency: str,
-        amount_cents: int,
-        status: str,
-        event_id: str,
-        event_at: datetime,
-    ) -> None:
+    async def save_invoice(self, saved: SavedInvoice) -> None:
         await self.conn.execute(
             """
             INSERT INTO matcher_invoices (invoice_id, invoice, kind, currency, amount_cents,
@@ -433,17 +345,17 @@ class PgRepository:
                 amount_cents = EXCLUDED.amount_cents, status = EXCLUDED.status,
                 last_event_id = EXCLUDED.last_event_id, last_event_at = EXCLUDED.last_event_at
             """,
-            invoice_id,
-            invoice,
-            kind,
-            currency,
-            amount_cents,
-            status,
-            event_id,
-            event_at,
+            saved.invoice_id,
+            saved.invoice,
+            saved.kind,
+            saved.currency,
+            saved.amount_cents,
+            saved.status,
+            saved.event_id,
+            saved.event_at,
         )
 
-    async def invoices_changed_since(self, since: datetime | None) -> list[InvoiceRow]:
+    async def invoices_changed_since(self, since: datetime | None) -> list[InvoiceRecord]:
         if since is None:
             rows = await self.conn.fetch(
                 f"SELECT {_INVOICE_COLUMNS} FROM matcher_invoices"  # noqa: S608
@@ -467,14 +379,14 @@ class PgRepository:
     async def bump_knowledge_epoch(self) -> None:
         await self.conn.execute("UPDATE matcher_knowledge_epoch SET epoch = epoch + 1")
 
-    async def aliases_after(self, after_id: int) -> list[tuple[int, str, str, str]]:
+    async def aliases_after(self, after_id: int) -> list[AliasRecord]:
         rows = await self.conn.fetch(
             "SELECT id, observed_counterparty, observed_iban, invoice_counterparty_name"
             " FROM matcher_aliases WHERE id > $1 ORDER BY id",
             after_id,
         )
         return [
-            (
+            AliasRecord(
                 row["id"],
                 row["observed_counterparty"],
                 row["observed_iban"],
@@ -483,13 +395,15 @@ class PgRepository:
             for row in rows
         ]
 
-    async def rejections_after(self, after_id: int) -> list[tuple[int, str, str]]:
+    async def rejections_after(self, after_id: int) -> list[RejectionRecord]:
         rows = await self.conn.fetch(
             "SELECT id, transaction_id, invoice_id FROM matcher_rejections"
             " WHERE id > $1 ORDER BY id",
             after_id,
         )
-        return [(row["id"], row["transaction_id"], row["invoice_id"]) for row in rows]
+        return [
+            RejectionRecord(row["id"], row["transaction_id"], row["invoice_id"]) for row in rows
+        ]
 
     async def rejections_of(self, transaction_id: str) -> list[str]:
         rows = await self.conn.fetch(
@@ -556,7 +470,7 @@ class PgRepository:
             "UPDATE matcher_decisions SET payload = $2 WHERE id = $1", decision_id, payload
         )
 
-    async def last_undoable_decision(self, transaction_id: str) -> DecisionRow | None:
+    async def last_undoable_decision(self, transaction_id: str) -> DecisionRecord | None:
         row = await self.conn.fetchrow(
             "SELECT id, transaction_id, action, payload, actor, created_at, undone_at"
             " FROM matcher_decisions WHERE transaction_id = $1 AND undone_at IS NULL"
@@ -571,7 +485,7 @@ class PgRepository:
             "UPDATE matcher_decisions SET undone_at = now() WHERE id = $1", decision_id
         )
 
-    async def decisions_of(self, transaction_id: str) -> list[DecisionRow]:
+    async def decisions_of(self, transaction_id: str) -> list[DecisionRecord]:
         rows = await self.conn.fetch(
             "SELECT id, transaction_id, action, payload, actor, created_at, undone_at"
             " FROM matcher_decisions WHERE transaction_id = $1 ORDER BY id",
@@ -580,8 +494,8 @@ class PgRepository:
         return [_decision(row) for row in rows]
 
 
-def _decision(row: asyncpg.Record) -> DecisionRow:
-    return DecisionRow(
+def _decision(row: asyncpg.Record) -> DecisionRecord:
+    return DecisionRecord(
         id=row["id"],
         transaction_id=row["transaction_id"],
         action=row["action"],

@@ -5,7 +5,7 @@ keeps its state in PostgreSQL (``DATABASE_URL``), publishes ``reconciliation.mat
 through a transactional outbox, and serves the review API on
 ``MATCHER_HOST``:``MATCHER_PORT`` (default ``127.0.0.1:8082``), which requires
 ``MATCHER_API_TOKEN`` (the command refuses to start without it, unless --no-api). Stops
-gracefully on SIGTERM or SIGINT. See ``qrecon.matcher.service.settings.MatcherSettings`` for
+gracefully on SIGTERM or SIGINT. See ``qrecon.matcher.settings.MatcherSettings`` for
 every variable. Exits 1 naming any missing topic (they are provisioned by
 ``qrecon-topics apply``, never auto-created).
 """
@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 
 from pydantic import ValidationError
 
-from qrecon.common.logging import configure_logging, get_logger
-from qrecon.matcher.adapters.runtime import MatcherRuntime
-from qrecon.matcher.service.settings import MatcherSettings
+from qrecon.common.logging import configure_logging
+from qrecon.matcher.bootstrap import serve
+from qrecon.matcher.settings import MatcherSettings
 
 
 def has_token(settings: MatcherSettings) -> bool:
@@ -36,27 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-api", action="store_true", help="run the consumers only, without the HTTP server"
     )
-
-
-async def serve(settings: MatcherSettings) -> int:
-    log = get_logger("qrecon.matcher.run")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    runtime = MatcherRuntime(settings)
-    try:
-        await runtime.start()
-    except Exception as exc:
-        log.error("matcher_start_failed", error=f"{type(exc).__name__}: {exc}")
-        await runtime.stop()
-        return 1
-    try:
-        await stop.wait()
-        log.info("matcher_stopping")
-    finally:
-        await runtime.stop()
-    return 0
 
 
 def main(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from qrecon.matcher.adapters.http import create_app
-from qrecon.matcher.service.matching import MatcherService
+from qrecon.matcher.app.service import MatcherService
 
 TOKEN = "access-log-token-0123456789"
 WRONG = "not-the-token-9876543210"

@@ -11,7 +11,7 @@ import pytest
 from qrecon.common import testing
 from qrecon.common.topic_admin import MissingTopicsError
 from qrecon.common.topics import Topics
-from qrecon.matcher.adapters.runtime import MatcherRuntime
+from qrecon.matcher.bootstrap import MatcherRuntime
 
 from .conftest import settings_for
 

@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from qrecon.matcher.adapters.http import create_app
-from qrecon.matcher.service.matching import MatcherService
+from qrecon.matcher.app.service import MatcherService
 
 from .factories import (
     assert_allocations_consistent,
@@ -75,15 +75,15 @@ async def test_a_debit_never_pays_a_receivable_nor_a_credit_a_payable(
     await _refused(
         await _match(client, service, "credit", 50000, (SUPPLIER_INVOICE.id, 50000)), "direction"
     )
-    assert (await invoice_state(service.pool, CLIENT_INVOICE.id))[1] == 0
-    assert (await invoice_state(service.pool, SUPPLIER_INVOICE.id))[1] == 0
+    assert (await invoice_state(service.db.pool, CLIENT_INVOICE.id))[1] == 0
+    assert (await invoice_state(service.db.pool, SUPPLIER_INVOICE.id))[1] == 0
     # the right directions are accepted, and so is a debit refunding a client's credit note
     paid = await _match(client, service, "debit", 50000, (SUPPLIER_INVOICE.id, 50000))
     assert paid.status_code == 200, paid.text
     refund = await _match(client, service, "debit", 30000, (CLIENT_CREDIT_NOTE.id, -30000))
     assert refund.status_code == 200, refund.text
     assert refund.json()["residual_cents"] == 0
-    await assert_allocations_consistent(service.pool)
+    await assert_allocations_consistent(service.db.pool)
 
 
 async def test_an_invoice_is_paid_in_its_currency(
@@ -121,4 +121,4 @@ async def test_allocations_take_between_one_cent_and_the_transaction_amount(
     )
     assert netted.status_code == 200, netted.text
     assert netted.json()["residual_cents"] == 0
-    await assert_allocations_consistent(service.pool)
+    await assert_allocations_consistent(service.db.pool)

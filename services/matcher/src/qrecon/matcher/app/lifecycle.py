@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from qrecon.common.schemas import Allocation, MatchResult, QontoTransaction
-from qrecon.common.timeutil import utcnow
 
 ALLOCATING = "auto_matched"
 REVIEWABLE = ("suggested", "unmatched")
@@ -98,7 +97,12 @@ def unchanged(
 
 
 def reversal_result(
-    tx: QontoTransaction, prev_status: str | None, reason: str, matcher_version: str
+    tx: QontoTransaction,
+    prev_status: str | None,
+    reason: str,
+    matcher_version: str,
+    *,
+    decided_at: datetime,
 ) -> MatchResult:
     """The result of a version that takes the payment back.
 
@@ -115,16 +119,18 @@ def reversal_result(
         confidence=1.0 if status == "reverted" else 0.0,
         reasons=[reason, f"status.{tx.status}"],
         matcher_version=matcher_version,
-        decided_at=utcnow(),
+        decided_at=decided_at,
     )
 
 
-def carried_result(prev_result: dict[str, Any], tx: QontoTransaction) -> MatchResult:
+def carried_result(
+    prev_result: dict[str, Any], tx: QontoTransaction, *, decided_at: datetime
+) -> MatchResult:
     """The previous (allocating) result, restated for a new version of the transaction."""
     previous = MatchResult.model_validate(prev_result)
     reasons = list(dict.fromkeys([*previous.reasons, REASON_CARRIED]))
     return previous.model_copy(
-        update={"transaction_version": tx.version, "decided_at": utcnow(), "reasons": reasons}
+        update={"transaction_version": tx.version, "decided_at": decided_at, "reasons": reasons}
     )
 
 

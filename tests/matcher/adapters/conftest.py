@@ -10,11 +10,11 @@ import pytest
 
 from qrecon.common.db import create_pool
 from qrecon.common.topics import Topics
-from qrecon.matcher.adapters.runtime import MatcherRuntime, migrate
+from qrecon.matcher.app.cache import MatcherState
+from qrecon.matcher.app.service import MatcherService
+from qrecon.matcher.bootstrap import MatcherRuntime, build_service, migrate
 from qrecon.matcher.core import EngineConfig, MatchingEngine
-from qrecon.matcher.service.cache import MatcherState
-from qrecon.matcher.service.matching import MatcherService
-from qrecon.matcher.service.settings import MatcherSettings
+from qrecon.matcher.settings import MatcherSettings
 
 RuntimeFactory = Callable[..., Awaitable[MatcherRuntime]]
 
@@ -32,8 +32,9 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def service(pool: asyncpg.Pool, topics: Topics) -> MatcherService:
     state = MatcherState()
-    await state.load(pool)
-    return MatcherService(pool, MatchingEngine(EngineConfig()), state, topics, conflict_retries=3)
+    service = build_service(pool, MatchingEngine(EngineConfig()), state, topics, conflict_retries=3)
+    await state.load(service.db)
+    return service
 
 
 # ---------------------------------------------------------------------- Kafka helpers

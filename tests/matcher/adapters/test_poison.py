@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from qrecon.common.schemas import TransactionEvent
 from qrecon.ingest.core.payload import PayloadError, route_webhook
 from qrecon.matcher.adapters.postgres import PgRepository
-from qrecon.matcher.service.matching import MatcherService
+from qrecon.matcher.app.service import MatcherService
 
 
 def _webhook(**data: Any) -> str:
@@ -40,7 +40,7 @@ async def test_a_nul_in_a_label_reaches_postgresql_removed(service: MatcherServi
     value = _route(_webhook(label="Client\x00 SAS", reference="FAC\x00-1", extra={"k\x00": "\x00"}))
     event = TransactionEvent.model_validate_json(value)  # as the consumer decodes it
     await service.handle_transaction_event(event)
-    async with service.pool.acquire() as conn:
+    async with service.db.pool.acquire() as conn:
         row = await PgRepository(conn).get_transaction(event.transaction.id)
     assert row is not None
     assert row.transaction["label"] == "Client SAS"

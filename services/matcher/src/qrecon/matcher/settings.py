@@ -62,6 +62,8 @@ class MatcherSettings(ServiceSettings):
         300.0, gt=0, validation_alias=_env("MATCHER_CACHE_FULL_RELOAD_SECONDS")
     )
     sweep_seconds: float = Field(5.0, gt=0, validation_alias=_env("MATCHER_SWEEP_SECONDS"))
+    # Transactions flagged needs_redecide decided again per sweep.
+    sweep_limit: int = Field(100, ge=1, validation_alias=_env("MATCHER_SWEEP_LIMIT"))
     lag_seconds: float = Field(5.0, gt=0, validation_alias=_env("MATCHER_LAG_SECONDS"))
 
     db_pool_size: int = Field(10, ge=2, validation_alias=_env("MATCHER_DB_POOL_SIZE"))
@@ -73,6 +75,10 @@ class MatcherSettings(ServiceSettings):
     )
     outbox_poll_seconds: float = Field(
         0.5, gt=0, validation_alias=_env("MATCHER_OUTBOX_POLL_SECONDS")
+    )
+    # Published outbox rows are deleted after this many days.
+    outbox_retention_days: float = Field(
+        7.0, gt=0, validation_alias=_env("MATCHER_OUTBOX_RETENTION_DAYS")
     )
     # How soon another replica takes over the outbox relay when its leader is gone.
     relay_retry_seconds: float = Field(

@@ -4,7 +4,7 @@ Why a cache: the engine scores a transaction against every open item through in-
 indexes (counterparty, amount, reference); rebuilding them per decision from SQL would
 cost a full scan each time. Why it may be stale without harm: it only *proposes*. Every
 allocation is committed against PostgreSQL under row locks and the residual constraint
-(:mod:`qrecon.matcher.service.matching`); when PostgreSQL disagrees with the cache, the
+(:mod:`qrecon.matcher.app.decisions`); when PostgreSQL disagrees with the cache, the
 rows read under lock refresh it and the decision is taken again.
 
 How it stays fresh:
@@ -28,20 +28,24 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import asyncpg
-
 from qrecon.common.logging import get_logger
 from qrecon.common.schemas import Invoice
-from qrecon.matcher.adapters.postgres import InvoiceRow, PgRepository
+from qrecon.matcher import metrics
+from qrecon.matcher.app.ports import (
+    AliasRecord,
+    Database,
+    InvoiceRecord,
+    RejectionRecord,
+    Repository,
+)
 from qrecon.matcher.core import InvoiceBook, Knowledge
-from qrecon.matcher.service import metrics
 
 log = get_logger(__name__)
 
 REFRESH_OVERLAP = timedelta(seconds=5)
 
 
-def invoice_from_row(row: InvoiceRow) -> Invoice:
+def invoice_from_row(row: InvoiceRecord) -> Invoice:
     data = dict(row.invoice)
     data["status"] = row.status
     return Invoice.model_validate(data)
@@ -61,7 +65,7 @@ class MatcherState:
         self.loaded = False
 
     # ------------------------------------------------------------------ invoices
-    def apply_invoice(self, row: InvoiceRow) -> None:
+    def apply_invoice(self, row: InvoiceRecord) -> None:
         """Apply a row read from PostgreSQL, unless this replica holds a newer one."""
         if self._versions.get(row.invoice_id, 0) >= row.row_version:
             return
@@ -73,21 +77,20 @@ class MatcherState:
         residual = row.residual_cents if row.allocatable else 0
         self.book.upsert(invoice, residual_cents=residual)
 
-    def apply_invoices(self, rows: list[InvoiceRow]) -> None:
+    def apply_invoices(self, rows: list[InvoiceRecord]) -> None:
         for row in rows:
             self.apply_invoice(row)
         metrics.OPEN_INVOICES.set(len(self.book))
 
-    def force_invoices(self, rows: list[InvoiceRow]) -> None:
+    def force_invoices(self, rows: list[InvoiceRecord]) -> None:
         """Apply rows read under lock (the truth at that moment), whatever is held."""
         for row in rows:
             self._versions.pop(row.invoice_id, None)
         self.apply_invoices(rows)
 
-    async def load(self, pool: asyncpg.Pool) -> None:
-        """Build everything from PostgreSQL (at start and every full-reload period)."""
-        async with pool.acquire() as conn:
-            repo = PgRepository(conn)
+    async def load(self, db: Database) -> None:
+        """Build everything from the store (at start and every full-reload period)."""
+        async with db.reading() as repo:
             clock = await repo.clock()
             rows = await repo.invoices_changed_since(None)
             epoch = await repo.knowledge_epoch()
@@ -110,16 +113,15 @@ class MatcherState:
         metrics.OPEN_INVOICES.set(len(self.book))
         log.info("matcher_cache_loaded", invoices=len(rows), aliases=len(aliases))
 
-    async def refresh(self, pool: asyncpg.Pool) -> int:
-        """Apply what changed in PostgreSQL since the last read. Returns rows applied."""
+    async def refresh(self, db: Database) -> int:
+        """Apply what changed in the store since the last read. Returns rows applied."""
         if not self.loaded:
-            await self.load(pool)
+            await self.load(db)
             return len(self.book)
         since = (
             None if self._invoice_watermark is None else self._invoice_watermark - REFRESH_OVERLAP
         )
-        async with pool.acquire() as conn:
-            repo = PgRepository(conn)
+        async with db.reading() as repo:
             clock = await repo.clock()
             rows = await repo.invoices_changed_since(since)
             epoch = await repo.knowledge_epoch()
@@ -141,20 +143,20 @@ class MatcherState:
         self._rejection_id = max([self._rejection_id, *(r[0] for r in rejections)])
         return len(rows)
 
-    async def refresh_invoices(self, pool: asyncpg.Pool, invoice_ids: set[str]) -> None:
-        """Re-read some invoices now (after a conflict: PostgreSQL knows better)."""
+    async def refresh_invoices(self, db: Database, invoice_ids: set[str]) -> None:
+        """Re-read some invoices now (after a conflict: the store knows better)."""
         if not invoice_ids:
             return
-        async with pool.acquire() as conn:
-            rows = await PgRepository(conn).get_invoices(invoice_ids)
+        async with db.reading() as repo:
+            rows = await repo.get_invoices(invoice_ids)
         self.force_invoices(rows)
 
     # ------------------------------------------------------------------ knowledge
     @staticmethod
     def _learn(
         knowledge: Knowledge,
-        aliases: list[tuple[int, str, str, str]],
-        rejections: list[tuple[int, str, str]],
+        aliases: list[AliasRecord],
+        rejections: list[RejectionRecord],
     ) -> int:
         for _, observed, iban, target in aliases:
             knowledge.add_alias(observed or None, iban or None, target)
@@ -162,9 +164,8 @@ class MatcherState:
             knowledge.reject(transaction_id, invoice_id)
         return max((a[0] for a in aliases), default=0)
 
-    async def rebuild_knowledge(self, conn: asyncpg.Connection) -> None:
-        """Rebuild Knowledge from what ``conn`` sees (inside an undo, its own deletions)."""
-        repo = PgRepository(conn)
+    async def rebuild_knowledge(self, repo: Repository) -> None:
+        """Rebuild Knowledge from what ``repo`` sees (inside an undo, its own deletions)."""
         epoch = await repo.knowledge_epoch()
         aliases = await repo.aliases_after(0)
         rejections = await repo.rejections_after(0)

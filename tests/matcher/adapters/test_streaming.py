@@ -11,7 +11,7 @@ from qrecon.common import testing
 from qrecon.common import topics as topic_names
 from qrecon.common.schemas import MatchResult, QontoTransaction
 from qrecon.common.topics import Topics
-from qrecon.matcher.adapters.runtime import MatcherRuntime
+from qrecon.matcher.bootstrap import MatcherRuntime
 from qrecon.matcher.core import EngineConfig, InvoiceBook, Knowledge, MatchingEngine
 
 from .conftest import RuntimeFactory, committed_lag, free_port, produce
@@ -58,7 +58,7 @@ async def test_stream_lifecycle_dead_letters_and_offsets(
         engine, MATCHER_API_ENABLED=True, MATCHER_PORT=port, MATCHER_API_TOKEN=TOKEN
     )
     assert runtime.service is not None
-    pool = runtime.service.pool
+    pool = runtime.service.db.pool
     inv_a, inv_b = invoice("FAC-2025-2001", 50000), invoice("FAC-2025-2002", 70000)
     await produce(
         kafka_bootstrap,

@@ -10,11 +10,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from qrecon.common.topics import Topics
 from qrecon.matcher.adapters.http import create_app
+from qrecon.matcher.app import lifecycle
+from qrecon.matcher.app.cache import MatcherState
+from qrecon.matcher.app.service import MatcherService
+from qrecon.matcher.bootstrap import build_service
 from qrecon.matcher.core import EngineConfig, MatchingEngine
-from qrecon.matcher.service import lifecycle
-from qrecon.matcher.service.cache import MatcherState
-from qrecon.matcher.service.matching import MatcherService
 
 from .factories import (
     assert_allocations_consistent,
@@ -76,7 +78,7 @@ async def test_every_review_endpoint_needs_the_token(
             assert response.json()["error"]["code"] == "unauthorized"
             assert response.headers["www-authenticate"] == "Bearer"
     # Nothing was decided by those calls.
-    assert len(await outbox_results(service.pool, tx_id)) == 1
+    assert len(await outbox_results(service.db.pool, tx_id)) == 1
     # Probes and the schema are open; the schema declares the bearer scheme.
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).status_code == 200
@@ -147,8 +149,8 @@ async def test_confirm_allocates_and_teaches_an_alias_used_later(
     body = response.json()
     assert body["status"] == "auto_matched"
     assert lifecycle.REASON_CONFIRMED in body["reasons"]
-    assert await invoice_state(service.pool, TILLEULS_2.id) == (80000, 80000, "open")
-    published = await outbox_results(service.pool, tx_id)
+    assert await invoice_state(service.db.pool, TILLEULS_2.id) == (80000, 80000, "open")
+    published = await outbox_results(service.db.pool, tx_id)
     assert [r.status for r in published] == ["suggested", "auto_matched"]
     # Downstream can tell a reviewer's match from the engine's.
     assert [r.decided_by for r in published] == ["engine", "review"]
@@ -184,9 +186,9 @@ async def test_a_rejected_pair_is_never_suggested_again(
         invoice_event(MARTIN.model_copy(update={"number": "FAC-2025-1200B"}))
     )
     await service.reexamine(["EUR"])
-    await service.state.load(service.pool)
+    await service.state.load(service.db)
     await service.redecide(tx_id, cause="test", statuses=None)
-    later = (await outbox_results(service.pool, tx_id))[1:]
+    later = (await outbox_results(service.db.pool, tx_id))[1:]
     assert later
     assert all(MARTIN.id not in [a.invoice_id for a in r.allocations] for r in later)
     # Rejecting what is not proposed anymore needs explicit invoice ids.
@@ -212,7 +214,7 @@ async def test_manual_match_is_validated_against_residuals(
     assert ok.json()["status"] == "auto_matched"
     assert lifecycle.REASON_MANUAL in ok.json()["reasons"]
     assert ok.json()["residual_cents"] == 0
-    assert await invoice_state(service.pool, GARAGE.id) == (150000, 12345, "open")
+    assert await invoice_state(service.db.pool, GARAGE.id) == (150000, 12345, "open")
 
     over = await client.post(
         f"/v1/transactions/{big}/match", json=body((GARAGE.id, 150000)), headers=AUTH
@@ -225,11 +227,11 @@ async def test_manual_match_is_validated_against_residuals(
         headers=AUTH,
     )
     assert split.status_code == 200, split.text
-    assert await invoice_state(service.pool, GARAGE.id) == (150000, 150000, "open")
+    assert await invoice_state(service.db.pool, GARAGE.id) == (150000, 150000, "open")
     invoice_view = (await client.get(f"/v1/invoices/{GARAGE.id}", headers=AUTH)).json()
     assert invoice_view["residual_cents"] == 0
     assert sorted(invoice_view["allocations"]) == sorted([small, big])
-    await assert_allocations_consistent(service.pool)
+    await assert_allocations_consistent(service.db.pool)
 
 
 async def test_undo_restores_what_the_decision_changed(
@@ -237,14 +239,14 @@ async def test_undo_restores_what_the_decision_changed(
 ) -> None:
     tx_id = await _decide(service, 80000, "SCI TILLEULS IMMOBILIER GESTION")
     assert (await client.post(f"/v1/transactions/{tx_id}/confirm", headers=AUTH)).status_code == 200
-    assert await invoice_state(service.pool, TILLEULS_2.id) == (80000, 80000, "open")
+    assert await invoice_state(service.db.pool, TILLEULS_2.id) == (80000, 80000, "open")
 
     undone = await client.post(f"/v1/transactions/{tx_id}/undo", headers=AUTH)
 
     assert undone.status_code == 200, undone.text
     assert undone.json()["status"] == "suggested"  # as before the confirmation
     assert lifecycle.REASON_UNDONE in undone.json()["reasons"]
-    assert await invoice_state(service.pool, TILLEULS_2.id) == (80000, 0, "open")
+    assert await invoice_state(service.db.pool, TILLEULS_2.id) == (80000, 0, "open")
     # The alias is forgotten: the payer's next payment is only suggested again.
     later = transaction(150000, counterparty="SCI TILLEULS IMMOBILIER GESTION")
     result = (await service.handle_transaction_event(tx_event(later))).result
@@ -258,9 +260,9 @@ async def test_undo_restores_what_the_decision_changed(
     again = (await client.post(f"/v1/transactions/{rejected}/undo", headers=AUTH)).json()
     assert again["status"] == "suggested"
     assert [a["invoice_id"] for a in again["allocations"]] == [MARTIN.id]
-    statuses = [r.status for r in await outbox_results(service.pool, tx_id)]
+    statuses = [r.status for r in await outbox_results(service.db.pool, tx_id)]
     assert statuses == ["suggested", "auto_matched", "suggested"]
-    await assert_allocations_consistent(service.pool)
+    await assert_allocations_consistent(service.db.pool)
 
 
 async def test_unknown_transaction_is_404(client: httpx.AsyncClient) -> None:
@@ -273,16 +275,14 @@ async def test_unknown_transaction_is_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_other_replicas_learn_and_forget_through_postgresql(
-    client: httpx.AsyncClient, service: MatcherService
+    client: httpx.AsyncClient, service: MatcherService, topics: Topics
 ) -> None:
-    other = MatcherService(
-        service.pool, MatchingEngine(EngineConfig()), MatcherState(), service.topics
-    )
-    await other.state.load(service.pool)
+    other = build_service(service.db.pool, MatchingEngine(EngineConfig()), MatcherState(), topics)
+    await other.state.load(service.db)
     tx_id = await _decide(service, 80000, "SCI TILLEULS IMMOBILIER GESTION")
     assert (await client.post(f"/v1/transactions/{tx_id}/confirm", headers=AUTH)).status_code == 200
 
-    await other.state.refresh(service.pool)
+    await other.state.refresh(other.db)
     learned = (
         await other.handle_transaction_event(
             tx_event(transaction(150000, counterparty="SCI TILLEULS IMMOBILIER GESTION"))
@@ -294,7 +294,7 @@ async def test_other_replicas_learn_and_forget_through_postgresql(
 
     # The other replica saw that allocation only through PostgreSQL; undo there, here.
     assert (await client.post(f"/v1/transactions/{tx_id}/undo", headers=AUTH)).status_code == 200
-    await other.state.refresh(service.pool)
+    await other.state.refresh(other.db)
     forgotten = (
         await other.handle_transaction_event(
             tx_event(

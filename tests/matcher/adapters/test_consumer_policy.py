@@ -16,7 +16,7 @@ from qrecon.common import topics as topic_names
 from qrecon.common.kafka import make_broker
 from qrecon.common.topics import Topics
 from qrecon.matcher.adapters.kafka import Interrupted, StreamConsumers
-from qrecon.matcher.service.settings import MatcherSettings
+from qrecon.matcher.settings import MatcherSettings
 
 
 @dataclass

@@ -13,11 +13,13 @@ import asyncpg
 import pytest
 
 from qrecon.common.topics import Topics
+from qrecon.matcher import metrics
 from qrecon.matcher.adapters.postgres import PgRepository
+from qrecon.matcher.app import lifecycle
+from qrecon.matcher.app.cache import MatcherState
+from qrecon.matcher.app.service import MatcherService
+from qrecon.matcher.bootstrap import build_service
 from qrecon.matcher.core import EngineConfig, MatchingEngine
-from qrecon.matcher.service import lifecycle, metrics
-from qrecon.matcher.service.cache import MatcherState
-from qrecon.matcher.service.matching import MatcherService
 
 from .factories import (
     BASE,
@@ -50,13 +52,13 @@ async def test_match_commits_allocation_result_and_outbox_together(
     assert outcome.applied
     assert outcome.result is not None
     assert outcome.result.status == "auto_matched"
-    assert await invoice_state(service.pool, inv.id) == (120000, 120000, "open")
-    published = await outbox_results(service.pool)
+    assert await invoice_state(service.db.pool, inv.id) == (120000, 120000, "open")
+    published = await outbox_results(service.db.pool)
     assert [r.status for r in published] == ["auto_matched"]
     assert published[0].transaction_id == tx.id
     assert published[0].transaction_version == tx.updated_at
     assert service.state.book.residual(inv.id) == 0
-    await assert_allocations_consistent(service.pool)
+    await assert_allocations_consistent(service.db.pool)
 
 
 async def test_duplicates_and_older_versions_change_nothing(service: MatcherService) -> None:
@@ -71,8 +73,8 @@ async def test_duplicates_and_older_versions_change_nothing(service: MatcherServ
 
     assert (duplicate.applied, duplicate.reason) == (False, "duplicate")
     assert (stale.applied, stale.reason) == (False, "stale")
-    assert len(await outbox_results(service.pool)) == 1
-    assert await invoice_state(service.pool, inv.id) == (50000, 50000, "open")
+    assert len(await outbox_results(service.db.pool)) == 1
+    assert await invoice_state(service.db.pool, inv.id) == (50000, 50000, "open")
 
 
 async def test_declined_version_reverts_and_restores_the_residual(
@@ -82,7 +84,7 @@ async def test_declined_version_reverts_and_restores_the_residual(
     await service.handle_invoice_event(invoice_event(inv))
     tx = transaction(80000, reference="FAC-2025-0300")
     await service.handle_transaction_event(tx_event(tx))
-    assert await invoice_state(service.pool, inv.id) == (80000, 80000, "open")
+    assert await invoice_state(service.db.pool, inv.id) == (80000, 80000, "open")
 
     declined = bump(tx, status="declined")
     outcome = await service.handle_transaction_event(tx_event(declined))
@@ -91,9 +93,9 @@ async def test_declined_version_reverts_and_restores_the_residual(
     assert outcome.result.status == "reverted"
     assert outcome.result.allocations == []
     assert lifecycle.REASON_DECLINED in outcome.result.reasons
-    assert await invoice_state(service.pool, inv.id) == (80000, 0, "open")
+    assert await invoice_state(service.db.pool, inv.id) == (80000, 0, "open")
     assert service.state.book.residual(inv.id) == 80000
-    assert [r.status for r in await outbox_results(service.pool, tx.id)] == [
+    assert [r.status for r in await outbox_results(service.db.pool, tx.id)] == [
         "auto_matched",
         "reverted",
     ]
@@ -104,7 +106,7 @@ async def test_declined_version_reverts_and_restores_the_residual(
     result = (await service.handle_transaction_event(tx_event(other))).result
     assert result is not None
     assert result.status == "auto_matched"
-    await assert_allocations_consistent(service.pool)
+    await assert_allocations_consistent(service.db.pool)
 
 
 async def test_reversed_version_reverts(service: MatcherService) -> None:
@@ -120,7 +122,7 @@ async def test_reversed_version_reverts(service: MatcherService) -> None:
     assert outcome.result is not None
     assert outcome.result.status == "reverted"
     assert lifecycle.REASON_REVERSED in outcome.result.reasons
-    assert await invoice_state(service.pool, inv.id) == (30000, 0, "open")
+    assert await invoice_state(service.db.pool, inv.id) == (30000, 0, "open")
 
 
 async def test_declined_before_any_match_is_unmatched(service: MatcherService) -> None:
@@ -144,7 +146,7 @@ async def test_new_version_with_same_money_keeps_the_match(service: MatcherServi
     assert later.status == "auto_matched"
     assert later.allocations == first.allocations
     assert lifecycle.REASON_CARRIED in later.reasons
-    assert await invoice_state(service.pool, inv.id) == (45000, 45000, "open")
+    assert await invoice_state(service.db.pool, inv.id) == (45000, 45000, "open")
 
 
 async def test_new_version_with_another_amount_is_decided_again(service: MatcherService) -> None:
@@ -157,9 +159,9 @@ async def test_new_version_with_another_amount_is_decided_again(service: Matcher
 
     assert result is not None
     assert lifecycle.REASON_CARRIED not in result.reasons
-    _, allocated, _ = await invoice_state(service.pool, inv.id)
+    _, allocated, _ = await invoice_state(service.db.pool, inv.id)
     assert allocated == (20000 if result.status == "auto_matched" else 0)
-    await assert_allocations_consistent(service.pool)
+    await assert_allocations_consistent(service.db.pool)
 
 
 async def test_new_invoice_re_examines_unmatched_transactions(service: MatcherService) -> None:
@@ -174,13 +176,13 @@ async def test_new_invoice_re_examines_unmatched_transactions(service: MatcherSe
     changed = await service.reexamine([outcome.currency])
 
     assert changed == 1
-    results = await outbox_results(service.pool, tx.id)
+    results = await outbox_results(service.db.pool, tx.id)
     assert [r.status for r in results] == ["unmatched", "auto_matched"]
     assert results[-1].transaction_version == tx.updated_at
-    assert await invoice_state(service.pool, inv.id) == (99000, 99000, "open")
+    assert await invoice_state(service.db.pool, inv.id) == (99000, 99000, "open")
     # Re-examining again publishes nothing new.
     assert await service.reexamine(["EUR"]) == 0
-    assert len(await outbox_results(service.pool, tx.id)) == 2
+    assert len(await outbox_results(service.db.pool, tx.id)) == 2
 
 
 async def test_re_examination_window_is_measured_from_the_newest_bank_date_not_today(
@@ -203,12 +205,12 @@ async def test_re_examination_window_is_measured_from_the_newest_bank_date_not_t
         currencies.add((await service.handle_invoice_event(invoice_event(inv))).currency)
     await service.reexamine(currencies)
 
-    assert [r.status for r in await outbox_results(service.pool, fresh.id)] == [
+    assert [r.status for r in await outbox_results(service.db.pool, fresh.id)] == [
         "unmatched",
         "auto_matched",
     ]
     # 400 days before the newest bank date: outside the 180-day window.
-    assert [r.status for r in await outbox_results(service.pool, stale.id)] == ["unmatched"]
+    assert [r.status for r in await outbox_results(service.db.pool, stale.id)] == ["unmatched"]
 
 
 async def test_cancelled_invoice_releases_its_allocations_and_redecides(
@@ -224,19 +226,19 @@ async def test_cancelled_invoice_releases_its_allocations_and_redecides(
     assert outcome.applied
     assert not outcome.open
     assert outcome.redecided == 1
-    assert await invoice_state(service.pool, inv.id) == (70000, 0, "canceled")
-    results = await outbox_results(service.pool, tx.id)
+    assert await invoice_state(service.db.pool, inv.id) == (70000, 0, "canceled")
+    results = await outbox_results(service.db.pool, tx.id)
     assert results[0].status == "auto_matched"
     assert results[-1].status in ("unmatched", "suggested")
     assert all(
         a.invoice_id != inv.id or results[-1].status != "auto_matched"
         for a in results[-1].allocations
     )
-    async with service.pool.acquire() as conn:
+    async with service.db.pool.acquire() as conn:
         row = await PgRepository(conn).get_transaction(tx.id)
     assert row is not None
     assert not row.needs_redecide
-    await assert_allocations_consistent(service.pool)
+    await assert_allocations_consistent(service.db.pool)
 
 
 async def test_invoice_amount_below_allocated_releases_then_redecides(
@@ -250,11 +252,11 @@ async def test_invoice_amount_below_allocated_releases_then_redecides(
     smaller = inv.model_copy(update={"amount_cents": 50000})
     await service.handle_invoice_event(invoice_event(smaller))
 
-    amount, allocated, status = await invoice_state(service.pool, inv.id)
+    amount, allocated, status = await invoice_state(service.db.pool, inv.id)
     assert (amount, status) == (50000, "open")
     assert allocated <= 50000
-    assert len(await outbox_results(service.pool, tx.id)) == 2
-    await assert_allocations_consistent(service.pool)
+    assert len(await outbox_results(service.db.pool, tx.id)) == 2
+    await assert_allocations_consistent(service.db.pool)
 
 
 async def test_invoice_events_apply_in_observed_order(service: MatcherService) -> None:
@@ -263,7 +265,7 @@ async def test_invoice_events_apply_in_observed_order(service: MatcherService) -
     older = invoice_event(inv, at=newer.observed_at.replace(year=2024))
     await service.handle_invoice_event(newer)
     assert not (await service.handle_invoice_event(older)).applied
-    assert (await invoice_state(service.pool, inv.id))[0] == 12000
+    assert (await invoice_state(service.db.pool, inv.id))[0] == 12000
     # A cancellation of an invoice never seen leaves a tombstone: a late upsert is ignored.
     ghost = invoice("FAC-2025-0701", 5000)
     cancel = cancel_event(ghost.id)
@@ -288,14 +290,14 @@ async def test_a_failure_before_commit_publishes_nothing_and_changes_nothing(
     monkeypatch.setattr(PgRepository, "record_result", crash_after_writing)
     with pytest.raises(RuntimeError):
         await service.handle_transaction_event(tx_event(tx))
-    assert await _count(service.pool, "matcher_outbox") == 0
-    assert await _count(service.pool, "matcher_transactions") == 0
-    assert await _count(service.pool, "matcher_allocations") == 0
-    assert await invoice_state(service.pool, inv.id) == (25000, 0, "open")
+    assert await _count(service.db.pool, "matcher_outbox") == 0
+    assert await _count(service.db.pool, "matcher_transactions") == 0
+    assert await _count(service.db.pool, "matcher_allocations") == 0
+    assert await invoice_state(service.db.pool, inv.id) == (25000, 0, "open")
 
     monkeypatch.setattr(PgRepository, "record_result", original)
     assert (await service.handle_transaction_event(tx_event(tx))).applied
-    assert [r.status for r in await outbox_results(service.pool)] == ["auto_matched"]
+    assert [r.status for r in await outbox_results(service.db.pool)] == ["auto_matched"]
 
 
 async def test_stale_replica_cache_cannot_over_allocate(pool: asyncpg.Pool, topics: Topics) -> None:
@@ -304,13 +306,13 @@ async def test_stale_replica_cache_cannot_over_allocate(pool: asyncpg.Pool, topi
     for _ in range(2):
         state = MatcherState()
         replicas.append(
-            MatcherService(pool, MatchingEngine(EngineConfig()), state, topics, conflict_retries=2)
+            build_service(pool, MatchingEngine(EngineConfig()), state, topics, conflict_retries=2)
         )
     a, b = replicas
     inv = invoice("FAC-2025-0900", 60000)
     await a.handle_invoice_event(invoice_event(inv))
     for replica in replicas:
-        await replica.state.load(pool)
+        await replica.state.load(replica.db)
     conflicts_before = metrics.CONFLICTS._value.get()
 
     first = (
@@ -357,19 +359,19 @@ async def test_sweep_finishes_a_release_interrupted_by_a_crash(service: MatcherS
     tx = transaction(40000, reference="FAC-2025-1000")
     await service.handle_transaction_event(tx_event(tx))
     # What a crash right after an invoice change leaves: released, flagged, not re-decided.
-    async with service.pool.acquire() as conn, conn.transaction():
+    async with service.db.pool.acquire() as conn, conn.transaction():
         repo = PgRepository(conn)
         await repo.delete_allocations([tx.id])
         await repo.flag_redecide([tx.id])
-    await service.state.load(service.pool)
+    await service.state.load(service.db)
 
     assert await service.sweep() == 1
 
-    results = await outbox_results(service.pool, tx.id)
+    results = await outbox_results(service.db.pool, tx.id)
     assert [r.status for r in results] == ["auto_matched", "auto_matched"]
-    assert await invoice_state(service.pool, inv.id) == (40000, 40000, "open")
+    assert await invoice_state(service.db.pool, inv.id) == (40000, 40000, "open")
     assert await service.sweep() == 0
-    await assert_allocations_consistent(service.pool)
+    await assert_allocations_consistent(service.db.pool)
 
 
 async def test_one_outbox_relay_is_active_and_another_takes_over(pool: asyncpg.Pool) -> None:

@@ -12,8 +12,8 @@ import asyncpg
 import httpx
 
 from qrecon.matcher.adapters.postgres import PgRepository
-from qrecon.matcher.adapters.runtime import MatcherRuntime
-from qrecon.matcher.service.matching import MatcherService
+from qrecon.matcher.app.service import MatcherService
+from qrecon.matcher.bootstrap import MatcherRuntime
 
 from .conftest import RuntimeFactory, free_port
 from .factories import transaction, tx_event

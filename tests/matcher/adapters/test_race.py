@@ -15,8 +15,8 @@ from collections import Counter
 from qrecon.common import testing
 from qrecon.common.schemas import Allocation, MatchResult, QontoTransaction
 from qrecon.common.topics import Topics
+from qrecon.matcher import metrics
 from qrecon.matcher.core import InvoiceBook, Knowledge
-from qrecon.matcher.service import metrics
 
 from .conftest import RuntimeFactory, produce
 from .factories import assert_allocations_consistent, invoice, invoice_event, transaction, tx_event
@@ -75,7 +75,7 @@ async def test_three_replicas_never_over_allocate(
         ),
     ]
     assert replicas[0].service is not None
-    pool = replicas[0].service.pool
+    pool = replicas[0].service.db.pool
     invoices = [invoice(f"FAC-RACE-{n:03d}", INVOICE_AMOUNT) for n in range(INVOICES)]
     await produce(
         kafka_bootstrap,

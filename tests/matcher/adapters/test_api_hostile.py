@@ -19,7 +19,7 @@ from pydantic import BaseModel, SecretStr
 from starlette.types import Message
 
 from qrecon.matcher.adapters.http import create_app
-from qrecon.matcher.service.matching import MatcherService
+from qrecon.matcher.app.service import MatcherService
 
 from .factories import invoice, invoice_event, transaction, tx_event
 
