@@ -95,7 +95,9 @@ class MatcherRuntime:
         self.engine: Engine = engine if engine is not None else MatchingEngine(EngineConfig())
         self.pool: asyncpg.Pool | None = None  # the consumers', relay's and caches'
         self.api_pool: asyncpg.Pool | None = None  # the review API's alone
-        self.state = MatcherState()
+        self.state = MatcherState(
+            refresh_overlap=timedelta(seconds=settings.cache_refresh_overlap_seconds)
+        )
         self.service: MatcherService | None = None
         self.consumers: StreamConsumers | None = None
         self.relay: OutboxRelay | None = None

@@ -49,6 +49,10 @@ class MatcherSettings(ServiceSettings):
     retry_backoff_seconds: float = Field(
         0.2, ge=0, validation_alias=_env("MATCHER_RETRY_BACKOFF_SECONDS")
     )
+    # The longest wait between two retries of a record failing on a transient error.
+    max_transient_backoff_seconds: float = Field(
+        5.0, gt=0, validation_alias=_env("MATCHER_MAX_TRANSIENT_BACKOFF_SECONDS")
+    )
     # Optimistic allocation: decisions re-taken after a conflict on an invoice's residual.
     conflict_retries: int = Field(8, ge=0, validation_alias=_env("MATCHER_CONFLICT_RETRIES"))
 
@@ -60,6 +64,11 @@ class MatcherSettings(ServiceSettings):
     )
     cache_full_reload_seconds: float = Field(
         300.0, gt=0, validation_alias=_env("MATCHER_CACHE_FULL_RELOAD_SECONDS")
+    )
+    # The incremental refresh re-reads rows changed this long before its last read (rows
+    # stamped early and committed late are not missed).
+    cache_refresh_overlap_seconds: float = Field(
+        5.0, ge=0, validation_alias=_env("MATCHER_CACHE_REFRESH_OVERLAP_SECONDS")
     )
     sweep_seconds: float = Field(5.0, gt=0, validation_alias=_env("MATCHER_SWEEP_SECONDS"))
     # Transactions flagged needs_redecide decided again per sweep.

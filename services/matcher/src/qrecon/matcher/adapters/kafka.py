@@ -60,7 +60,6 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     TimeoutError,
     KafkaError,
 )
-MAX_TRANSIENT_BACKOFF = 5.0
 
 
 class Interrupted(Exception):
@@ -212,7 +211,7 @@ class StreamConsumers:
                 error=_describe(error),
             )
             await self._sleep(delay)
-            delay = min(delay * 2, MAX_TRANSIENT_BACKOFF)
+            delay = min(delay * 2, self.settings.max_transient_backoff_seconds)
 
     async def _wait_transient(self, exc: BaseException, topic: str) -> None:
         self.transient_failures += 1
@@ -228,7 +227,7 @@ class StreamConsumers:
             raise Interrupted(_describe(exc)) from exc
         backoff = min(
             self.settings.retry_backoff_seconds * 2 ** min(self.transient_failures, 10),
-            MAX_TRANSIENT_BACKOFF,
+            self.settings.max_transient_backoff_seconds,
         )
         await self._sleep(backoff)
         if self.stopping.is_set():

@@ -42,7 +42,9 @@ from qrecon.matcher.core import InvoiceBook, Knowledge
 
 log = get_logger(__name__)
 
-REFRESH_OVERLAP = timedelta(seconds=5)
+# Rows committed this long after they were stamped are still read
+# (MATCHER_CACHE_REFRESH_OVERLAP_SECONDS).
+DEFAULT_REFRESH_OVERLAP = timedelta(seconds=5)
 
 
 def invoice_from_row(row: InvoiceRecord) -> Invoice:
@@ -54,7 +56,8 @@ def invoice_from_row(row: InvoiceRecord) -> Invoice:
 class MatcherState:
     """The InvoiceBook and Knowledge of this replica (asyncio: one writer at a time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, refresh_overlap: timedelta = DEFAULT_REFRESH_OVERLAP) -> None:
+        self.refresh_overlap = refresh_overlap
         self.book = InvoiceBook()
         self.knowledge = Knowledge()
         self._versions: dict[str, int] = {}
@@ -119,7 +122,9 @@ class MatcherState:
             await self.load(db)
             return len(self.book)
         since = (
-            None if self._invoice_watermark is None else self._invoice_watermark - REFRESH_OVERLAP
+            None
+            if self._invoice_watermark is None
+            else self._invoice_watermark - self.refresh_overlap
         )
         async with db.reading() as repo:
             clock = await repo.clock()

@@ -82,12 +82,6 @@ class Transactions:
 
         return await d.with_conflict_retries(attempt)
 
-    async def redecide(
-        self, transaction_id: str, *, cause: str, statuses: tuple[str, ...] | None = None
-    ) -> MatchResult | None:
-        """Decide a held transaction again; publish only if the outcome changed."""
-        return await self.decisions.redecide(transaction_id, cause=cause, statuses=statuses)
-
     async def sweep(self, limit: int = 100) -> int:
         """Decide again the transactions flagged ``needs_redecide`` (after a crash)."""
         async with self.decisions.db.reading() as repo:
