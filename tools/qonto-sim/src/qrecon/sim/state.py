@@ -4,15 +4,15 @@ ground truth), the webhook dispatcher and the idempotency store, which it wires 
 
 Every store method takes the simulator's one lock, so the API (uvicorn's event loop), the
 scenario player (a thread) and tests (any thread) can share one ``Simulator``. The routes
-use the stores (``sim.transactions.query(...)``); scripts, tests and the scenario player
-use the methods below, which delegate.
+call the stores (``sim.transactions.query(...)``); the calls scripts, tests and the
+scenario player make on the simulator (``sim.add_transaction(...)``) are the stores'
+methods, bound in ``__init__``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from qrecon.sim.clock import Clock
@@ -21,7 +21,7 @@ from qrecon.sim.events import TransactionEvents
 from qrecon.sim.faults import Faults, RateLimiter
 from qrecon.sim.idempotency import IdempotencyStore
 from qrecon.sim.stores.accounts import AccountStore
-from qrecon.sim.stores.auth import API_KEY_SCOPES, SCOPES, AuthStore, Credentials, Principal
+from qrecon.sim.stores.auth import API_KEY_SCOPES, SCOPES, AuthStore, Principal
 from qrecon.sim.stores.base import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -56,6 +56,39 @@ __all__ = [
     "WebhookSettings",
     "stable_uuid",
 ]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a Qonto user has in ``.env.local``, for the default organization."""
+
+    organization_id: str
+    login: str
+    secret_key: str
+    staging_token: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    bank_account_id: str
+    iban: str
+
+    @property
+    def api_key_header(self) -> str:
+        return f"{self.login}:{self.secret_key}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "organization_id": self.organization_id,
+            "login": self.login,
+            "secret_key": self.secret_key,
+            "api_key_header": self.api_key_header,
+            "staging_token": self.staging_token,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "redirect_uri": self.redirect_uri,
+            "bank_account_id": self.bank_account_id,
+            "iban": self.iban,
+        }
 
 
 class Simulator:
@@ -116,6 +149,32 @@ class Simulator:
             accounts=self.accounts,
             webhook_log=self.webhooks.log,
         )
+
+        # What scripts, tests and the scenario player call on the simulator: the stores'
+        # own methods (same signatures, same locking).
+        self.set_faults = self.fault_state.set
+        self.add_bank_account = self.accounts.add_bank_account
+        self.bank_accounts = self.accounts.bank_accounts
+        self.bank_account = self.accounts.bank_account
+        self.mint_authorization_code = self.auth.mint_authorization_code
+        self.add_transaction = self.transactions.add
+        self.update_transaction = self.transactions.update
+        self.add_attachment = self.transactions.add_attachment
+        self.transaction = self.transactions.get
+        self.transactions_latest = self.transactions.latest
+        self.transaction_versions = self.transactions.versions
+        self.add_client_invoice = self.invoices.add_client_invoice
+        self.add_supplier_invoice = self.invoices.add_supplier_invoice
+        self.update_client_invoice = self.invoices.update_client_invoice
+        self.update_supplier_invoice = self.invoices.update_supplier_invoice
+        self.invoices_contract = self.invoices.contract
+        self.set_allocation = self.truth.set_allocation
+        self.allocations = self.truth.allocations
+        self.ground_truth = self.truth.export
+        self.add_webhook_subscription = self.subscriptions.add
+        self.webhook_subscriptions = self.subscriptions.listing
+        self.delete_webhook_subscription = self.subscriptions.delete
+
         if with_defaults:
             self._create_defaults()
 
@@ -210,10 +269,6 @@ class Simulator:
                 iban=main["iban"] if main else "",
             )
 
-    def new_id(self) -> str:
-        with self.lock:
-            return self._ids.new_id()
-
     def status(self) -> dict[str, Any]:
         with self.lock:
             by_status, versions = self.transactions.counts()
@@ -236,7 +291,7 @@ class Simulator:
                 "player": player.status() if player is not None else None,
             }
 
-    # ------------------------------------------------------------------ settings kept here
+    # ------------------------------------------------------------------ store settings
 
     @property
     def default_organization_id(self) -> str | None:
@@ -270,10 +325,6 @@ class Simulator:
     def revoke_family_on_reuse(self, value: bool) -> None:
         self.auth.revoke_family_on_reuse = value
 
-    def set_faults(self, faults: Faults | None = None, **changes: Any) -> Faults:
-        """Replace the faults (``faults=``) or change some of them (``drop=0.2, ...``)."""
-        return self.fault_state.set(faults, **changes)
-
     # ------------------------------------------------------------------ organizations
 
     def add_organization(
@@ -304,139 +355,6 @@ class Simulator:
                 organization_id or self.accounts.default_organization_id
             )
 
-    def add_bank_account(self, **spec: Any) -> dict[str, Any]:
-        """``AccountStore.add_bank_account``: organization_id, name, iban, bic, main,
-        balance_cents, currency, id."""
-        return self.accounts.add_bank_account(**spec)
-
-    def bank_accounts(self, organization_id: str | None = None) -> list[dict[str, Any]]:
-        return self.accounts.bank_accounts(organization_id)
-
-    def bank_account(self, account_id: str, organization_id: str | None = None) -> dict[str, Any]:
-        return self.accounts.bank_account(account_id, organization_id)
-
-    # ------------------------------------------------------------------ transactions
-
-    def add_transaction(
-        self, *, notify: bool = True, at: datetime | str | None = None, **fields: Any
-    ) -> dict[str, Any]:
-        """``TransactionStore.add``: create a transaction from Qonto fields."""
-        return self.transactions.add(notify=notify, at=at, **fields)
-
-    def update_transaction(
-        self,
-        transaction_id: str,
-        *,
-        notify: bool = True,
-        at: datetime | str | None = None,
-        **changes: Any,
-    ) -> dict[str, Any]:
-        """``TransactionStore.update``: change fields, record a version, send a webhook."""
-        return self.transactions.update(transaction_id, notify=notify, at=at, **changes)
-
-    def add_attachment(
-        self,
-        transaction_id: str,
-        file_name: str = "facture.pdf",
-        *,
-        at: datetime | str | None = None,
-        notify: bool = True,
-    ) -> dict[str, Any]:
-        return self.transactions.add_attachment(transaction_id, file_name, at=at, notify=notify)
-
-    def transaction(
-        self, transaction_id: str, organization_id: str | None = None
-    ) -> dict[str, Any]:
-        return self.transactions.get(transaction_id, organization_id)
-
-    def transactions_latest(self) -> list[dict[str, Any]]:
-        """Every transaction's current version, in creation order."""
-        return self.transactions.latest()
-
-    def transaction_versions(self, transaction_id: str | None = None) -> list[dict[str, Any]]:
-        """Every version of one transaction (or of all), oldest first."""
-        return self.transactions.versions(transaction_id)
-
     @property
     def transaction_count(self) -> int:
         return self.transactions.count()
-
-    # ------------------------------------------------------------------ invoices
-
-    def add_client_invoice(self, **fields: Any) -> dict[str, Any]:
-        """``InvoiceStore.add_client_invoice``: a client invoice (receivable)."""
-        return self.invoices.add_client_invoice(**fields)
-
-    def add_supplier_invoice(self, **fields: Any) -> dict[str, Any]:
-        """``InvoiceStore.add_supplier_invoice``: a supplier invoice (payable)."""
-        return self.invoices.add_supplier_invoice(**fields)
-
-    def update_client_invoice(self, invoice_id: str, **changes: Any) -> dict[str, Any]:
-        return self.invoices.update_client_invoice(invoice_id, **changes)
-
-    def update_supplier_invoice(self, invoice_id: str, **changes: Any) -> dict[str, Any]:
-        return self.invoices.update_supplier_invoice(invoice_id, **changes)
-
-    def client_invoices(
-        self, organization_id: str | None = None, statuses: Iterable[str] = ()
-    ) -> list[dict[str, Any]]:
-        return self.invoices.client_invoices(organization_id, statuses)
-
-    def supplier_invoices(
-        self, organization_id: str | None = None, statuses: Iterable[str] = (), **filters: Any
-    ) -> list[dict[str, Any]]:
-        return self.invoices.supplier_invoices(organization_id, statuses, **filters)
-
-    def invoices_contract(self) -> list[dict[str, Any]]:
-        """Every invoice in the project's ``Invoice`` contract (``invoices.v1``)."""
-        return self.invoices.contract()
-
-    # ------------------------------------------------------------------ ground truth
-
-    def set_allocation(
-        self, transaction_id: str, allocations: list[dict[str, Any]], *, kind: str | None = None
-    ) -> None:
-        """Record the true invoice allocation of a payment (``[]``: pays no invoice)."""
-        self.truth.set_allocation(transaction_id, allocations, kind=kind)
-
-    def allocations(self) -> list[dict[str, Any]]:
-        return self.truth.allocations()
-
-    def ground_truth(
-        self, sections: Iterable[str] | None = None
-    ) -> dict[str, list[dict[str, Any]]]:
-        """``GroundTruthStore.export``: everything that really happened."""
-        return self.truth.export(sections)
-
-    # ------------------------------------------------------------------ OAuth, webhooks
-
-    def mint_authorization_code(
-        self,
-        client_id: str = DEFAULT_CLIENT_ID,
-        *,
-        scopes: Iterable[str] = SCOPES,
-        redirect_uri: str | None = None,
-        organization_id: str | None = None,
-    ) -> str:
-        """What the user's consent in a browser would produce (for tests and the demo)."""
-        return self.auth.mint_authorization_code(
-            client_id, scopes=scopes, redirect_uri=redirect_uri, organization_id=organization_id
-        )
-
-    def add_webhook_subscription(self, **fields: Any) -> dict[str, Any]:
-        """``SubscriptionStore.add``: callback_url, types, secret, description,
-        organization_id, strict."""
-        return self.subscriptions.add(**fields)
-
-    def webhook_subscriptions(
-        self, organization_id: str | None = None, *, with_secret: bool = False
-    ) -> list[dict[str, Any]]:
-        return self.subscriptions.listing(organization_id, with_secret=with_secret)
-
-    def webhook_subscription(self, subscription_id: str) -> dict[str, Any]:
-        return self.subscriptions.get(subscription_id)
-
-    def delete_webhook_subscription(
-        self, subscription_id: str, organization_id: str | None = None
-    ) -> None:
-        self.subscriptions.delete(subscription_id, organization_id)

@@ -32,39 +32,6 @@ AUTH_CODE_TTL = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """What a Qonto user has in ``.env.local``, for the default organization."""
-
-    organization_id: str
-    login: str
-    secret_key: str
-    staging_token: str
-    client_id: str
-    client_secret: str
-    redirect_uri: str
-    bank_account_id: str
-    iban: str
-
-    @property
-    def api_key_header(self) -> str:
-        return f"{self.login}:{self.secret_key}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "organization_id": self.organization_id,
-            "login": self.login,
-            "secret_key": self.secret_key,
-            "api_key_header": self.api_key_header,
-            "staging_token": self.staging_token,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "redirect_uri": self.redirect_uri,
-            "bank_account_id": self.bank_account_id,
-            "iban": self.iban,
-        }
-
-
-@dataclass(frozen=True)
 class Principal:
     """Who is calling: the organization, how (API key or bearer) and with which scopes."""
 

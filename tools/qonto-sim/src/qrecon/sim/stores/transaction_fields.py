@@ -3,7 +3,7 @@ the account and hands in the serial, id and stamp sources)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from qrecon.common.money import to_cents
@@ -160,3 +160,38 @@ def build_transaction(
     for key, value in data.items():  # undeclared fields are kept, as Qonto's drift
         tx[key] = value
     return tx
+
+
+def with_includes(
+    tx: dict[str, Any],
+    includes: Iterable[str],
+    *,
+    labels: dict[str, dict[str, Any]],
+    attachments: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """``tx`` with what ``includes[]`` asks for: ``vat_details``, ``labels``, ``attachments``."""
+    result = dict(tx)
+    for include in includes:
+        if include == "vat_details":
+            vat_cents = tx.get("vat_amount_cents")
+            result["vat_details"] = {
+                "items": []
+                if vat_cents is None
+                else [
+                    {
+                        "amount": tx["vat_amount"],
+                        "amount_cents": vat_cents,
+                        "rate": tx.get("vat_rate"),
+                    }
+                ]
+            }
+        elif include == "labels":
+            result["labels"] = [
+                labels.get(label_id, {"id": label_id, "name": label_id})
+                for label_id in tx["label_ids"]
+            ]
+        elif include == "attachments":
+            result["attachments"] = [attachments.get(a, {"id": a}) for a in tx["attachment_ids"]]
+        else:
+            raise Unprocessable(f"invalid include {include!r}", parameter="includes[]")
+    return result

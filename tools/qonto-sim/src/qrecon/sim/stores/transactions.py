@@ -15,7 +15,7 @@ from qrecon.sim.errors import NotFound, SimError, Unprocessable
 from qrecon.sim.shapes import MONEY_FIELDS, STATUSES, cents_to_float, ts_value
 from qrecon.sim.stores.accounts import AccountStore
 from qrecon.sim.stores.base import StoreContext
-from qrecon.sim.stores.transaction_fields import build_transaction, pop_cents
+from qrecon.sim.stores.transaction_fields import build_transaction, pop_cents, with_includes
 from qrecon.sim.stores.transaction_index import TransactionIndex
 
 OnChange = Callable[[str, dict[str, Any], str, bool], None]
@@ -336,30 +336,4 @@ class TransactionStore:
 
     def includes(self, tx: dict[str, Any], includes: Iterable[str]) -> dict[str, Any]:
         """``includes[]``: ``vat_details``, ``labels``, ``attachments``."""
-        result = dict(tx)
-        for include in includes:
-            if include == "vat_details":
-                vat_cents = tx.get("vat_amount_cents")
-                result["vat_details"] = {
-                    "items": []
-                    if vat_cents is None
-                    else [
-                        {
-                            "amount": tx["vat_amount"],
-                            "amount_cents": vat_cents,
-                            "rate": tx.get("vat_rate"),
-                        }
-                    ]
-                }
-            elif include == "labels":
-                result["labels"] = [
-                    self._labels.get(label_id, {"id": label_id, "name": label_id})
-                    for label_id in tx["label_ids"]
-                ]
-            elif include == "attachments":
-                result["attachments"] = [
-                    self._attachments.get(a, {"id": a}) for a in tx["attachment_ids"]
-                ]
-            else:
-                raise Unprocessable(f"invalid include {include!r}", parameter="includes[]")
-        return result
+        return with_includes(tx, includes, labels=self._labels, attachments=self._attachments)
