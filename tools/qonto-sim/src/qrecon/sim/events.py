@@ -37,7 +37,7 @@ class TransactionEvents:
         data = webhook_data(
             tx,
             event,
-            bank_account=self._accounts.accounts.get(tx["bank_account_id"]),
+            bank_account=self._accounts.by_id.get(tx["bank_account_id"]),
             amount_format=settings.amount_format,
             bank_account_style=settings.bank_account_style,
         )

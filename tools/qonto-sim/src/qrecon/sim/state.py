@@ -282,7 +282,7 @@ class Simulator:
                 "versions": versions,
                 "client_invoices": client_invoices,
                 "supplier_invoices": supplier_invoices,
-                "bank_accounts": len(self.accounts.accounts),
+                "bank_accounts": len(self.accounts.by_id),
                 "webhook_subscriptions": len(self.subscriptions),
                 "idempotency_keys": len(self.idempotency),
                 "webhooks": self.webhooks.stats(),

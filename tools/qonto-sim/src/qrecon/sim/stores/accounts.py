@@ -24,7 +24,7 @@ class AccountStore:
 
     def clear_accounts(self) -> None:
         """Forget the bank accounts (``restore_accounts`` brings them back as created)."""
-        self.accounts: dict[str, dict[str, Any]] = {}
+        self.by_id: dict[str, dict[str, Any]] = {}  # bank accounts (live records)
         self._pending_debits: dict[str, int] = {}
 
     def clear(self) -> None:
@@ -97,8 +97,7 @@ class AccountStore:
             account_id = id or stable_uuid("bank_account", org_id, iban)
             account = {
                 "id": account_id,
-                "slug": f"{self.organizations[org_id]['slug']}-bank-account-"
-                f"{len(self.accounts) + 1}",
+                "slug": f"{self.organizations[org_id]['slug']}-bank-account-{len(self.by_id) + 1}",
                 "name": name,
                 "organization_id": org_id,
                 "status": "active",
@@ -114,7 +113,7 @@ class AccountStore:
                 "is_external_account": False,
                 "account_number": iban[-13:-2] if len(iban) > 13 else iban,
             }
-            self.accounts[account_id] = account
+            self.by_id[account_id] = account
             self._specs[account_id] = {
                 "organization_id": org_id,
                 "name": name,
@@ -130,7 +129,7 @@ class AccountStore:
 
     def main_account(self, org_id: str) -> dict[str, Any] | None:
         """The organization's main account (else its first), the live record."""
-        accounts = [a for a in self.accounts.values() if a["organization_id"] == org_id]
+        accounts = [a for a in self.by_id.values() if a["organization_id"] == org_id]
         for account in accounts:
             if account["main"]:
                 return account
@@ -139,11 +138,11 @@ class AccountStore:
     def bank_accounts(self, organization_id: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             org_id = organization_id or self.default_organization_id
-            return [dict(a) for a in self.accounts.values() if a["organization_id"] == org_id]
+            return [dict(a) for a in self.by_id.values() if a["organization_id"] == org_id]
 
     def bank_account(self, account_id: str, organization_id: str | None = None) -> dict[str, Any]:
         with self._lock:
-            account = self.accounts.get(account_id)
+            account = self.by_id.get(account_id)
             if account is None or (
                 organization_id is not None and account["organization_id"] != organization_id
             ):
@@ -153,7 +152,7 @@ class AccountStore:
     def by_iban(self, iban: str, org_id: str | None) -> dict[str, Any] | None:
         """The live record of the account with this IBAN (spaces and case ignored)."""
         compact = iban.replace(" ", "").upper()
-        for account in self.accounts.values():
+        for account in self.by_id.values():
             if account["iban"] == compact and (
                 org_id is None or account["organization_id"] == org_id
             ):
@@ -162,7 +161,7 @@ class AccountStore:
 
     def apply_balance(self, account_id: str, signed_cents: int, pending_debit_delta: int) -> int:
         """Move the balance (and the pending debits); answers the new balance in cents."""
-        account = self.accounts[account_id]
+        account = self.by_id[account_id]
         account["balance_cents"] += signed_cents
         self._pending_debits[account_id] += pending_debit_delta
         account["balance"] = cents_to_float(account["balance_cents"])
@@ -174,4 +173,4 @@ class AccountStore:
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every account (ground truth)."""
-        return [dict(a) for a in self.accounts.values()]
+        return [dict(a) for a in self.by_id.values()]

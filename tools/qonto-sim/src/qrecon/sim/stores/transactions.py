@@ -54,7 +54,7 @@ class TransactionStore:
 
     def _scopes(self, tx: dict[str, Any]) -> tuple[str, str]:
         account_id = tx["bank_account_id"]
-        return account_id, "org:" + self._accounts.accounts[account_id]["organization_id"]
+        return account_id, "org:" + self._accounts.by_id[account_id]["organization_id"]
 
     # ------------------------------------------------------------------ changes
 
@@ -99,7 +99,7 @@ class TransactionStore:
             elif tx["status"] == "pending" and tx["side"] == "debit":
                 self._accounts.apply_balance(account_id, 0, amount)
             self._tx[tx_id] = tx
-            self._org[tx_id] = self._accounts.accounts[account_id]["organization_id"]
+            self._org[tx_id] = self._accounts.by_id[account_id]["organization_id"]
             self._versions[tx_id] = [("created", tx)]
             self._order.append(tx_id)
             self._index.add(tx, self._scopes(tx))
@@ -112,7 +112,7 @@ class TransactionStore:
         organization's main account."""
         accounts = self._accounts
         if data.get("bank_account_id"):
-            account = accounts.accounts.get(data.pop("bank_account_id"))
+            account = accounts.by_id.get(data.pop("bank_account_id"))
             if account is None:
                 raise NotFound("bank account not found")
             return account
@@ -191,7 +191,7 @@ class TransactionStore:
         if signed or pending_delta:
             balance = self._accounts.apply_balance(account_id, signed, pending_delta)
         else:
-            balance = int(self._accounts.accounts[account_id]["balance_cents"])
+            balance = int(self._accounts.by_id[account_id]["balance_cents"])
         if new["status"] == "completed" and old["status"] != "completed":
             if new.get("settled_at") is None or new["settled_at"] == old.get("settled_at"):
                 new["settled_at"] = new["settled_at"] or new["updated_at"]
@@ -304,7 +304,7 @@ class TransactionStore:
         with self._lock:
             scope = "org:" + organization_id
             if bank_account_id:
-                account = self._accounts.accounts.get(bank_account_id)
+                account = self._accounts.by_id.get(bank_account_id)
                 if account is None or account["organization_id"] != organization_id:
                     raise NotFound("bank account not found", parameter="bank_account_id")
                 scope = account["id"]
