@@ -29,8 +29,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from qrecon.sim.admin import GROUND_TRUTH_SECTIONS
 from qrecon.sim.faults import RateLimits
+from qrecon.sim.stores.ground_truth import GROUND_TRUTH_SECTIONS
 
 console = Console(stderr=True)
 

@@ -34,14 +34,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qrecon.sim.clock import Clock
-
-if TYPE_CHECKING:
-    from qrecon.sim.state import Simulator
+from qrecon.sim.faults import Faults
 
 IDEMPOTENCY_HEADER = "X-Qonto-Idempotency-Key"
 REPLAY_HEADER = "X-Sim-Idempotent-Replay"
@@ -150,20 +148,29 @@ class _InFlight:
         self.store._leave(self.scope)
 
 
+class AnswerLoss(Protocol):
+    """What ``LostAnswers`` asks of the faults (``qrecon.sim.stores.fault_state``)."""
+
+    @property
+    def faults(self) -> Faults: ...
+
+    def take_lost_answer(self, rng: random.Random) -> bool: ...
+
+
 class LostAnswers:
     """ASGI middleware: an API answer chosen by the faults is processed, then lost (the
     status line goes out, the body never does, the connection is closed)."""
 
-    def __init__(self, app: ASGIApp, sim: Simulator, rng: random.Random | None = None) -> None:
+    def __init__(self, app: ASGIApp, faults: AnswerLoss, rng: random.Random | None = None) -> None:
         self.app = app
-        self.sim = sim
-        self.rng = rng or random.Random(sim.faults.seed)
+        self.faults = faults
+        self.rng = rng or random.Random(faults.faults.seed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or not str(scope.get("path", "")).startswith("/v2/")
-            or not self.sim.take_lost_answer(self.rng)
+            or not self.faults.take_lost_answer(self.rng)
         ):
             await self.app(scope, receive, send)
             return

@@ -19,19 +19,41 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import httpx
 
 from qrecon.common.qonto.signature import SIGNATURE_HEADER, signature_header
-from qrecon.sim.clock import format_ts
-
-if TYPE_CHECKING:
-    from qrecon.sim.state import Simulator
+from qrecon.sim.clock import Clock, format_ts
+from qrecon.sim.faults import Faults
+from qrecon.sim.shapes import AmountFormat
 
 USER_AGENT = "Qonto-Webhooks/1.0 (qonto-sim)"
 REORDER_HOLD_SECONDS = 0.5
+
+
+@dataclass
+class WebhookSettings:
+    """How webhooks are sent."""
+
+    timeout: float = 1.0  # Qonto waits 1 s for a 2xx
+    max_attempts: int = 6  # first try + retries, then given up
+    backoff_base: float = 1.0  # seconds before the first retry, doubling
+    backoff_max: float = 60.0
+    amount_format: AmountFormat = "number"
+    bank_account_style: Literal["object", "id", "both"] = "object"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timeout": self.timeout,
+            "max_attempts": self.max_attempts,
+            "backoff_base": self.backoff_base,
+            "backoff_max": self.backoff_max,
+            "amount_format": self.amount_format,
+            "bank_account_style": self.bank_account_style,
+        }
 
 
 @dataclass
@@ -47,10 +69,20 @@ class _Job:
 
 
 class WebhookDispatcher:
-    """Sends ``v1/transactions`` events to the subscriptions of a ``Simulator``."""
+    """Sends events to subscriptions. It reads what it needs when it needs it: ``faults``
+    (the faults in force), ``settings`` (timeouts, attempts, backoff) and ``clock`` (the
+    simulated time recorded in the ground truth)."""
 
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
+    def __init__(
+        self,
+        *,
+        faults: Callable[[], Faults],
+        settings: Callable[[], WebhookSettings],
+        clock: Clock,
+    ) -> None:
+        self._faults = faults
+        self._settings = settings
+        self._clock = clock
         self._lock = threading.Condition(threading.Lock())
         self._log: dict[str, dict[str, Any]] = {}
         self._rng = random.Random(0)
@@ -80,7 +112,7 @@ class WebhookDispatcher:
         notify: bool = True,
     ) -> dict[str, Any]:
         """Queue one event for one subscription; returns its ground-truth record."""
-        faults = self.sim.faults
+        faults = self._faults()
         data = payload["data"]
         record: dict[str, Any] = {
             "event_id": payload["id"],
@@ -272,7 +304,7 @@ class WebhookDispatcher:
                 semaphore.release()
                 released = True
                 await asyncio.sleep(job.delay)
-            settings = self.sim.webhook_settings
+            settings = self._settings()
             attempt = 0
             delivered = False
             while attempt < max(1, settings.max_attempts):
@@ -312,13 +344,13 @@ class WebhookDispatcher:
             "User-Agent": USER_AGENT,
             SIGNATURE_HEADER: signature_header(job.secret, job.body, timestamp),
         }
-        sent_at = format_ts(self.sim.clock.now())
+        sent_at = format_ts(self._clock.now())
         try:
             response = await client.post(
                 job.callback_url,
                 content=job.body,
                 headers=headers,
-                timeout=self.sim.webhook_settings.timeout,
+                timeout=self._settings().timeout,
             )
             status: str = str(response.status_code)
             ok = 200 <= response.status_code < 300

@@ -1,0 +1,64 @@
+"""``/v2/transactions``: the filtered, paginated listing and one transaction."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from qrecon.sim.errors import Unprocessable
+from qrecon.sim.routes.common import (
+    SimDep,
+    bool_param,
+    json_response,
+    list_param,
+    page_meta,
+    pagination,
+    principal,
+    timestamp_param,
+)
+
+router = APIRouter()
+
+
+@router.get("/v2/transactions")
+async def list_transactions(request: Request, sim: SimDep) -> Response:
+    who = principal(sim, request, "organization.read")
+    params = request.query_params
+    page, per_page = pagination(request)
+    statuses = list_param(request, "status") or ["completed"]
+    side = params.get("side") or None
+    if side is not None and side not in ("credit", "debit"):
+        raise Unprocessable("side must be credit or debit", parameter="side")
+    includes = list_param(request, "includes")
+    items, total = sim.transactions.query(
+        who.organization_id,
+        bank_account_id=params.get("bank_account_id") or None,
+        iban=params.get("iban") or None,
+        statuses=statuses,
+        sort_by=params.get("sort_by") or "settled_at:desc",
+        updated_at_from=timestamp_param(request, "updated_at_from"),
+        updated_at_to=timestamp_param(request, "updated_at_to"),
+        settled_at_from=timestamp_param(request, "settled_at_from"),
+        settled_at_to=timestamp_param(request, "settled_at_to"),
+        emitted_at_from=timestamp_param(request, "emitted_at_from"),
+        emitted_at_to=timestamp_param(request, "emitted_at_to"),
+        side=side,
+        operation_types=list_param(request, "operation_type"),
+        with_attachments=bool_param(request, "with_attachments"),
+        offset=(page - 1) * per_page,
+        limit=per_page,
+    )
+    meta = page_meta(sim, page, per_page, total)
+    if includes:
+        items = [sim.transactions.includes(tx, includes) for tx in items]
+    return json_response({"transactions": items, "meta": meta})
+
+
+@router.get("/v2/transactions/{transaction_id}")
+async def get_transaction(transaction_id: str, request: Request, sim: SimDep) -> Response:
+    who = principal(sim, request, "organization.read")
+    tx = sim.transactions.get(transaction_id, who.organization_id)
+    includes = list_param(request, "includes")
+    if includes:
+        tx = sim.transactions.includes(tx, includes)
+    return json_response({"transaction": tx})

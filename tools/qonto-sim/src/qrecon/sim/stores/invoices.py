@@ -1,0 +1,241 @@
+"""Invoices: client invoices (receivables) and supplier invoices (payables)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from qrecon.sim.clock import parse_ts
+from qrecon.sim.errors import NotFound, Unprocessable
+from qrecon.sim.shapes import (
+    client_invoice_contract,
+    date_value,
+    money_object,
+    public,
+    supplier_invoice_contract,
+)
+from qrecon.sim.stores.accounts import AccountStore
+from qrecon.sim.stores.base import PARIS, StoreContext, stable_uuid
+
+
+class InvoiceStore:
+    def __init__(self, ctx: StoreContext, accounts: AccountStore) -> None:
+        self._lock = ctx.lock
+        self._clock = ctx.clock
+        self._ids = ctx.ids
+        self._accounts = accounts
+        self.clear()
+
+    def clear(self) -> None:
+        self._client: dict[str, dict[str, Any]] = {}
+        self._supplier: dict[str, dict[str, Any]] = {}
+
+    def _now_paris(self) -> str:
+        return self._clock.now().astimezone(PARIS).isoformat(timespec="seconds")
+
+    def add_client_invoice(
+        self,
+        *,
+        number: str,
+        client_name: str,
+        amount_cents: int,
+        issue_date: date | str,
+        due_date: date | str | None = None,
+        vat_amount_cents: int | None = None,
+        status: str = "unpaid",
+        client_iban: str | None = None,
+        payment_reference: str | None = None,
+        organization_id: str | None = None,
+        id: str | None = None,
+        client: dict[str, Any] | None = None,
+        items: list[dict[str, Any]] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A Qonto client invoice (receivable)."""
+        with self._lock:
+            org_id = organization_id or self._accounts.default_organization_id
+            assert org_id is not None
+            invoice_id = id or self._ids.new_id()
+            issue = date_value(issue_date)
+            due = date_value(due_date) or issue
+            vat = vat_amount_cents if vat_amount_cents is not None else 0
+            main = self._accounts.main_account(org_id)
+            created = self._now_paris()
+            invoice: dict[str, Any] = {
+                "id": invoice_id,
+                "organization_id": org_id,
+                "number": number,
+                "purchase_order": extra.pop("purchase_order", None),
+                "status": status,
+                "invoice_url": f"https://pay.qonto.example/invoices/{invoice_id}",
+                "contact_email": "factures@acme.example",
+                "currency": "EUR",
+                "total_amount": money_object(amount_cents),
+                "total_amount_cents": amount_cents,
+                "vat_amount": money_object(vat),
+                "vat_amount_cents": vat,
+                "issue_date": issue,
+                "due_date": due,
+                "performance_date": issue,
+                "created_at": created,
+                "finalized_at": created,
+                "paid_at": None,
+                "client": client
+                or {
+                    "id": stable_uuid("client", org_id, client_name),
+                    "name": client_name,
+                    "type": "company",
+                    "email": None,
+                    "vat_number": None,
+                    "address": None,
+                    "city": None,
+                    "zip_code": None,
+                    "country_code": "FR",
+                },
+                "items": items
+                or [
+                    {
+                        "title": "Prestation",
+                        "quantity": "1",
+                        "unit_price": money_object(amount_cents - vat),
+                        "vat_rate": "0.2" if vat else "0",
+                        "total_vat": money_object(vat),
+                        "total_amount": money_object(amount_cents),
+                    }
+                ],
+                "payment_methods": {"iban": main["iban"] if main else None},
+                "credit_notes_ids": [],
+                "_counterparty_iban": client_iban,
+                "_payment_reference": payment_reference,
+            }
+            invoice.update(extra)
+            self._client[invoice_id] = invoice
+            return public(invoice)
+
+    def add_supplier_invoice(
+        self,
+        *,
+        invoice_number: str,
+        supplier_name: str,
+        amount_cents: int,
+        issue_date: date | str,
+        due_date: date | str | None = None,
+        status: str = "to_pay",
+        iban: str | None = None,
+        payment_reference: str | None = None,
+        organization_id: str | None = None,
+        id: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A Qonto supplier invoice (payable)."""
+        with self._lock:
+            org_id = organization_id or self._accounts.default_organization_id
+            assert org_id is not None
+            invoice_id = id or self._ids.new_id()
+            issue = date_value(issue_date)
+            now = self._now_paris()
+            invoice: dict[str, Any] = {
+                "id": invoice_id,
+                "organization_id": org_id,
+                "source_type": "email_forward",
+                "file_name": f"{invoice_number}.pdf",
+                "invoice_number": invoice_number,
+                "supplier_name": supplier_name,
+                "total_amount": money_object(amount_cents),
+                "total_amount_cents": amount_cents,
+                "issue_date": issue,
+                "due_date": date_value(due_date) or issue,
+                "payment_date": None,
+                "status": status,
+                "iban": iban,
+                "is_einvoice": False,
+                "created_at": now,
+                "updated_at": now,
+                "_payment_reference": payment_reference,
+            }
+            invoice.update(extra)
+            self._supplier[invoice_id] = invoice
+            return public(invoice)
+
+    def update_client_invoice(self, invoice_id: str, **changes: Any) -> dict[str, Any]:
+        with self._lock:
+            invoice = self._client.get(invoice_id)
+            if invoice is None:
+                raise NotFound("client invoice not found")
+            invoice.update(changes)
+            return public(invoice)
+
+    def update_supplier_invoice(self, invoice_id: str, **changes: Any) -> dict[str, Any]:
+        with self._lock:
+            invoice = self._supplier.get(invoice_id)
+            if invoice is None:
+                raise NotFound("supplier invoice not found")
+            invoice["updated_at"] = self._now_paris()
+            invoice.update(changes)
+            return public(invoice)
+
+    def client_invoices(
+        self, organization_id: str | None = None, statuses: Iterable[str] = ()
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            org_id = organization_id or self._accounts.default_organization_id
+            wanted = set(statuses)
+            items = [
+                public(i)
+                for i in self._client.values()
+                if i["organization_id"] == org_id and (not wanted or i["status"] in wanted)
+            ]
+            items.sort(key=lambda i: (i["issue_date"], i["number"]), reverse=True)
+            return items
+
+    def supplier_invoices(
+        self,
+        organization_id: str | None = None,
+        statuses: Iterable[str] = (),
+        created_at_from: str | None = None,
+        created_at_to: str | None = None,
+        sort_by: str = "created_at:desc",
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            org_id = organization_id or self._accounts.default_organization_id
+            wanted = set(statuses)
+            items = []
+            for invoice in self._supplier.values():
+                if invoice["organization_id"] != org_id:
+                    continue
+                if wanted and invoice["status"] not in wanted:
+                    continue
+                created = parse_ts(invoice["created_at"])
+                if created_at_from and created < parse_ts(created_at_from):
+                    continue
+                if created_at_to and created > parse_ts(created_at_to):
+                    continue
+                items.append(public(invoice))
+            field_name, _, direction = sort_by.partition(":")
+            if field_name not in ("created_at", "issue_date", "due_date", "updated_at"):
+                raise Unprocessable(f"invalid sort_by {sort_by!r}", parameter="sort_by")
+            items.sort(
+                key=lambda i: (str(i.get(field_name) or ""), i["id"]),
+                reverse=direction != "asc",
+            )
+            return items
+
+    def contract(self) -> list[dict[str, Any]]:
+        """Every invoice in the project's ``Invoice`` contract (``invoices.v1``)."""
+        with self._lock:
+            out = [client_invoice_contract(i) for i in self._client.values()]
+            out += [supplier_invoice_contract(i) for i in self._supplier.values()]
+            return out
+
+    def client_snapshot(self) -> list[dict[str, Any]]:
+        """Every client invoice in Qonto's shape, all organizations (ground truth)."""
+        return [public(i) for i in self._client.values()]
+
+    def supplier_snapshot(self) -> list[dict[str, Any]]:
+        """Every supplier invoice in Qonto's shape, all organizations (ground truth)."""
+        return [public(i) for i in self._supplier.values()]
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._client), len(self._supplier)
