@@ -15,13 +15,19 @@ Same seed and parameters, same scenario: every choice comes from one ``random.Ra
 from __future__ import annotations
 
 import random
-import unicodedata
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from qrecon.sim.ibans import bic_of, foreign_iban, french_iban, qonto_iban
+from qrecon.world import names as N
+from qrecon.world import vocabulary as V
+from qrecon.world.behaviours import behaviour_deck, instalment_amounts
+from qrecon.world.ibans import bic_of, foreign_iban, french_iban, qonto_iban
+from qrecon.world.ids import uuid4
+from qrecon.world.numbering import fac_number, format_number
+from qrecon.world.parties import bank_label, person_name, shop_name
+from qrecon.world.references import fac_typo, messy_fac_reference, rf_reference
+from qrecon.world.text import fold_upper
 
 SIZES: dict[str, float] = {"tiny": 0.3, "small": 1.0, "medium": 10.0, "large": 100.0}
 BASE_TRANSACTIONS_PER_MONTH = 70
@@ -30,126 +36,6 @@ DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 EventKind = Literal[
     "client_invoice", "supplier_invoice", "tx_create", "tx_update", "invoice_update"
 ]
-
-PREFIXES = (
-    "Maison",
-    "Boulangerie",
-    "Atelier",
-    "Cabinet",
-    "Garage",
-    "Studio",
-    "Transports",
-    "Société",
-    "Pharmacie",
-    "Hôtel",
-    "Restaurant",
-    "Librairie",
-    "Menuiserie",
-    "Agence",
-    "Fromagerie",
-    "Imprimerie",
-    "Domaine",
-    "Clinique",
-)
-SURNAMES = (
-    "Dupont",
-    "Martin",
-    "Bernard",
-    "Durand",
-    "Lefèvre",
-    "Moreau",
-    "Laurent",
-    "Simon",
-    "Michel",
-    "Garcia",
-    "Roux",
-    "Fournier",
-    "Girard",
-    "Bonnet",
-    "Mercier",
-    "Blanc",
-    "Guérin",
-    "Faure",
-    "André",
-    "Chevalier",
-    "Lemaire",
-    "Perrin",
-    "Morel",
-    "Gauthier",
-)
-FORMS = ("S.A.R.L.", "SAS", "SARL", "SA", "EURL", "SASU", "")
-FIRST_NAMES = ("Camille", "Julien", "Sophie", "Thomas", "Léa", "Nicolas", "Chloé", "Hugo")
-SUPPLIERS = (
-    ("Bureau Vallée", "F{year}-{seq:05d}"),
-    ("Imprimerie Lenoir SAS", "INV-{seq:05d}"),
-    ("Cabinet Comptable Aubert", "{year}/{month:02d}/{seq:03d}"),
-    ("Locaux Pro Gestion", "FA{seq:06d}"),
-    ("Transports Rapides du Sud", "TRS-{year}-{seq:04d}"),
-    ("Nettoyage Éclat SARL", "NE{year}{seq:04d}"),
-    ("Conseil Digital SAS", "CD-{seq:04d}"),
-    ("Fournitures Durand", "FD{yy:02d}-{seq:04d}"),
-)
-DIRECT_DEBITS = (
-    # (creditor, bank label, creditor id, invoice number format or None: no invoice)
-    ("EDF", "PRLV SEPA EDF", "FR09ZZZ390998", "EDF-{seq:08d}"),
-    ("Orange Business", "PRLV SEPA ORANGE SA", "FR82ZZZ001187", "OB{seq:09d}"),
-    ("OVHcloud", "PRLV SEPA OVH SAS", "FR36ZZZ534117", "FR{seq:08d}"),
-    ("URSSAF Île-de-France", "PRLV SEPA URSSAF ILE DE FRANCE", "FR25ZZZ005702", None),
-    ("AXA France", "PRLV SEPA AXA FRANCE IARD", "FR72ZZZ103592", "AXA{year}{seq:05d}"),
-)
-MERCHANTS = (
-    ("AMAZON MKTPLACE", "Amazon", "online_service", 1500, 25000),
-    ("SNCF INTERNET", "SNCF", "transport", 2500, 18000),
-    ("UBER *TRIP", "Uber", "transport", 900, 4500),
-    ("RESTAURANT LE ZINC", "Le Zinc", "restaurant_and_bar", 1800, 12000),
-    ("TOTALENERGIES ST 4432", "TotalEnergies", "gas_station", 4000, 9000),
-    ("GOOGLE *ADS1234", "Google Ads", "marketing", 5000, 60000),
-    ("NOTION LABS", "Notion", "online_service", 800, 9600),
-    ("LINKEDIN PRE 4412", "LinkedIn", "marketing", 2999, 7999),
-    ("APPLE.COM/BILL", "Apple", "online_service", 299, 2999),
-    ("MONOPRIX PARIS 11", "Monoprix", "food_and_grocery", 500, 6000),
-)
-FOREIGN_MERCHANTS = (
-    ("GITHUB, INC.", "GitHub", "USD"),
-    ("SLACK T0123ABC", "Slack", "USD"),
-    ("FIGMA", "Figma", "USD"),
-)
-NOTES = (
-    "Payé, merci",
-    "Relancé par mail",
-    "À rapprocher",
-    "Voir avec la compta",
-    "Justificatif envoyé",
-)
-CATEGORIES_OUT = ("office_supply", "online_service", "legal_and_accounting", "utility")
-
-# How customers pay an invoice (weights).
-BEHAVIOURS: tuple[tuple[str, float], ...] = (
-    ("clean", 0.30),
-    ("messy", 0.18),
-    ("no_reference", 0.06),
-    ("typo", 0.05),
-    ("grouped", 0.09),
-    ("instalments", 0.06),
-    ("fees", 0.05),
-    ("third_party", 0.03),
-    ("wrong_amount", 0.02),
-    ("rf_reference", 0.04),
-    ("unpaid", 0.09),
-    ("canceled", 0.03),
-)
-
-
-def strip_accents(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-
-
-def rf_reference(body: str) -> str:
-    """An ISO 11649 structured creditor reference (``RF`` + check digits + body)."""
-    body = "".join(c for c in body.upper() if c.isalnum())[:21]
-    digits = "".join(str(int(c, 36)) for c in body + "RF00")
-    check = 98 - int(digits) % 97
-    return f"RF{check:02d}{body}"
 
 
 @dataclass(frozen=True)
@@ -232,7 +118,7 @@ class _Builder:
         self.supplier_seq = 0
 
     def uid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        return uuid4(self.rng)
 
     def add(self, at: datetime, kind: EventKind, **payload: Any) -> bool:
         if at >= self.end:
@@ -260,76 +146,6 @@ class _Builder:
         """Log-uniform-ish amount in cents, rounded to ``step`` cents."""
         value = int(low * (high / low) ** self.rng.random())
         return max(step, value // step * step)
-
-    # --- names
-
-    def company(self, used: set[str]) -> str:
-        for _ in range(50):
-            name = f"{self.rng.choice(PREFIXES)} {self.rng.choice(SURNAMES)}"
-            form = self.rng.choice(FORMS)
-            full = f"{name} {form}".strip()
-            if full not in used:
-                used.add(full)
-                return full
-        full = f"{self.rng.choice(PREFIXES)} {self.rng.choice(SURNAMES)} {len(used)}"
-        used.add(full)
-        return full
-
-    def bank_label(self, name: str) -> str:
-        """How a bank shows a payer: upper case, no accents, legal form moved or
-        abbreviated, sometimes truncated."""
-        text = strip_accents(name).upper()
-        roll = self.rng.random()
-        if roll < 0.15:
-            for form in ("S.A.R.L.", "SARL", "SAS", "SASU", "EURL"):
-                if text.endswith(" " + form):
-                    text = f"{form} {text[: -len(form) - 1]}"
-                    break
-        elif roll < 0.3:
-            text = text.replace("S.A.R.L.", "SARL")
-        if len(text) > 24 and self.rng.random() < 0.3:
-            text = text[:24]
-        return text
-
-
-def _invoice_number(year: int, seq: int) -> str:
-    return f"FAC-{year}-{seq:04d}"
-
-
-def _messy_reference(rng: random.Random, number: str, label: str) -> str:
-    _, year, seq = number.split("-")
-    short = str(int(seq))
-    templates = (
-        f"VIR SEPA {label} REGLEMENT FAC{year}{short}",
-        f"Facture n° {short}",
-        f"FACT {seq}",
-        f"REGLEMENT FACTURE FAC {year} {seq}",
-        f"fac-{year}-{short}",
-        f"Paiement facture {number} merci",
-        f"{label[:12]} FAC{year}{seq}",
-        f"/INV/{number}",
-        f"Facture {number.replace('-', '')}",
-        f"Rglt fact. {short} du {rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}",
-    )
-    return rng.choice(templates)
-
-
-def _typo(rng: random.Random, number: str) -> str:
-    _, year, seq = number.split("-")
-    kind = rng.randrange(4)
-    if kind == 0 and seq[-2] != seq[-1]:  # swap the last two digits
-        seq = seq[:-2] + seq[-1] + seq[-2]
-    elif kind == 1:  # a zero read as the letter O
-        seq = seq.replace("0", "O", 1) if "0" in seq else seq + "O"
-    elif kind == 2:  # year digits swapped
-        year = year[:2] + year[3] + year[2]
-    else:  # dashes lost and a digit dropped
-        return f"FAC{year}{seq[1:]}"
-    return f"FAC-{year}-{seq}"
-
-
-def _supplier_number(fmt: str, year: int, month: int, seq: int) -> str:
-    return fmt.format(year=year, yy=year % 100, month=month, seq=seq)
 
 
 def generate(
@@ -366,7 +182,7 @@ def generate(
     n_customers = max(6, round(14 * scale**0.75))
     customers = []
     for _ in range(n_customers):
-        name = b.company(used)
+        name = shop_name(rng, used)
         iban = foreign_iban(rng) if rng.random() < 0.1 else french_iban(rng)
         customers.append(
             Party(
@@ -374,22 +190,22 @@ def generate(
                 name=name,
                 iban=iban,
                 bic=bic_of(iban),
-                label=b.bank_label(name),
+                label=bank_label(rng, name),
                 known_iban=rng.random() < 0.8,
             )
         )
     suppliers = []
-    for index in range(min(len(SUPPLIERS), max(3, round(4 * scale**0.3)))):
-        name, _fmt = SUPPLIERS[index]
+    for index in range(min(len(V.NAMED_SUPPLIERS), max(3, round(4 * scale**0.3)))):
+        name, _fmt = V.NAMED_SUPPLIERS[index]
         iban = french_iban(rng)
-        suppliers.append(Party(b.uid(), name, iban, bic_of(iban), strip_accents(name).upper()))
+        suppliers.append(Party(b.uid(), name, iban, bic_of(iban), fold_upper(name)))
     employees = [
-        f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
+        person_name(rng, N.COMMON_FIRST_NAMES, N.COMMON_SURNAMES)
         for _ in range(max(2, round(4 * scale**0.6)))
     ]
     employee_ibans = [french_iban(rng) for _ in employees]
     factor_iban = french_iban(rng, "30066")
-    creditor_ibans = {creditor: french_iban(rng) for creditor, *_ in DIRECT_DEBITS}
+    creditor_ibans = {creditor: french_iban(rng) for creditor, *_ in V.DIRECT_DEBIT_CREDITORS}
     card_digits = [f"{rng.randrange(10000):04d}" for _ in range(2)]
 
     for month_index in range(months):
@@ -429,17 +245,14 @@ def generate(
         n_invoices = max(1, round(28 * scale * rng.uniform(0.8, 1.2)))
         # Every behaviour at least once a month when there are enough invoices, so that
         # even a small scenario shows each way of paying; the rest drawn by weight.
-        names = [name for name, _ in BEHAVIOURS]
-        deck = names[:] if n_invoices >= 2 * len(names) else []
-        deck += rng.choices(names, weights=[w for _, w in BEHAVIOURS], k=n_invoices - len(deck))
-        rng.shuffle(deck)
+        deck = behaviour_deck(rng, n_invoices)
         month_invoices: list[tuple[Party, dict[str, Any]]] = []
         for behaviour in deck:
             customer = rng.choice(customers)
             # A grouped payment settles two or three invoices of the same customer.
             for _ in range(rng.choice((2, 3)) if behaviour == "grouped" else 1):
                 b.client_seq[year] = b.client_seq.get(year, 0) + 1
-                number = _invoice_number(year, b.client_seq[year])
+                number = fac_number(year, b.client_seq[year])
                 issue_day = b.business_day(first_day, last_day)
                 net = b.amount(15000, 800000, 1000)
                 vat = round(net * 0.2)
@@ -493,8 +306,10 @@ def generate(
             batch: list[dict[str, Any]] = []
             for _ in range(count):
                 b.supplier_seq += 1
-                fmt = SUPPLIERS[index][1]
-                number = _supplier_number(fmt, year, month_start.month, b.supplier_seq + 100)
+                fmt = V.NAMED_SUPPLIERS[index][1]
+                number = format_number(
+                    fmt, year=year, month=month_start.month, n=b.supplier_seq + 100
+                )
                 issue_day = b.business_day(first_day, last_day)
                 total = b.amount(4000, 400000, 1)
                 invoice = {
@@ -516,7 +331,7 @@ def generate(
                     if rng.random() < 0.9:
                         _pay_supplier(b, supplier, [invoice])
 
-        for creditor, label, creditor_id, dd_format in DIRECT_DEBITS:
+        for creditor, label, creditor_id, dd_format in V.DIRECT_DEBIT_CREDITORS:
             day = b.business_day(first_day + timedelta(days=4), first_day + timedelta(days=12))
             total = b.amount(3000, 60000 if creditor != "URSSAF Île-de-France" else 900000, 1)
             total = round(total * max(1.0, scale**0.5))
@@ -524,7 +339,9 @@ def generate(
             allocations: list[dict[str, Any]] = []
             if dd_format is not None:
                 b.supplier_seq += 1
-                number = _supplier_number(dd_format, year, month_start.month, b.supplier_seq * 7919)
+                number = format_number(
+                    dd_format, year=year, month=month_start.month, n=b.supplier_seq * 7919
+                )
                 invoice_id = b.uid()
                 invoice = {
                     "id": invoice_id,
@@ -592,7 +409,7 @@ def generate(
                 "card_last_digits": rng.choice(card_digits),
             }
             if rng.random() < 0.1:
-                label, name, currency = rng.choice(FOREIGN_MERCHANTS)
+                label, name, currency = rng.choice(V.FOREIGN_CARD_MERCHANTS)
                 local = b.amount(500, 20000, 1)
                 fields.update(
                     amount_cents=round(local * rng.uniform(0.9, 0.95)),
@@ -603,7 +420,7 @@ def generate(
                     category="online_service",
                 )
             else:
-                label, name, category, low, high = rng.choice(MERCHANTS)
+                label, name, category, low, high = rng.choice(V.PRICED_CARD_MERCHANTS)
                 fields.update(
                     amount_cents=b.amount(low, high, 1),
                     label=label,
@@ -768,7 +585,7 @@ def _income(
         return None
     if rng.random() < 0.25:
         changes: dict[str, Any] = (
-            {"note": rng.choice(NOTES)}
+            {"note": rng.choice(V.NOTES)}
             if rng.random() < 0.6
             else {"category": "other_income", "label_ids": [b.uid()]}
         )
@@ -818,8 +635,7 @@ def _pay_invoice(
     at = _pay_date(b, invoice)
     if behaviour == "instalments":
         parts = rng.choice((2, 3))
-        share = total // parts
-        amounts = [share] * (parts - 1) + [total - share * (parts - 1)]
+        amounts = instalment_amounts(total, parts)
         for index, amount in enumerate(amounts, 1):
             when = at + timedelta(days=30 * (index - 1))
             part_reference = rng.choice((f"{number} {index}/{parts}", f"Echeance {index} {number}"))
@@ -835,14 +651,14 @@ def _pay_invoice(
     if behaviour == "clean":
         reference = rng.choice((number, number, f"Facture {number}", f"{number} {customer.name}"))
     elif behaviour == "messy":
-        reference = _messy_reference(rng, number, customer.label)
+        reference = messy_fac_reference(rng, number, customer.label)
     elif behaviour == "no_reference":
         reference = rng.choice((None, "VIREMENT", f"PO {rng.randrange(10000, 99999)}", "Paiement"))
     elif behaviour == "typo":
-        reference = _typo(rng, number)
+        reference = fac_typo(rng, number)
     elif behaviour == "fees":
         amount = total - rng.randint(100, 1500)
-        reference = rng.choice((number, _messy_reference(rng, number, customer.label)))
+        reference = rng.choice((number, messy_fac_reference(rng, number, customer.label)))
     elif behaviour == "third_party":
         iban, label = factor_iban, "CIC FACTOR"
         reference = f"{customer.label[:18]} {number}"
@@ -915,7 +731,7 @@ def _pay_supplier(b: _Builder, supplier: Party, invoices: list[dict[str, Any]]) 
             "status": "pending",
             "label": supplier.name,
             "reference": reference,
-            "category": rng.choice(CATEGORIES_OUT),
+            "category": rng.choice(V.SUPPLIER_PAYMENT_CATEGORIES),
             "counterparty": {"name": supplier.name, "iban": supplier.iban, "bic": supplier.bic},
         },
     )
@@ -950,7 +766,7 @@ def bulk_transactions(
     rng = random.Random(seed)
     begin = (start or DEFAULT_START).astimezone(UTC)
     ibans = [french_iban(rng) for _ in range(50)]
-    names = [f"{rng.choice(PREFIXES)} {rng.choice(SURNAMES)}" for _ in range(50)]
+    names = [f"{rng.choice(N.SHOP_PREFIXES)} {rng.choice(N.COMMON_SURNAMES)}" for _ in range(50)]
     out: list[dict[str, Any]] = []
     at = begin
     for index in range(count):
@@ -961,13 +777,13 @@ def bulk_transactions(
         who = rng.randrange(50)
         out.append(
             {
-                "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "id": uuid4(rng),
                 "at": at,
                 "amount_cents": rng.randint(100, 2_000_000),
                 "side": "credit" if credit else "debit",
                 "operation_type": "income" if credit else rng.choice(("transfer", "card")),
                 "status": status,
-                "label": strip_accents(names[who]).upper(),
+                "label": fold_upper(names[who]),
                 "reference": f"FAC-{at.year}-{index % 10000:04d}" if credit else None,
                 "counterparty": {"name": names[who], "iban": ibans[who]},
             }
