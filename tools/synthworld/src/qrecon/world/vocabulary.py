@@ -36,7 +36,7 @@ DIRECT_DEBIT_SUPPLIERS = (
     ("Malakoff Humanis", "MALAKOFF HUMANIS"),
 )
 
-# suppliers paid by transfer (name root, supplier numbering scheme id)
+# what suppliers paid by transfer do (half of their names start with it)
 SUPPLIER_ACTIVITIES = (
     "Fournitures", "Matériaux", "Imprimerie", "Location", "Maintenance", "Intérim", "Conseil",
     "Transports", "Emballages", "Informatique", "Expertise Comptable", "Avocats", "Traduction",
