@@ -1,7 +1,8 @@
 # The production image: the three services and libs/common only (multi-stage, uv, locked).
 # docker compose picks the command per service; see docker-compose.yml.
-# `--target full` adds the Qonto emulator and the devstack harness (compose's `emulator`
-# profile builds it); neither belongs in production (the emulator serves fake credentials).
+# `--target full` adds the tools: the Qonto emulator, the devstack harness, the synthetic
+# world and the matcher's evaluation harness (`qonto-matcher evaluate`) (compose's `emulator`
+# profile builds it); none belongs in production (the emulator serves fake credentials).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -17,6 +18,8 @@ COPY services/sync/pyproject.toml services/sync/pyproject.toml
 COPY services/matcher/pyproject.toml services/matcher/pyproject.toml
 COPY tools/qonto-sim/pyproject.toml tools/qonto-sim/pyproject.toml
 COPY tools/devstack/pyproject.toml tools/devstack/pyproject.toml
+COPY tools/synthworld/pyproject.toml tools/synthworld/pyproject.toml
+COPY tools/matcher-eval/pyproject.toml tools/matcher-eval/pyproject.toml
 # --package: these members and what they need (libs/common), nothing else of the workspace.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-install-workspace \

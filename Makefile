@@ -22,7 +22,8 @@ lint:
 	$(UV) run ruff format --check .
 
 typecheck:
-	$(UV) run mypy libs/common/src services/ingest/src services/sync/src services/matcher/src tools/qonto-sim/src tools/devstack/src
+	$(UV) run mypy libs/common/src services/ingest/src services/sync/src services/matcher/src tools/qonto-sim/src tools/devstack/src \
+		tools/synthworld/src tools/matcher-eval/src
 
 fmt:
 	$(UV) run ruff format .

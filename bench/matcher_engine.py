@@ -95,7 +95,7 @@ def main() -> None:
         _child_measure(args.command)
         return
 
-    from qrecon.matcher.evaluation import generate, pad_open_invoices
+    from qrecon.matcher_eval import generate, pad_open_invoices
 
     details: dict[str, Any] = {"seed": SEED, "noise_factor": NOISE_FACTOR}
     with tempfile.TemporaryDirectory(prefix="bench-matcher-") as tmp:

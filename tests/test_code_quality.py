@@ -15,6 +15,8 @@ TYPED_SOURCES = [
     "services/matcher/src",
     "tools/qonto-sim/src",
     "tools/devstack/src",
+    "tools/synthworld/src",
+    "tools/matcher-eval/src",
 ]
 
 

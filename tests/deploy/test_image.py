@@ -34,7 +34,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 BUILD_STAGE = "build"
 FULL_BUILD_STAGE = "build-full"
 SERVICE_PACKAGES = ("qrecon.common", "qrecon.ingest", "qrecon.sync", "qrecon.matcher")
-TOOL_PACKAGES = ("qrecon.sim", "qrecon.devstack")
+TOOL_PACKAGES = ("qrecon.sim", "qrecon.devstack", "qrecon.world", "qrecon.matcher_eval")
 
 
 @dataclass

@@ -14,9 +14,10 @@ from schwifty import IBAN
 
 from qrecon.common.schemas import Invoice, QontoTransaction
 from qrecon.sim.player import load_scenario, start_play
-from qrecon.sim.scenario import generate, rf_reference
+from qrecon.sim.scenario import generate
 from qrecon.sim.state import Simulator
 from qrecon.sim.testing import EmulatorHandle
+from qrecon.world.references import rf_reference
 
 from .conftest import Receiver
 

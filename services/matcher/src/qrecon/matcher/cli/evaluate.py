@@ -1,22 +1,17 @@
-"""``qonto-matcher evaluate``: generate labelled data, run the engine as ``match`` does, score."""
+"""``qonto-matcher evaluate``: generate labelled data, run the engine as ``match`` does, score.
+
+The evaluation harness is a tool, not part of the production matcher: it lives in the
+``qrecon-matcher-eval`` workspace member (``qrecon.matcher_eval``), imported only when the
+command runs. The production image does not install it; there the command says so.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
-from qrecon.common.schemas import Invoice, MatchResult, QontoTransaction
-from qrecon.matcher.cli.match import run_match, write_results
-from qrecon.matcher.core import InvoiceBook
-from qrecon.matcher.evaluation import Dataset, generate
-from qrecon.matcher.evaluation.baseline import run_baseline
-from qrecon.matcher.evaluation.metrics import Report, score
-
-TUNING_SEEDS = (1, 2, 3, 4, 5)
+HARNESS_MODULES = ("qrecon.matcher_eval", "qrecon.world")
 DESCRIPTION = """\
 Generate a labelled, realistic dataset (seeded), run the matching engine on it exactly as
 `qonto-matcher match` does (same code, transactions in order, residuals carried, only
@@ -27,6 +22,9 @@ other (held-out) seeds, e.g. 1001 and 1002 (the default).
 
 With --out-dir, writes DIR/seed-N/{invoices,transactions,labels,results}.jsonl (run
 `qonto-matcher match` on them) and report.json.
+
+Needs the evaluation harness (the qrecon-matcher-eval package: in the workspace and in the
+image's `full` target, not in the production image).
 """
 
 
@@ -48,119 +46,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline")
 
 
-def evaluate_dataset(dataset: Dataset, *, baseline: bool = True) -> dict[str, Any]:
-    invoices = [Invoice.model_validate(row) for row in dataset.invoices]
-    transactions = [QontoTransaction.model_validate(row) for row in dataset.transactions]
-    started = time.perf_counter()
-    results = list(run_match(invoices, transactions))
-    elapsed = time.perf_counter() - started
-    report = score(dataset.labels, results)
-    out: dict[str, Any] = {
-        "seed": dataset.seed,
-        "held_out": dataset.seed not in TUNING_SEEDS,
-        "invoices": len(invoices),
-        "engine": report.as_dict(),
-        "engine_seconds": round(elapsed, 3),
-        "results": results,
-    }
-    if baseline:
-        book = InvoiceBook(invoices)
-        base_results = list(run_baseline(book, transactions))
-        out["baseline"] = score(dataset.labels, base_results).as_dict()
-    return out
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def print_report(evaluation: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(width=max(140, Console().width))
-    seed = evaluation["seed"]
-    held = "held-out seed" if evaluation["held_out"] else "TUNING seed"
-    engine = evaluation["engine"]
-    table = Table(
-        title=f"seed {seed} ({held}): {engine['overall']['transactions']} transactions, "
-        f"{evaluation['invoices']} invoices, engine {evaluation['engine_seconds']} s"
-    )
-    for column in ("case", "n", "matchable", "auto", "auto precision", "coverage",
-                   "wrong auto", "suggested", "top suggestion ok", "unmatched"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "case" else "right")
-    for row in engine["cases"]:
-        table.add_row(
-            row["case"],
-            str(row["n"]),
-            str(row["matchable"]),
-            str(row["auto"]),
-            _pct(row["auto_precision"]),
-            _pct(row["coverage"]),
-            str(row["wrong_auto"]),
-            str(row["suggested"]),
-            _pct(row["suggestion_top_correct"]),
-            str(row["unmatched"]),
-        )
-    console.print(table)
-    summary = Table(title=f"seed {seed}: overall")
-    for column in ("engine", "auto precision", "coverage (matchable)", "wrong auto (non-matchable)",
-                   "suggested", "top suggestion ok", "unmatched"):  # fmt: skip
-        summary.add_column(column, justify="right")
-    rows = [("qrecon engine", engine["overall"])]
-    if "baseline" in evaluation:
-        rows.append(("baseline (Odoo-like)", evaluation["baseline"]["overall"]))
-    for name, overall in rows:
-        summary.add_row(
-            name,
-            _pct(overall["auto_precision"]),
-            _pct(overall["coverage"]),
-            _pct(overall["wrong_auto_non_matchable"]),
-            str(overall["suggested"]),
-            _pct(overall["suggestion_top_correct"]),
-            str(overall["unmatched"]),
-        )
-    console.print(summary)
-    calibration = Table(title=f"seed {seed}: calibration (auto + suggested)")
-    for column in ("confidence", "n", "mean confidence", "accuracy"):
-        calibration.add_column(column, justify="right")
-    for row in engine["calibration"]:
-        calibration.add_row(
-            row["bin"], str(row["n"]), f"{row['mean_confidence']:.3f}", f"{row['accuracy']:.3f}"
-        )
-    console.print(calibration)
-    goals = engine["overall"]
-    ok = (
-        (goals["auto_precision"] or 0) >= 0.995
-        and (goals["coverage"] or 0) >= 0.95
-        and (goals["wrong_auto_non_matchable"] or 0) <= 0.005
-    )
-    console.print(
-        f"goals (precision ≥ 99.5%, coverage ≥ 95%, wrong auto on non-matchable ≤ 0.5%): "
-        f"{'MET' if ok else 'NOT MET'}"
-    )
+def _missing_harness(exc: ModuleNotFoundError) -> bool:
+    name = exc.name or ""
+    return any(name == module or module.startswith(name + ".") for module in HARNESS_MODULES)
 
 
 def main(args: argparse.Namespace) -> int:
-    seeds: list[int] = args.seed or [1001, 1002]
-    reports: list[dict[str, Any]] = []
-    for seed in seeds:
-        dataset = generate(seed, args.transactions)
-        evaluation = evaluate_dataset(dataset, baseline=not args.no_baseline)
-        results: list[MatchResult] = evaluation.pop("results")
-        if args.out_dir is not None:
-            directory = args.out_dir / f"seed-{seed}"
-            dataset.write(directory)
-            with (directory / "results.jsonl").open("w", encoding="utf-8") as out:
-                write_results(results, out)
-            (directory / "report.json").write_text(json.dumps(evaluation, indent=2) + "\n")
-        reports.append(evaluation)
-        if not args.json:
-            print_report(evaluation)
-    if args.json:
-        json.dump(reports if len(reports) > 1 else reports[0], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    return 0
+    try:
+        from qrecon.matcher_eval import command
+    except ModuleNotFoundError as exc:
+        if not _missing_harness(exc):
+            raise
+        print(
+            "qonto-matcher evaluate: the evaluation harness is not installed "
+            f"(no module {exc.name!r}). It is the qrecon-matcher-eval package: "
+            "`uv sync` in the workspace, or the image's `full` target; the production "
+            "image ships without it.",
+            file=sys.stderr,
+        )
+        return 2
+    return command.main(args)
 
 
-__all__ = ["Report", "add_arguments", "evaluate_dataset", "main"]
+__all__ = ["add_arguments", "main"]

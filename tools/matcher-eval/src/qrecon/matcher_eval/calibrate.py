@@ -1,6 +1,6 @@
 """Calibrate the engine's confidence on generated tuning seeds (Platt scaling).
 
-    uv run python -m qrecon.matcher.evaluation.calibrate [--seeds 1,2,3,4,5] [--transactions N]
+    uv run python -m qrecon.matcher_eval.calibrate [--seeds 1,2,3,4,5] [--transactions N]
 
 Runs the engine over each tuning dataset exactly as ``match`` does and records, for every
 decision that had a candidate, the best candidate's score (log-odds, ``Weights``) and
@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from qrecon.common.schemas import Invoice, QontoTransaction
 from qrecon.matcher.core import EngineConfig, InvoiceBook, MatchingEngine
-from qrecon.matcher.evaluation.generator import generate
+from qrecon.matcher_eval.generator import generate
 
 Pair = tuple[float, bool]  # best candidate's score, correct
 

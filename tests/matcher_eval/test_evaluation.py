@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
+
+import pytest
 
 from qrecon.common.schemas import Invoice, QontoTransaction
 from qrecon.matcher.__main__ import build_parser
 from qrecon.matcher.core import InvoiceBook
-from qrecon.matcher.evaluation import ALL_CASES, generate, pad_open_invoices, read_labels
-from qrecon.matcher.evaluation.baseline import run_baseline
-from qrecon.matcher.evaluation.metrics import score
+from qrecon.matcher_eval import ALL_CASES, generate, pad_open_invoices, read_labels
+from qrecon.matcher_eval.baseline import run_baseline
+from qrecon.matcher_eval.metrics import score
 
 
 def test_the_generator_is_seeded_and_deterministic() -> None:
@@ -82,3 +86,30 @@ def test_evaluate_writes_datasets_match_can_read(tmp_path: Path, capsys: object)
     )  # fmt: skip
     assert match.handler(match) == 0
     assert (tmp_path / "again.jsonl").read_text().splitlines() == results  # same code path
+
+
+def test_evaluate_says_so_when_the_harness_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The production image installs the matcher without qrecon-matcher-eval."""
+    monkeypatch.setitem(sys.modules, "qrecon.matcher_eval", None)  # import fails as if absent
+    args = build_parser().parse_args(["evaluate", "--seed", "3"])
+    assert args.handler(args) == 2
+    error = capsys.readouterr().err
+    assert "evaluation harness is not installed" in error
+    assert "qrecon-matcher-eval" in error
+
+
+def test_the_production_matcher_does_not_depend_on_the_harness() -> None:
+    """Only the `evaluate` command names the harness, and imports it lazily."""
+    root = Path(__file__).resolve().parents[2]
+    matcher = root / "services/matcher"
+    manifest = (matcher / "pyproject.toml").read_text()
+    assert "qrecon-matcher-eval" not in manifest
+    assert "qrecon-world" not in manifest
+    naming = {
+        str(path.relative_to(matcher))
+        for path in (matcher / "src").rglob("*.py")
+        if re.search(r"qrecon\.(matcher_eval|world)\b", path.read_text())
+    }
+    assert naming == {"src/qrecon/matcher/cli/evaluate.py"}

@@ -1,4 +1,8 @@
-"""Word lists for realistic French SME bank activity (names, merchants, suppliers)."""
+"""Names in a French SME's world: people, company activities, cities, legal forms.
+
+The order of every tuple matters: generators draw from them with a seeded
+``random.Random``, so reordering one changes every world built from it.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +26,19 @@ SURNAMES = (
     "Perrot", "Guyot", "Barré", "Marty", "Cousin", "Dupond", "Martineau", "Bernardin",
 )  # fmt: skip
 
+# the most common ones, for small worlds (the emulator's companies and employees)
+COMMON_SURNAMES = (
+    "Dupont", "Martin", "Bernard", "Durand", "Lefèvre", "Moreau", "Laurent", "Simon", "Michel",
+    "Garcia", "Roux", "Fournier", "Girard", "Bonnet", "Mercier", "Blanc", "Guérin", "Faure",
+    "André", "Chevalier", "Lemaire", "Perrin", "Morel", "Gauthier",
+)  # fmt: skip
+
 FIRST_NAMES = (
     "Jean", "Marie", "Pierre", "Sophie", "Luc", "Claire", "Nicolas", "Julie", "Thomas",
     "Camille", "Antoine", "Léa", "Julien", "Emma", "Hugo", "Chloé", "Louis", "Inès", "Paul",
     "Sarah", "Mathieu", "Laura", "Olivier", "Anne", "Éric", "Isabelle", "Franck", "Nathalie",
 )  # fmt: skip
+COMMON_FIRST_NAMES = ("Camille", "Julien", "Sophie", "Thomas", "Léa", "Nicolas", "Chloé", "Hugo")
 
 ACTIVITIES = (
     "Bâtiment", "Électricité", "Plomberie", "Menuiserie", "Transports", "Logistique",
@@ -72,59 +84,10 @@ FOREIGN = (
 )
 FOREIGN_ACTIVITIES = ("Trading", "Consulting", "Solutions", "Technologies", "Logistics", "Design")
 
-# suppliers paid by direct debit: (name as on the invoice, creditor name in the label)
-DIRECT_DEBIT_SUPPLIERS = (
-    ("EDF Entreprises", "EDF"),
-    ("ENGIE", "ENGIE"),
-    ("Orange Business", "ORANGE"),
-    ("SFR Business", "SFR"),
-    ("Bouygues Telecom Entreprises", "BOUYGUES TELECOM"),
-    ("Free Pro", "FREE PRO"),
-    ("AXA France IARD", "AXA FRANCE IARD"),
-    ("MAAF Assurances", "MAAF ASSURANCES"),
-    ("Allianz IARD", "ALLIANZ IARD"),
-    ("Leasecom", "LEASECOM"),
-    ("DIAC Location", "DIAC LOCATION"),
-    ("Veolia Eau", "VEOLIA EAU"),
-    ("Total Energies Marketing France", "TOTALENERGIES"),
-    ("Swiss Life Prévoyance", "SWISSLIFE PREVOYANCE"),
-    ("Malakoff Humanis", "MALAKOFF HUMANIS"),
-)
-
-# suppliers paid by transfer (name root, supplier numbering scheme id)
-SUPPLIER_ACTIVITIES = (
-    "Fournitures", "Matériaux", "Imprimerie", "Location", "Maintenance", "Intérim", "Conseil",
-    "Transports", "Emballages", "Informatique", "Expertise Comptable", "Avocats", "Traduction",
+# shop-style company names: "<prefix> <surname> <form>" (the emulator's customers)
+SHOP_PREFIXES = (
+    "Maison", "Boulangerie", "Atelier", "Cabinet", "Garage", "Studio", "Transports", "Société",
+    "Pharmacie", "Hôtel", "Restaurant", "Librairie", "Menuiserie", "Agence", "Fromagerie",
+    "Imprimerie", "Domaine", "Clinique",
 )  # fmt: skip
-
-CARD_MERCHANTS = (
-    "CARREFOUR", "CARREFOUR CITY", "MONOPRIX", "FRANPRIX", "LECLERC", "AUCHAN", "LIDL",
-    "TOTAL ACCESS", "SHELL", "ESSO", "SNCF", "SNCF CONNECT", "AIR FRANCE", "UBER", "UBER EATS",
-    "AMAZON PAYMENTS", "AMAZON MKTPLACE", "APPLE.COM/BILL", "GOOGLE *GSUITE", "MICROSOFT*365",
-    "AWS EMEA", "OVH", "ADOBE", "SLACK", "NOTION", "ZOOM.US", "LINKEDIN", "FNAC", "DARTY",
-    "LEROY MERLIN", "CASTORAMA", "BRICO DEPOT", "IKEA", "BUREAU VALLEE", "LA POSTE", "IBIS",
-    "NOVOTEL", "BOOKING.COM", "AIRBNB", "RESTAURANT LE ZINC", "BRASSERIE DU PORT", "PAUL",
-    "STARBUCKS", "PRET A MANGER", "G7 TAXI", "INDIGO PARKING", "SAEMES", "APRR", "VINCI AUTOROUTES",
-)  # fmt: skip
-
-PAYOUT_SOURCES = (
-    ("STRIPE PAYMENTS EUROPE", "STRIPE PAYOUT"),
-    ("PAYPAL EUROPE", "PAYPAL"),
-    ("SUMUP", "SUMUP PAYOUT"),
-    ("ADYEN NV", "ADYEN PAYOUT"),
-)
-
-REFUND_SOURCES = (
-    "AMAZON EU SARL", "SNCF VOYAGEURS", "AIR FRANCE", "AXA FRANCE", "ORANGE", "OVH SAS",
-    "URSSAF", "DGFIP", "CPAM", "BOOKING.COM",
-)  # fmt: skip
-
-TAX_CREDITORS = (
-    ("DGFIP", "TVA"), ("DGFIP", "CFE"), ("URSSAF ILE DE FRANCE", "COTISATIONS"),
-    ("URSSAF RHONE ALPES", "COTISATIONS"), ("AG2R LA MONDIALE", "RETRAITE"), ("DGFIP", "IS"),
-)  # fmt: skip
-
-GENERIC_REFERENCES = (
-    "VIREMENT", "PAIEMENT", "REGLEMENT", "MERCI", "PAIEMENT PRESTATION", "REGLEMENT FACTURE",
-    "SOLDE", "VIREMENT CLIENT", "HONORAIRES", "ACOMPTE", "PRESTATIONS", "",
-)  # fmt: skip
+SHOP_LEGAL_FORMS = ("S.A.R.L.", "SAS", "SARL", "SA", "EURL", "SASU", "")

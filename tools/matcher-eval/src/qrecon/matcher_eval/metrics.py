@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qrecon.common.schemas import MatchResult
-from qrecon.matcher.evaluation.generator import ALL_CASES, Label
+from qrecon.matcher_eval.cases import ALL_CASES
+from qrecon.matcher_eval.dataset import Label
 
 CALIBRATION_BINS = (0.0, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99, 1.0001)
 
