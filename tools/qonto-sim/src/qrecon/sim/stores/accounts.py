@@ -91,7 +91,7 @@ class AccountStore:
             if org_id is None or org_id not in self.organizations:
                 raise NotFound("organization not found")
             if iban is None:
-                from qrecon.sim.ibans import qonto_iban
+                from qrecon.world.ibans import qonto_iban
 
                 iban = qonto_iban(self._ids.rng)
             account_id = id or stable_uuid("bank_account", org_id, iban)
