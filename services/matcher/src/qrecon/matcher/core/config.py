@@ -13,7 +13,7 @@ class Weights:
 
     ``confidence = 1 / (1 + exp(-(bias + sum(weight * feature value))))``. Features are 0/1
     flags unless stated. The values are a logistic regression fitted on generated seeds 1-5
-    (``python -m qrecon.matcher_eval.calibrate``) and checked on held-out seeds.
+    (``calibrate`` in the tools/matcher-eval harness) and checked on held-out seeds.
     """
 
     bias: float = -4.0
@@ -88,6 +88,6 @@ class EngineConfig:
     date_tolerance_days: int = 0
     weights: Weights = field(default_factory=Weights)
     # confidence = sigmoid(a * score + b): Platt scaling of the best candidate's score,
-    # fitted on tuning seeds 1-5 (qrecon.matcher_eval.calibrate). The thresholds
+    # fitted on tuning seeds 1-5 (calibrate, in tools/matcher-eval). The thresholds
     # above apply to this calibrated confidence.
     calibration: tuple[float, float] = (1.844, -3.106)
