@@ -1,4 +1,6 @@
-"""HTTP adapter: the FastAPI application (routes, error bodies, body limits).
+"""HTTP adapter: the FastAPI application (routes, error bodies, body limits). A webhook
+request is parsed here, handed to the use case (``app.webhooks.ReceiveWebhook``: verify,
+route, make durable) and its outcome rendered.
 
 ``POST /webhooks/qonto`` (connection ``default``) and ``POST /webhooks/qonto/{connection_id}``.
 Checks, cheapest first, each answered with ``{"error": {"code", "detail"}}``, counted in
@@ -30,10 +32,9 @@ from __future__ import annotations
 import inspect
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -48,12 +49,12 @@ from qrecon.common.http_errors import Readiness, error_body, error_responses
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto.signature import SIGNATURE_HEADER
 from qrecon.common.schemas import QontoWebhookEvent
-from qrecon.common.topics import Topics
 from qrecon.ingest import metrics
-from qrecon.ingest.core.payload import MAX_ID_LENGTH, PayloadError, Routed, route_webhook
-from qrecon.ingest.core.signature import SignatureError, check_signature, check_timestamp
-from qrecon.ingest.core.signature import parse_signature_header as parse_header
-from qrecon.ingest.settings import DEFAULT_CONNECTION, Connection
+from qrecon.ingest.app.ports import Inbox, Runtime
+from qrecon.ingest.app.webhooks import NotDurable, ReceiveWebhook, RecordTooLarge
+from qrecon.ingest.core.payload import MAX_ID_LENGTH, PayloadError
+from qrecon.ingest.core.signature import SignatureError
+from qrecon.ingest.settings import DEFAULT_CONNECTION
 
 log = get_logger(__name__)
 
@@ -70,25 +71,6 @@ FASTAPI_OPTIONS: dict[str, Any] = (
     if "telemetry" in inspect.signature(FastAPI.__init__).parameters
     else {}
 )
-
-
-class Inbox(Protocol):
-    async def write(self, connection_id: str, topic: str, routed: Routed) -> bool: ...
-
-
-class Runtime(Protocol):
-    """What the routes need; the service provides the real one, tests a fake."""
-
-    connections: Mapping[str, Connection]
-    topics: Topics
-    inbox: Inbox
-    max_body_bytes: int
-    max_record_bytes: int
-    signature_tolerance_seconds: float
-
-    def now(self) -> float: ...
-
-    async def readiness(self) -> dict[str, bool]: ...
 
 
 class Rejected(Exception):
@@ -133,7 +115,8 @@ async def _read_capped(receive: Receive, limit: int) -> bytes:
 
 
 class WebhookHandler:
-    """``POST /webhooks/qonto[/{connection_id}]`` on raw ASGI.
+    """``POST /webhooks/qonto[/{connection_id}]`` on raw ASGI: parse, call
+    :class:`~qrecon.ingest.app.webhooks.ReceiveWebhook`, render.
 
     It is the hot path, so it runs as an ASGI middleware ahead of FastAPI's routing,
     request objects and dependency injection (which cost more than the whole verification);
@@ -142,6 +125,7 @@ class WebhookHandler:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.receive_webhook = ReceiveWebhook(runtime)
         self._metrics = metrics.METRICS
 
     async def __call__(
@@ -149,12 +133,12 @@ class WebhookHandler:
     ) -> tuple[int, bytes]:
         """Process one webhook request; returns (status, JSON body). Never raises."""
         started = time.perf_counter()
-        runtime = self.runtime
-        connection = runtime.connections.get(connection_id)
+        use_case = self.receive_webhook
+        connection = use_case.connection(connection_id)
         self._metrics.received[connection_id if connection is not None else "unknown"] += 1
+        if connection is None:
+            return _reject(404, "unknown_connection", "no such webhook connection", connection_id)
         try:
-            if connection is None:
-                raise Rejected(404, "unknown_connection", "no such webhook connection")
             length = content_type = signature = None
             for name, value in scope["headers"]:
                 if name == b"content-length":
@@ -163,56 +147,33 @@ class WebhookHandler:
                     content_type = value.decode("latin-1")
                 elif name == _SIGNATURE_HEADER_B:
                     signature = value.decode("latin-1")
-            limit = runtime.max_body_bytes
+            limit = self.runtime.max_body_bytes
             if length is not None and length.isdigit() and int(length) > limit:
                 raise Rejected(413, "payload_too_large", f"body exceeds {limit} bytes")
             if not _is_json(content_type):
                 raise Rejected(415, "unsupported_media_type", "the body must be application/json")
-            now = runtime.now()
-            header = parse_header(signature)
-            check_timestamp(header, now=now, tolerance=runtime.signature_tolerance_seconds)
-            body = await _read_capped(receive, limit)
-            check_signature(header, body, connection.secrets)
-            routed = route_webhook(
-                body,
-                connection_id=connection.id,
-                observed_at=datetime.fromtimestamp(now, UTC),
-                organization_id=connection.organization_id,
-            )
-            if routed.record_bytes > runtime.max_record_bytes:
-                # Kafka would refuse it: acknowledging it would be a promise not kept.
-                raise Rejected(413, "payload_too_large", "event too large for a Kafka record")
+            accepted = await use_case(connection, signature, lambda: _read_capped(receive, limit))
         except Rejected as exc:
             return _reject(exc.status, exc.code, exc.detail, connection_id)
         except SignatureError as exc:
             return _reject(401, exc.code, exc.detail, connection_id)
         except PayloadError as exc:
             return _reject(400, exc.code, exc.detail, connection_id)
+        except RecordTooLarge as exc:
+            return _reject(413, "payload_too_large", str(exc), connection_id)
+        except NotDurable:
+            return _reject(503, "unavailable", "could not store the event; retry", connection_id)
         except _Disconnected:
             return _reject(400, "client_disconnected", "the client went away", connection_id)
         except Exception:  # a bug, not the client's fault; never let it escape
             log.exception("webhook_internal_error", connection_id=connection_id[:64])
             metrics.METRICS.rejected["internal_error"] += 1
             return 500, error_body("internal_error", "internal error")
-
-        topic = routed.topic(runtime.topics.transactions, runtime.topics.qonto_events)
-        try:
-            # The inbox enforces INGEST_DURABLE_TIMEOUT_SECONDS itself (one reaper, no
-            # timer per request).
-            new = await runtime.inbox.write(connection.id, topic, routed)
-        except Exception as exc:  # InboxUnavailable (down, slow): Qonto will retry
-            log.warning(
-                "webhook_not_durable",
-                connection_id=connection.id,
-                event_id=routed.event_id,
-                error=type(exc).__name__,
-            )
-            return _reject(503, "unavailable", "could not store the event; retry", connection_id)
-        self._metrics.accepted["new" if new else "duplicate"] += 1
+        self._metrics.accepted["new" if accepted.new else "duplicate"] += 1
         self._metrics.observe_latency(time.perf_counter() - started)
         return 200, b'{"status":"accepted","event_id":%s,"duplicate":%s}' % (
-            json.dumps(routed.event_id).encode(),
-            b"false" if new else b"true",
+            json.dumps(accepted.event_id).encode(),
+            b"false" if accepted.new else b"true",
         )
 
 
