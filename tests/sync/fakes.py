@@ -12,6 +12,7 @@ from qrecon.common.qonto import Page, PageMeta
 from qrecon.common.schemas import InvoiceEvent, TransactionEvent
 from qrecon.sync.app.ports import AccountState, Fence, LeaseLost, PublishedVersion
 from qrecon.sync.core.sweep import PageRequest, PageSummary, Sweep
+from qrecon.sync.core.versions import ObservedVersion, classify_observed
 
 
 @dataclass
@@ -183,6 +184,7 @@ class FakeStore:
 
     accounts: dict[tuple[str, str], AccountState] = field(default_factory=dict)
     seen: dict[str, datetime] = field(default_factory=dict)
+    seen_events: dict[str, str] = field(default_factory=dict)  # transaction id -> event id
     errors: list[str] = field(default_factory=list)
     invoices: dict[str, str] = field(default_factory=dict)  # invoice id -> content hash
     lease_lost: bool = False
@@ -208,6 +210,7 @@ class FakeStore:
                 redundant += 1
             else:
                 self.seen[version.transaction_id] = version.updated_at
+                self.seen_events[version.transaction_id] = version.event_id
         before = await self.load_account(connection_id, bank_account_id)
         self.accounts[(connection_id, bank_account_id)] = (
             AccountState(sweep.end, None) if sweep.done else AccountState(before.watermark, sweep)
@@ -237,3 +240,17 @@ class FakeStore:
         if fence is not None and self.lease_lost:
             raise LeaseLost(fence.name)
         self.invoices[invoice_id] = content_hash
+
+    async def record_observed(
+        self, observed: Sequence[ObservedVersion]
+    ) -> list[tuple[ObservedVersion, str]]:
+        outcome: list[tuple[ObservedVersion, str]] = []
+        for item in observed:
+            have = self.seen.get(item.transaction_id)
+            stored = None if have is None else (have, self.seen_events[item.transaction_id])
+            kind = classify_observed(item, stored)
+            outcome.append((item, kind))
+            if kind == "new":
+                self.seen[item.transaction_id] = item.updated_at
+                self.seen_events[item.transaction_id] = item.event_id
+        return outcome
