@@ -34,7 +34,7 @@ from emulator_process import EmulatorProcess  # bench/ is on sys.path when run
 
 from qrecon.common import testing
 from qrecon.common.logging import configure_logging
-from qrecon.sync.service import SyncService
+from qrecon.sync.bootstrap import SyncService
 from qrecon.sync.settings import SyncSettings
 
 ROOT = Path(__file__).resolve().parent.parent

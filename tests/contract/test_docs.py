@@ -14,13 +14,13 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from qrecon.ingest.adapters.http import serve_app
-from qrecon.ingest.service import create_app as create_ingest
+from qrecon.ingest.bootstrap import create_app as create_ingest
 from qrecon.ingest.settings import IngestSettings
 from qrecon.matcher.adapters.http import create_app as create_matcher
 from qrecon.sim.app import create_app as create_sim
 from qrecon.sim.state import Simulator
 from qrecon.sync.adapters.http import create_app as create_sync
-from qrecon.sync.service import SyncService
+from qrecon.sync.bootstrap import SyncService
 from qrecon.sync.settings import SyncSettings
 
 ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qrecon.common import testing
 from qrecon.common.qonto.signature import SIGNATURE_HEADER, signature_header
 from qrecon.ingest.adapters.http import serve_app
-from qrecon.ingest.service import create_app
+from qrecon.ingest.bootstrap import create_app
 from qrecon.ingest.settings import IngestSettings
 
 from .conftest import CONTRACT_SETTINGS, running, until_ready

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 
 from qrecon.common import testing
 from qrecon.sync.adapters.http import create_app
-from qrecon.sync.service import SyncService
+from qrecon.sync.bootstrap import SyncService
 from qrecon.sync.settings import SyncSettings
 
 from .conftest import CONTRACT_SETTINGS, running, until_ready

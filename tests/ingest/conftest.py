@@ -25,8 +25,8 @@ from fastapi import FastAPI
 from qrecon.common.qonto.signature import signature_header
 from qrecon.common.topics import Topics
 from qrecon.ingest.adapters.http import create_http_app
+from qrecon.ingest.app.ports import Connection
 from qrecon.ingest.core.payload import Routed
-from qrecon.ingest.settings import Connection
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 OLD_SECRET = "old-secret-0123456789abcdef0123456789abcdef"

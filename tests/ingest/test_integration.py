@@ -16,7 +16,7 @@ from qrecon.common import testing
 from qrecon.common.schemas import TransactionEvent
 from qrecon.common.topics import Topics
 from qrecon.ingest.adapters.pg import InboxWriter
-from qrecon.ingest.service import IngestRuntime, create_app
+from qrecon.ingest.bootstrap import IngestRuntime, create_app
 from qrecon.ingest.settings import IngestSettings
 
 from .conftest import SECRET, encode, signed_headers, transaction_data, webhook

@@ -1,12 +1,18 @@
-"""In-memory stand-ins used by the sync unit tests (no servers)."""
+"""In-memory stand-ins used by the sync unit tests (no servers): Qonto's list semantics,
+and fakes of the app's ports (``FakeQontoApi``, ``FakePublisher``, ``FakeStore``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from qrecon.sync.core.sweep import PageRequest, PageSummary
+from qrecon.common.qonto import Page, PageMeta
+from qrecon.common.schemas import InvoiceEvent, TransactionEvent
+from qrecon.sync.app.ports import AccountState, Fence, LeaseLost, PublishedVersion
+from qrecon.sync.core.sweep import PageRequest, PageSummary, Sweep
+from qrecon.sync.core.versions import ObservedVersion, classify_observed
 
 
 @dataclass
@@ -66,3 +72,185 @@ class OffsetListApi:
 
 def ms(n: int) -> timedelta:
     return timedelta(milliseconds=n)
+
+
+# -- fakes of the app's ports (``qrecon.sync.app.ports``) ---------------------------------
+
+
+def _when(raw: Any) -> datetime | None:
+    if raw is None:
+        return None
+    return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+
+
+@dataclass
+class FakeQontoApi:
+    """``QontoApi`` over a list of raw transactions, with Qonto's list semantics (inclusive
+    range on the swept field, sorted, sliced by offset)."""
+
+    transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    organization: dict[str, Any] = field(
+        default_factory=lambda: {"id": "org-1", "bank_accounts": [{"id": "ba-1"}]}
+    )
+    client_invoices: list[dict[str, Any]] = field(default_factory=list)
+    supplier_invoices: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    fail: BaseException | None = None
+
+    def add(self, raw: dict[str, Any]) -> None:
+        self.transactions[raw["id"]] = raw
+
+    def transaction_params(self, **filters: Any) -> dict[str, Any]:
+        return dict(filters)
+
+    async def get_page(
+        self,
+        path: str,
+        key: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        page: int = 1,
+        per_page: int = 100,
+    ) -> Page[dict[str, Any]]:
+        self.requests += 1
+        if self.fail is not None:
+            raise self.fail
+        assert (path, key) == ("/v2/transactions", "transactions")
+        p = dict(params or {})
+        swept = "settled_at" if "settled_at_from" in p else "updated_at"
+        low, high = p[f"{swept}_from"], p[f"{swept}_to"]
+
+        def value(raw: dict[str, Any]) -> datetime | None:
+            return _when(raw.get(swept))
+
+        matching = sorted(
+            (
+                r
+                for r in self.transactions.values()
+                if r.get("bank_account_id") == p.get("bank_account_id")
+                and (v := value(r)) is not None
+                and low <= v <= high
+            ),
+            key=lambda r: (value(r), r["id"]),
+        )
+        offset = (page - 1) * per_page
+        items = [dict(r) for r in matching[offset : offset + per_page]]
+        more = offset + per_page < len(matching)
+        meta = PageMeta(
+            current_page=page, next_page=page + 1 if more else None, total_count=len(matching)
+        )
+        return Page(items, meta)
+
+    async def get_organization(self) -> dict[str, Any]:
+        return self.organization
+
+    async def iter_bank_accounts(self, *, per_page: int = 100) -> AsyncIterator[dict[str, Any]]:
+        for account in self.organization["bank_accounts"]:
+            yield account
+
+    async def iter_client_invoices(self, **filters: Any) -> AsyncIterator[dict[str, Any]]:
+        for raw in self.client_invoices:
+            yield dict(raw)
+
+    async def iter_supplier_invoices(self, **filters: Any) -> AsyncIterator[dict[str, Any]]:
+        for raw in self.supplier_invoices:
+            yield dict(raw)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class FakePublisher:
+    """``Publisher``: what would be on the topics, in publish order."""
+
+    transactions: list[TransactionEvent] = field(default_factory=list)
+    invoices: list[InvoiceEvent] = field(default_factory=list)
+    poison: list[tuple[Any, str]] = field(default_factory=list)
+
+    async def publish_transactions(self, events: Sequence[TransactionEvent]) -> None:
+        self.transactions.extend(events)
+
+    async def publish_invoice(self, event: InvoiceEvent) -> None:
+        self.invoices.append(event)
+
+    async def publish_poison(self, raw: Any, error: str, *, key: str | None) -> None:
+        self.poison.append((raw, error))
+
+
+@dataclass
+class FakeStore:
+    """``Store`` in memory (the gap-fill's part); ``lease_lost`` makes checkpoints refuse."""
+
+    accounts: dict[tuple[str, str], AccountState] = field(default_factory=dict)
+    seen: dict[str, datetime] = field(default_factory=dict)
+    seen_events: dict[str, str] = field(default_factory=dict)  # transaction id -> event id
+    errors: list[str] = field(default_factory=list)
+    invoices: dict[str, str] = field(default_factory=dict)  # invoice id -> content hash
+    lease_lost: bool = False
+
+    async def load_account(self, connection_id: str, bank_account_id: str) -> AccountState:
+        return self.accounts.get((connection_id, bank_account_id), AccountState(None, None))
+
+    async def commit_page(
+        self,
+        connection_id: str,
+        bank_account_id: str,
+        *,
+        published: Sequence[PublishedVersion],
+        sweep: Sweep,
+        fence: Fence | None = None,
+    ) -> int:
+        if fence is not None and self.lease_lost:
+            raise LeaseLost(fence.name)
+        redundant = 0
+        for version in published:
+            have = self.seen.get(version.transaction_id)
+            if have is not None and have >= version.updated_at:
+                redundant += 1
+            else:
+                self.seen[version.transaction_id] = version.updated_at
+                self.seen_events[version.transaction_id] = version.event_id
+        before = await self.load_account(connection_id, bank_account_id)
+        self.accounts[(connection_id, bank_account_id)] = (
+            AccountState(sweep.end, None) if sweep.done else AccountState(before.watermark, sweep)
+        )
+        return redundant
+
+    async def record_error(self, connection_id: str, bank_account_id: str, error: str) -> None:
+        self.errors.append(error)
+
+    async def known_versions(self, transaction_ids: Sequence[str]) -> dict[str, datetime]:
+        return {i: self.seen[i] for i in transaction_ids if i in self.seen}
+
+    async def invoice_hashes(self, invoice_ids: Sequence[str]) -> dict[str, str]:
+        return {i: self.invoices[i] for i in invoice_ids if i in self.invoices}
+
+    async def record_invoice(
+        self,
+        *,
+        invoice_id: str,
+        connection_id: str,
+        qonto_kind: str,
+        content_hash: str,
+        event_id: str,
+        event_type: str,
+        fence: Fence | None = None,
+    ) -> None:
+        if fence is not None and self.lease_lost:
+            raise LeaseLost(fence.name)
+        self.invoices[invoice_id] = content_hash
+
+    async def record_observed(
+        self, observed: Sequence[ObservedVersion]
+    ) -> list[tuple[ObservedVersion, str]]:
+        outcome: list[tuple[ObservedVersion, str]] = []
+        for item in observed:
+            have = self.seen.get(item.transaction_id)
+            stored = None if have is None else (have, self.seen_events[item.transaction_id])
+            kind = classify_observed(item, stored)
+            outcome.append((item, kind))
+            if kind == "new":
+                self.seen[item.transaction_id] = item.updated_at
+                self.seen_events[item.transaction_id] = item.event_id
+        return outcome

@@ -28,7 +28,7 @@ from qrecon.common.qonto import RetryPolicy
 from qrecon.common.schemas import QontoTransaction, TransactionEvent
 from qrecon.common.topics import Topics
 from qrecon.sim.testing import EmulatorHandle
-from qrecon.sync.service import SyncService
+from qrecon.sync.bootstrap import SyncService
 from qrecon.sync.settings import SyncSettings
 
 from .helpers import latest_by_id, read_topic, ts, wait_for

@@ -30,10 +30,10 @@ from qrecon.sim.testing import EmulatorHandle
 from qrecon.sync.adapters.http import create_app
 from qrecon.sync.adapters.leases import LeaseStore
 from qrecon.sync.adapters.store import migrate
-from qrecon.sync.backfill import BackfillReport, run_backfill
+from qrecon.sync.app.backfill import BackfillReport
+from qrecon.sync.bootstrap import SyncService, run_backfill
 from qrecon.sync.core.backfill import backfill_range
 from qrecon.sync.core.leases import backfill_lease, gapfill_lease, invoices_lease
-from qrecon.sync.service import SyncService
 from qrecon.sync.settings import SyncSettings
 
 from .helpers import latest_by_id, read_topic, ts, versions, wait_for

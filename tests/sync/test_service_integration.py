@@ -11,7 +11,7 @@ from qrecon.common.schemas import QontoTransaction, TransactionEvent
 from qrecon.common.topics import Topics
 from qrecon.sim.testing import EmulatorHandle
 from qrecon.sync.adapters.http import create_app
-from qrecon.sync.service import SyncService
+from qrecon.sync.bootstrap import SyncService
 from qrecon.sync.settings import SyncSettings
 
 from .helpers import add_transactions, latest_by_id, read_topic, ts, versions, wait_for

@@ -22,10 +22,10 @@ from qrecon.sim.testing import EmulatorHandle
 from qrecon.sync.adapters.publisher import KafkaSink
 from qrecon.sync.adapters.qonto import build_client
 from qrecon.sync.adapters.store import SyncStore, migrate
-from qrecon.sync.backfill import backfill_account, run_backfill
-from qrecon.sync.invoices import sync_invoices_once
+from qrecon.sync.app.backfill import backfill_account
+from qrecon.sync.app.invoices import sync_invoices_once
+from qrecon.sync.bootstrap import SyncService, run_backfill
 from qrecon.sync.metrics import SyncMetrics
-from qrecon.sync.service import SyncService
 from qrecon.sync.settings import SyncSettings
 
 from .helpers import add_transactions, latest_by_id, read_topic, ts, versions, wait_for

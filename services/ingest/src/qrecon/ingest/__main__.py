@@ -15,21 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 
-import uvicorn
-from starlette.types import ASGIApp
-
-from qrecon.common.http_server import bounded, uvicorn_options
 from qrecon.common.logging import configure_logging, get_logger
-from qrecon.ingest.adapters.http import serve_app
-from qrecon.ingest.service import create_app
+from qrecon.ingest import bootstrap
 from qrecon.ingest.settings import IngestSettings
-
-
-def worker_app() -> ASGIApp:
-    """The app of one worker process (uvicorn's factory; settings from the environment)."""
-    settings = IngestSettings()
-    configure_logging(settings.log_level, settings.log_format)
-    return bounded(serve_app(create_app(settings)), settings)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,31 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     get_logger("qrecon.ingest").info(
         "ingest_starting", host=settings.host, port=settings.port, workers=settings.workers
     )
-    # One process serves the app directly; several are started by uvicorn's supervisor
-    # from the factory, each building its own app (and pool, writer, relay).
-    several = settings.workers > 1
-    app: ASGIApp | str = (
-        "qrecon.ingest.__main__:worker_app"
-        if several
-        else bounded(serve_app(create_app(settings)), settings)
-    )
-    uvicorn.run(
-        app,
-        factory=several,
-        workers=settings.workers if several else None,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        lifespan="on",
-        backlog=2048,
-        # A worker answers the supervisor's health check only once it has imported the
-        # app (seconds on a busy or CPU-capped host): at uvicorn's 5 s default, workers
-        # were killed and respawned for ever there.
-        timeout_worker_healthcheck=60,
-        timeout_graceful_shutdown=int(settings.drain_timeout_seconds) + 10,
-        proxy_headers=False,  # nothing in ingest reads the client's address
-        **uvicorn_options(settings),  # httptools with header timeout, connection cap, logs
-    )
+    bootstrap.serve(settings)
 
 
 if __name__ == "__main__":

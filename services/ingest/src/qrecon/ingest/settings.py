@@ -58,10 +58,17 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from qrecon.common.settings import ENV_FILES, QontoSettings, ServiceSettings
+from qrecon.ingest.app.ports import Connection
 
 DEFAULT_CONNECTION = "default"
 CONNECTION_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 SECRETS_ENV_PREFIX = "INGEST_WEBHOOK_SECRETS__"
+
+# Bigger record batches than aiokafka's 16 KiB default: the relay hands the producer
+# hundreds of ~2 KiB records at once.
+PRODUCER_TUNING: dict[str, Any] = {"max_batch_size": 128 * 1024}
+# How long the startup check of the topics may wait for an unresponsive Kafka.
+TOPIC_CHECK_SECONDS = 10.0
 
 
 class ConnectionConfig(BaseModel):
@@ -74,14 +81,6 @@ class ConnectionConfig(BaseModel):
         if isinstance(value, str):
             return [value]
         return value
-
-
-class Connection(BaseModel):
-    """A resolved connection: its id, every valid secret (raw bytes), its organization."""
-
-    id: str
-    secrets: tuple[bytes, ...]
-    organization_id: str | None = None
 
 
 def _env(name: str, default: Any) -> Any:

@@ -24,7 +24,7 @@ All connections of a process share one rate budget (``SYNC_RATE_LIMITS``, Qonto'
 limits by default: give each replica a fraction when several run behind one IP).
 
 Replicas share the work through leases in PostgreSQL (``SYNC_LEASE_TTL_SECONDS``,
-``SYNC_LEASE_RENEW_SECONDS``, ``SYNC_REPLICA_ID``; see ``qrecon.sync.ownership``).
+``SYNC_LEASE_RENEW_SECONDS``, ``SYNC_REPLICA_ID``; see ``qrecon.sync.app.ownership``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -56,6 +56,10 @@ from qrecon.common.settings import (
 )
 from qrecon.common.timeutil import ensure_aware
 from qrecon.sync.core.sweep import QONTO_EPOCH
+
+# Kafka producer of ``run`` and ``backfill``: a page is published as one burst of up to 100
+# records, let them share produce requests.
+PRODUCER_TUNING: dict[str, Any] = {"max_batch_size": 1 << 20, "linger_ms": 2}
 
 
 class ConnectionSpec(BaseModel):

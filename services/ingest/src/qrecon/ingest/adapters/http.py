@@ -1,39 +1,15 @@
-"""HTTP adapter: the FastAPI application (routes, error bodies, body limits).
-
-``POST /webhooks/qonto`` (connection ``default``) and ``POST /webhooks/qonto/{connection_id}``.
-Checks, cheapest first, each answered with ``{"error": {"code", "detail"}}``, counted in
-``ingest_webhooks_rejected_total{reason=<code>}`` and never published:
-
-==========================  ======  ==================================================
-unknown connection          404     ``unknown_connection`` (see :mod:`..settings`)
-``Content-Length`` > limit  413     ``payload_too_large``, answered before reading a byte
-Content-Type not JSON       415     ``unsupported_media_type`` (absent is accepted)
-header missing / malformed  401     ``missing_signature`` / ``malformed_signature``
-timestamp out of tolerance  401     ``stale_timestamp`` (past or future)
-body over limit (chunked)   413     ``payload_too_large``, stops reading at the limit
-record over Kafka's limit   413     ``payload_too_large`` (``INGEST_MAX_RECORD_BYTES``)
-wrong HMAC                  401     ``invalid_signature``
-signed but not JSON         400     ``invalid_json``
-not a Qonto event           400     ``not_a_qonto_event``
-unparsable transaction      400     ``invalid_transaction``
-inbox unavailable / slow    503     ``unavailable`` (Qonto retries; nothing lost)
-wrong method                405     ``method_not_allowed``
-==========================  ======  ==================================================
-
-A webhook that passes is written to the inbox; the answer, ``200 {"status": "accepted",
-"event_id", "duplicate"}``, is sent only once the row is committed (a redelivery finds it
-there and gets the same 200 with ``duplicate: true``).
+"""HTTP adapter: the FastAPI application (routes, OpenAPI, error bodies). Webhook POSTs are
+answered by the raw-ASGI fast path of :mod:`.webhook_asgi` (parse, call the use case,
+render), which the documented FastAPI routes of the same paths delegate to as well.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,25 +18,21 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from qrecon.common.http_errors import Readiness, error_body, error_responses
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto.signature import SIGNATURE_HEADER
 from qrecon.common.schemas import QontoWebhookEvent
-from qrecon.common.topics import Topics
 from qrecon.ingest import metrics
-from qrecon.ingest.core.payload import MAX_ID_LENGTH, PayloadError, Routed, route_webhook
-from qrecon.ingest.core.signature import SignatureError, check_signature, check_timestamp
-from qrecon.ingest.core.signature import parse_signature_header as parse_header
-from qrecon.ingest.settings import DEFAULT_CONNECTION, Connection
+from qrecon.ingest.adapters.webhook_asgi import WebhookFastPath, WebhookHandler
+from qrecon.ingest.app.ports import Inbox, Runtime
+from qrecon.ingest.core.payload import MAX_ID_LENGTH
+from qrecon.ingest.settings import DEFAULT_CONNECTION
 
 log = get_logger(__name__)
 
-_SIGNATURE_HEADER_B = SIGNATURE_HEADER.lower().encode()
 _JSON = "application/json"
-_WEBHOOK_PATH = "/webhooks/qonto"
-_WEBHOOK_PREFIX = "/webhooks/qonto/"
 
 
 # FastAPI's native OpenTelemetry (recent versions) checks its providers on every request;
@@ -72,190 +44,8 @@ FASTAPI_OPTIONS: dict[str, Any] = (
 )
 
 
-class Inbox(Protocol):
-    async def write(self, connection_id: str, topic: str, routed: Routed) -> bool: ...
-
-
-class Runtime(Protocol):
-    """What the routes need; the service provides the real one, tests a fake."""
-
-    connections: Mapping[str, Connection]
-    topics: Topics
-    inbox: Inbox
-    max_body_bytes: int
-    max_record_bytes: int
-    signature_tolerance_seconds: float
-
-    def now(self) -> float: ...
-
-    async def readiness(self) -> dict[str, bool]: ...
-
-
-class Rejected(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
-
-
-class _Disconnected(Exception):
-    pass
-
-
 def error_response(status: int, code: str, detail: str, **extra: Any) -> Response:
     return Response(error_body(code, detail, **extra), status_code=status, media_type=_JSON)
-
-
-def _is_json(content_type: str | None) -> bool:
-    if content_type is None or not content_type.strip():
-        return True  # Qonto sends application/json; an absent type is not held against it
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == _JSON or (media.startswith("application/") and media.endswith("+json"))
-
-
-async def _read_capped(receive: Receive, limit: int) -> bytes:
-    """The body from ASGI ``receive``, refusing (413) as soon as it passes ``limit``."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise Rejected(413, "payload_too_large", f"body exceeds {limit} bytes")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-class WebhookHandler:
-    """``POST /webhooks/qonto[/{connection_id}]`` on raw ASGI.
-
-    It is the hot path, so it runs as an ASGI middleware ahead of FastAPI's routing,
-    request objects and dependency injection (which cost more than the whole verification);
-    the FastAPI routes of the same paths document it in OpenAPI and delegate to it.
-    """
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self._metrics = metrics.METRICS
-
-    async def __call__(
-        self, connection_id: str, scope: Scope, receive: Receive
-    ) -> tuple[int, bytes]:
-        """Process one webhook request; returns (status, JSON body). Never raises."""
-        started = time.perf_counter()
-        runtime = self.runtime
-        connection = runtime.connections.get(connection_id)
-        self._metrics.received[connection_id if connection is not None else "unknown"] += 1
-        try:
-            if connection is None:
-                raise Rejected(404, "unknown_connection", "no such webhook connection")
-            length = content_type = signature = None
-            for name, value in scope["headers"]:
-                if name == b"content-length":
-                    length = value
-                elif name == b"content-type":
-                    content_type = value.decode("latin-1")
-                elif name == _SIGNATURE_HEADER_B:
-                    signature = value.decode("latin-1")
-            limit = runtime.max_body_bytes
-            if length is not None and length.isdigit() and int(length) > limit:
-                raise Rejected(413, "payload_too_large", f"body exceeds {limit} bytes")
-            if not _is_json(content_type):
-                raise Rejected(415, "unsupported_media_type", "the body must be application/json")
-            now = runtime.now()
-            header = parse_header(signature)
-            check_timestamp(header, now=now, tolerance=runtime.signature_tolerance_seconds)
-            body = await _read_capped(receive, limit)
-            check_signature(header, body, connection.secrets)
-            routed = route_webhook(
-                body,
-                connection_id=connection.id,
-                observed_at=datetime.fromtimestamp(now, UTC),
-                organization_id=connection.organization_id,
-            )
-            if routed.record_bytes > runtime.max_record_bytes:
-                # Kafka would refuse it: acknowledging it would be a promise not kept.
-                raise Rejected(413, "payload_too_large", "event too large for a Kafka record")
-        except Rejected as exc:
-            return _reject(exc.status, exc.code, exc.detail, connection_id)
-        except SignatureError as exc:
-            return _reject(401, exc.code, exc.detail, connection_id)
-        except PayloadError as exc:
-            return _reject(400, exc.code, exc.detail, connection_id)
-        except _Disconnected:
-            return _reject(400, "client_disconnected", "the client went away", connection_id)
-        except Exception:  # a bug, not the client's fault; never let it escape
-            log.exception("webhook_internal_error", connection_id=connection_id[:64])
-            metrics.METRICS.rejected["internal_error"] += 1
-            return 500, error_body("internal_error", "internal error")
-
-        topic = routed.topic(runtime.topics.transactions, runtime.topics.qonto_events)
-        try:
-            # The inbox enforces INGEST_DURABLE_TIMEOUT_SECONDS itself (one reaper, no
-            # timer per request).
-            new = await runtime.inbox.write(connection.id, topic, routed)
-        except Exception as exc:  # InboxUnavailable (down, slow): Qonto will retry
-            log.warning(
-                "webhook_not_durable",
-                connection_id=connection.id,
-                event_id=routed.event_id,
-                error=type(exc).__name__,
-            )
-            return _reject(503, "unavailable", "could not store the event; retry", connection_id)
-        self._metrics.accepted["new" if new else "duplicate"] += 1
-        self._metrics.observe_latency(time.perf_counter() - started)
-        return 200, b'{"status":"accepted","event_id":%s,"duplicate":%s}' % (
-            json.dumps(routed.event_id).encode(),
-            b"false" if new else b"true",
-        )
-
-
-def webhook_connection(path: str) -> str | None:
-    """The connection a webhook path names, or None if it is not a webhook path."""
-    if path == _WEBHOOK_PATH or path == _WEBHOOK_PATH + "/":
-        return DEFAULT_CONNECTION
-    if path.startswith(_WEBHOOK_PREFIX):
-        rest = path[len(_WEBHOOK_PREFIX) :].rstrip("/")
-        if rest and "/" not in rest:
-            return rest
-    return None
-
-
-async def send_json(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-class WebhookFastPath:
-    """ASGI middleware: webhook POSTs go straight to :class:`WebhookHandler`."""
-
-    def __init__(self, app: ASGIApp, handler: WebhookHandler) -> None:
-        self.app = app
-        self.handler = handler
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            connection_id = webhook_connection(scope["path"])
-            if connection_id is not None:
-                status, body = await self.handler(connection_id, scope, receive)
-                await send_json(send, status, body)
-                return
-        await self.app(scope, receive, send)
 
 
 def _webhook_schema() -> dict[str, Any]:
@@ -445,12 +235,6 @@ def serve_app(app: FastAPI) -> ASGIApp:
     """What the server runs: webhook POSTs answered before entering FastAPI at all."""
     handler: WebhookHandler = app.state.webhook_handler
     return WebhookFastPath(app, handler)
-
-
-def _reject(status: int, code: str, detail: str, connection_id: str) -> tuple[int, bytes]:
-    metrics.METRICS.rejected[code] += 1
-    log.info("webhook_rejected", status=status, code=code, connection_id=connection_id[:64])
-    return status, error_body(code, detail)
 
 
 __all__ = ["Inbox", "Runtime", "create_http_app", "error_response", "serve_app"]

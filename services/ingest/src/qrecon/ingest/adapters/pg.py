@@ -27,6 +27,7 @@ from pydantic_core import to_json
 from qrecon.common.db import apply_migrations, create_pool, load_migrations
 from qrecon.common.logging import get_logger
 from qrecon.common.outbox import notify_channel
+from qrecon.ingest.app.ports import InboxUnavailable
 from qrecon.ingest.core.payload import Routed
 
 INBOX_TABLE = "ingest_inbox"
@@ -44,10 +45,6 @@ WITH ins AS (
 )
 SELECT connection_id, event_id, pg_notify($8, '')::text AS notified FROM ins
 """  # noqa: S608 - constant table name
-
-
-class InboxUnavailable(RuntimeError):
-    """The inbox could not make the event durable (PostgreSQL down, overloaded...)."""
 
 
 async def migrate(pool: asyncpg.Pool) -> list[str]:
@@ -70,7 +67,8 @@ class _Pending:
 
 
 class InboxWriter:
-    """Durably records routed webhooks, deduplicated by ``(connection_id, event_id)``.
+    """The ``Inbox`` port on PostgreSQL: durably records routed webhooks, deduplicated by
+    ``(connection_id, event_id)``.
 
     ``timeout``: a write not committed within it fails with :class:`InboxUnavailable`
     (the webhook is answered 503 and Qonto retries). One reaper task enforces every

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -24,13 +24,30 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qrecon.common.http_errors import Readiness, bearer_challenge, error_responses
 from qrecon.common.logging import get_logger
-
-if TYPE_CHECKING:
-    from qrecon.sync.service import SyncService
+from qrecon.sync.metrics import SyncMetrics
 
 log = get_logger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="SYNC_ADMIN_TOKEN")
+
+
+class AdminSettings(Protocol):
+    @property
+    def admin_token(self) -> SecretStr | None: ...
+
+
+class Service(Protocol):
+    """What the routes need (``bootstrap.SyncService``; a fake in tests)."""
+
+    @property
+    def settings(self) -> AdminSettings: ...
+
+    @property
+    def metrics(self) -> SyncMetrics: ...
+
+    async def readiness(self) -> dict[str, Any]: ...
+
+    def update_gauges(self) -> None: ...
 
 
 class ApiError(Exception):
@@ -57,7 +74,7 @@ def _http_code(status: int) -> str:
     return {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
 
 
-def create_app(service: SyncService) -> FastAPI:
+def create_app(service: Service) -> FastAPI:
     admin_token: SecretStr | None = service.settings.admin_token
     # Swagger UI's assets are served by the app itself, never from a CDN.
     app = FastAPIOffline(

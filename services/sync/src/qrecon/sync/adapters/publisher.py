@@ -5,46 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from faststream.kafka import KafkaBroker
 
 from qrecon.common import topics as topic_names
 from qrecon.common.kafka import publish_event
-from qrecon.common.schemas import InvoiceEvent, QontoTransaction, TransactionEvent
-from qrecon.common.schemas.events import TransactionSource, polled_event_id
+from qrecon.common.schemas import InvoiceEvent, TransactionEvent
 from qrecon.common.topics import Topics
 
 
-def transaction_event(
-    transaction: QontoTransaction,
-    *,
-    source: TransactionSource,
-    connection_id: str,
-    organization_id: str | None,
-) -> TransactionEvent:
-    """The event of a version read from the API (deterministic id: same version, same id)."""
-    return TransactionEvent(
-        event_id=polled_event_id(transaction.id, transaction.updated_at),
-        source=source,
-        connection_id=connection_id,
-        organization_id=organization_id,
-        transaction=transaction,
-    )
-
-
-class EventSink(Protocol):
-    """Where sync's events go (Kafka in production, a list in unit tests)."""
-
-    async def publish_transactions(self, events: Sequence[TransactionEvent]) -> None: ...
-
-    async def publish_invoice(self, event: InvoiceEvent) -> None: ...
-
-    async def publish_poison(self, raw: Any, error: str, *, key: str | None) -> None: ...
-
-
 class KafkaSink:
-    """Publishes on the contract topics; returns only once the broker acknowledged all."""
+    """The ``Publisher`` port on Kafka: publishes on the contract topics and returns only
+    once the broker acknowledged all."""
 
     def __init__(self, broker: KafkaBroker, topics: Topics) -> None:
         self.broker = broker

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import httpx
@@ -26,6 +24,7 @@ from qrecon.common.qonto import (
     TokenDecryptionError,
     TokenStore,
 )
+from qrecon.sync.app.ports import Connection
 from qrecon.sync.metrics import SyncMetrics
 from qrecon.sync.settings import ConnectionSpec, SyncSettings
 
@@ -73,17 +72,6 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-@dataclass(frozen=True, slots=True)
-class Connection:
-    """A connection as the workers see it."""
-
-    id: str
-    bank_account_ids: tuple[str, ...] | None  # None: every account of the organization
-    invoices: bool
-    uses_oauth: bool
-    refresh_token_seed: SecretStr | None = None
 
 
 def make_limiter(settings: SyncSettings) -> RateLimiter:
@@ -234,8 +222,13 @@ async def seed_refresh_token(
     return True
 
 
-def bank_accounts_of(organization: dict[str, Any]) -> list[dict[str, Any]]:
-    accounts = organization.get("bank_accounts")
-    if isinstance(accounts, list):
-        return [a for a in accounts if isinstance(a, dict) and a.get("id")]
-    return []
+__all__ = [
+    "Connection",
+    "CountingTransport",
+    "build_client",
+    "connections",
+    "endpoint_of",
+    "make_limiter",
+    "oauth_token_store",
+    "seed_refresh_token",
+]

@@ -1,4 +1,5 @@
-"""Sync's own consumer of ``qonto.transactions.v1`` (group ``SYNC_CONSUMER_GROUP``).
+"""Sync's own consumer of ``qonto.transactions.v1`` (group ``SYNC_CONSUMER_GROUP``): it
+decodes each batch and hands it to ``app.seen.record_observed``.
 
 It records the newest version of every transaction that *other* producers put on the
 topic (ingest, from webhooks), so that the gap-fill publishes only what is missing. Sync's
@@ -22,13 +23,13 @@ from faststream.kafka import KafkaBroker
 
 from qrecon.common.logging import get_logger
 from qrecon.common.timeutil import ensure_aware
-from qrecon.sync.adapters.store import SyncStore
+from qrecon.sync.app.ports import Store
+from qrecon.sync.app.seen import record_observed
 from qrecon.sync.core.versions import ObservedVersion
 from qrecon.sync.metrics import SyncMetrics
 
 log = get_logger(__name__)
 
-SYNC_SOURCES = frozenset({"poll", "backfill"})
 # TransactionEvent serialises ``source`` among its first fields, without spaces.
 _OWN_MARKERS = (b'"source":"poll"', b'"source":"backfill"')
 _HEAD = 400
@@ -61,19 +62,17 @@ def observed_from_body(body: Any) -> ObservedVersion | None:
     return ObservedVersion(str(tx_id), version, str(event_id), str(body.get("source") or "?"))
 
 
-async def record_batch(store: SyncStore, metrics: SyncMetrics, bodies: Sequence[Any]) -> None:
+async def record_batch(store: Store, metrics: SyncMetrics, bodies: Sequence[Any]) -> None:
+    """Decode a batch of raw values and record the versions of other producers' events."""
     others = [b for b in bodies if not (isinstance(b, bytes | bytearray) and is_sync_event(b))]
-    if len(others) != len(bodies):
-        metrics.observed.labels("sync", "own").inc(len(bodies) - len(others))
     observed = [o for o in (observed_from_body(b) for b in others) if o is not None]
-    if len(observed) != len(others):
-        metrics.observed.labels("?", "unreadable").inc(len(others) - len(observed))
-    for item, outcome in await store.record_observed(observed):
-        metrics.observed.labels(item.source, outcome).inc()
-        if item.source in SYNC_SOURCES and outcome in ("duplicate", "stale"):
-            metrics.redundant.labels(item.source).inc()
-        elif item.source not in SYNC_SOURCES and outcome == "duplicate":
-            metrics.delivered_first.inc()
+    await record_observed(
+        store,
+        metrics,
+        observed,
+        own=len(bodies) - len(others),
+        unreadable=len(others) - len(observed),
+    )
 
 
 def register_seen_consumer(
@@ -81,7 +80,7 @@ def register_seen_consumer(
     *,
     topic: str,
     group_id: str,
-    store: SyncStore,
+    store: Store,
     metrics: SyncMetrics,
 ) -> None:
     """Subscribe the recorder (before ``broker.start()``)."""

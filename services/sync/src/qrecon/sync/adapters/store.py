@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from qrecon.common.db import apply_migrations, load_migrations
-from qrecon.sync.adapters.leases import Fence, assert_held
+from qrecon.sync.adapters.leases import assert_held
+from qrecon.sync.app.ports import AccountState, BackfillRow, Fence, PublishedVersion
 from qrecon.sync.core.backfill import Backfill
 from qrecon.sync.core.sweep import Sweep
 from qrecon.sync.core.versions import ObservedVersion, classify_observed
@@ -60,32 +61,6 @@ def backfill_from_json(data: dict[str, Any]) -> Backfill:
         window=timedelta(seconds=float(data["window_seconds"])),
         sweep=sweep_from_json(data["sweep"]),
     )
-
-
-# ---------------------------------------------------------------- records
-
-
-@dataclass(frozen=True, slots=True)
-class AccountState:
-    watermark: datetime | None
-    sweep: Sweep | None
-
-
-@dataclass(frozen=True, slots=True)
-class PublishedVersion:
-    transaction_id: str
-    updated_at: datetime
-    event_id: str
-    source: str
-
-
-@dataclass(frozen=True, slots=True)
-class BackfillRow:
-    id: int
-    state: Backfill
-    done: bool
-    published: int
-    skipped: int
 
 
 _UPSERT_SEEN = """

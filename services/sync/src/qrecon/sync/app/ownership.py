@@ -19,6 +19,8 @@ lease is then released, so another replica takes over at its next round. A repli
 dies releases nothing: its leases expire ``ttl`` after its last renewal, and the others
 take them over at their next round — within ``ttl + 2 * renew_every`` (three rounds if
 they disagree about the number of units). A new owner resumes from the last checkpoint.
+
+The leases themselves are behind the ``Leases`` port (``adapters.leases`` in PostgreSQL).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qrecon.common.logging import get_logger
-from qrecon.sync.adapters.leases import Fence, LeaseStore
+from qrecon.sync.app.ports import Fence, Leases
 from qrecon.sync.core.leases import LeaseKey, parse_lease, plan_leases
 from qrecon.sync.metrics import SyncMetrics
 
@@ -74,7 +76,7 @@ class LeaseManager:
 
     def __init__(
         self,
-        store: LeaseStore,
+        store: Leases,
         *,
         replica_id: str,
         ttl: float,

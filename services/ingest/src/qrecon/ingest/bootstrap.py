@@ -1,4 +1,5 @@
-"""Wiring of the ingest service: PostgreSQL inbox, Kafka relay, HTTP app, lifecycle.
+"""The composition root of ingest: PostgreSQL inbox, Kafka relay, HTTP app, lifecycle, and
+the uvicorn server (``serve``; ``worker_app`` for each worker process).
 
 Durability design (why an inbox in PostgreSQL rather than publishing from the handler):
 Qonto wants a 2xx within 1 s and retries anything else, so the answer must mean "this
@@ -37,27 +38,29 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 
 import asyncpg
+import uvicorn
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
+from qrecon.common.http_server import bounded, uvicorn_options
 from qrecon.common.kafka import kafka_security, make_broker, security_options
-from qrecon.common.logging import get_logger
+from qrecon.common.logging import configure_logging, get_logger
 from qrecon.common.outbox import OutboxRelay
 from qrecon.common.topic_admin import APPLY_HINT, MissingTopicsError, missing_topics
 from qrecon.ingest import metrics
 from qrecon.ingest.adapters import pg
-from qrecon.ingest.adapters.http import Inbox, create_http_app
+from qrecon.ingest.adapters.http import create_http_app, serve_app
 from qrecon.ingest.adapters.kafka import BrokerConnector
+from qrecon.ingest.app.ports import Connection, Inbox, InboxUnavailable
 from qrecon.ingest.core.payload import Routed
-from qrecon.ingest.settings import Connection, IngestSettings
+from qrecon.ingest.settings import PRODUCER_TUNING, TOPIC_CHECK_SECONDS, IngestSettings
 
 log = get_logger(__name__)
-# How long the startup check of the topics may wait for an unresponsive Kafka.
-_TOPIC_CHECK_SECONDS = 10.0
 
 
 class IngestRuntime:
-    """The real runtime behind the HTTP routes."""
+    """The real runtime behind the HTTP routes (the ``app.ports.Runtime``)."""
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
@@ -92,13 +95,11 @@ class IngestRuntime:
         )
         await writer.start()
         self.inbox = writer
-        # Bigger record batches than aiokafka's 16 KiB default: the relay hands the producer
-        # hundreds of ~2 KiB records at once.
         broker = make_broker(
             s.kafka_bootstrap_servers,
             client_id="qonto-ingest",
             security=kafka_security(s),
-            max_batch_size=128 * 1024,
+            **PRODUCER_TUNING,
         )
         self.connector = BrokerConnector(broker)
         await self.connector.start()
@@ -136,7 +137,7 @@ class IngestRuntime:
         """
         names = [self.topics.transactions, self.topics.qonto_events]
         try:
-            async with asyncio.timeout(_TOPIC_CHECK_SECONDS):
+            async with asyncio.timeout(TOPIC_CHECK_SECONDS):
                 missing = await missing_topics(
                     self.settings.kafka_bootstrap_servers,
                     names,
@@ -186,7 +187,7 @@ class IngestRuntime:
 
 class _NotStarted:
     async def write(self, connection_id: str, topic: str, routed: Routed) -> bool:
-        raise pg.InboxUnavailable("not started")
+        raise InboxUnavailable("not started")
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -202,3 +203,39 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             await runtime.stop()
 
     return create_http_app(runtime, lifespan=lifespan)
+
+
+def worker_app() -> ASGIApp:
+    """The app of one worker process (uvicorn's factory; settings from the environment)."""
+    settings = IngestSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    return bounded(serve_app(create_app(settings)), settings)
+
+
+def serve(settings: IngestSettings) -> None:
+    """Run uvicorn until SIGTERM/SIGINT (one process, or ``settings.workers`` of them)."""
+    # One process serves the app directly; several are started by uvicorn's supervisor
+    # from the factory, each building its own app (and pool, writer, relay).
+    several = settings.workers > 1
+    app: ASGIApp | str = (
+        "qrecon.ingest.bootstrap:worker_app"
+        if several
+        else bounded(serve_app(create_app(settings)), settings)
+    )
+    uvicorn.run(
+        app,
+        factory=several,
+        workers=settings.workers if several else None,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        lifespan="on",
+        backlog=2048,
+        # A worker answers the supervisor's health check only once it has imported the
+        # app (seconds on a busy or CPU-capped host): at uvicorn's 5 s default, workers
+        # were killed and respawned for ever there.
+        timeout_worker_healthcheck=60,
+        timeout_graceful_shutdown=int(settings.drain_timeout_seconds) + 10,
+        proxy_headers=False,  # nothing in ingest reads the client's address
+        **uvicorn_options(settings),  # httptools with header timeout, connection cap, logs
+    )

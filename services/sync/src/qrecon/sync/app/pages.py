@@ -15,12 +15,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from qrecon.common.logging import get_logger
-from qrecon.common.qonto import QontoClient, QontoValidationError
+from qrecon.common.qonto import QontoValidationError
 from qrecon.common.schemas import QontoTransaction
 from qrecon.common.schemas.events import TransactionSource
 from qrecon.common.timeutil import ensure_aware
-from qrecon.sync.adapters.publisher import EventSink, transaction_event
-from qrecon.sync.adapters.store import PublishedVersion, SyncStore
+from qrecon.sync.app.ports import PublishedVersion, Publisher, QontoApi, Store
+from qrecon.sync.core.events import transaction_event
 from qrecon.sync.core.sweep import PageRequest, PageSummary
 from qrecon.sync.core.versions import select_unseen
 from qrecon.sync.metrics import SyncMetrics
@@ -53,9 +53,7 @@ def _timestamp(raw: Any) -> datetime | None:
         return None
 
 
-async def fetch_page(
-    client: QontoClient, bank_account_id: str, request: PageRequest
-) -> FetchedPage:
+async def fetch_page(client: QontoApi, bank_account_id: str, request: PageRequest) -> FetchedPage:
     """One page of ``GET /v2/transactions`` for the request the planner made.
 
     Items are parsed one by one: one that does not parse is set aside (DLQ), it does
@@ -95,8 +93,8 @@ async def fetch_page(
 async def publish_page(
     page: FetchedPage,
     *,
-    store: SyncStore,
-    sink: EventSink,
+    store: Store,
+    sink: Publisher,
     metrics: SyncMetrics,
     connection_id: str,
     organization_id: str | None,

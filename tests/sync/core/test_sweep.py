@@ -21,7 +21,7 @@ from qrecon.sync.core.sweep import (
     truncate_ms,
 )
 
-from .fakes import OffsetListApi, Row, ms
+from ..fakes import OffsetListApi, Row, ms
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from qrecon.sync.adapters.http import create_app
-from qrecon.sync.service import SyncService
+from qrecon.sync.bootstrap import SyncService
 from qrecon.sync.settings import SyncSettings
 
 TOKEN = "admin-token-0123456789"

@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from qrecon.common.schemas import QontoTransaction
-from qrecon.sync.adapters.publisher import transaction_event
 from qrecon.sync.adapters.qonto import connections, endpoint_of
 from qrecon.sync.adapters.seen import is_sync_event, observed_from_body
+from qrecon.sync.core.events import transaction_event
 from qrecon.sync.settings import ConnectionSpec, SyncSettings, parse_rate_limits
 
 TX = {

@@ -10,7 +10,7 @@ Stop (SIGTERM) is honoured between pages: the page being published is finished a
 checkpointed, a page being fetched is abandoned (nothing of it was published), and the
 watermark never moves past what Kafka acknowledged.
 
-Under a lease (``fence``, see ``qrecon.sync.ownership``) every checkpoint also checks, in
+Under a lease (``fence``, see ``qrecon.sync.app.ownership``) every checkpoint also checks, in
 its own transaction, that this replica still owns the account; when it does not
 (``LeaseLost``), nothing is written and the worker returns at once: the new owner resumes
 from the last checkpoint (the page published meanwhile is published again, same event ids).
@@ -21,17 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
 from qrecon.common.logging import get_logger
-from qrecon.common.qonto import QontoClient
 from qrecon.common.timeutil import utcnow
-from qrecon.sync.adapters.leases import Fence, LeaseLost
-from qrecon.sync.adapters.publisher import EventSink
-from qrecon.sync.adapters.store import SyncStore
+from qrecon.sync.app.pages import FetchedPage, fetch_page, publish_page
+from qrecon.sync.app.ports import Clock, Fence, LeaseLost, Publisher, QontoApi, Store
 from qrecon.sync.core.sweep import (
     Sweep,
     SweepPlan,
@@ -41,7 +38,6 @@ from qrecon.sync.core.sweep import (
     lag_seconds,
 )
 from qrecon.sync.metrics import SyncMetrics
-from qrecon.sync.pages import FetchedPage, fetch_page, publish_page
 
 log = get_logger(__name__)
 
@@ -71,9 +67,9 @@ class AccountSync:
     def __init__(
         self,
         *,
-        client: QontoClient,
-        store: SyncStore,
-        sink: EventSink,
+        client: QontoApi,
+        store: Store,
+        sink: Publisher,
         metrics: SyncMetrics,
         plan: SweepPlan,
         connection_id: str,
@@ -81,7 +77,7 @@ class AccountSync:
         organization_id: str | None,
         per_page: int = 100,
         prefetch: bool = True,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.client = client
         self.store = store

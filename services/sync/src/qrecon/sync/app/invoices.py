@@ -14,10 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from qrecon.common.logging import get_logger
-from qrecon.common.qonto import QontoClient, QontoForbidden
-from qrecon.sync.adapters.leases import Fence
-from qrecon.sync.adapters.publisher import EventSink
-from qrecon.sync.adapters.store import SyncStore
+from qrecon.common.qonto import QontoForbidden
+from qrecon.sync.app.ports import Fence, Publisher, QontoApi, Store
 from qrecon.sync.core.invoices import QontoInvoiceKind, content_hash, map_invoice, to_invoice_event
 from qrecon.sync.metrics import SyncMetrics
 
@@ -25,10 +23,10 @@ log = get_logger(__name__)
 
 
 async def sync_invoices_once(
-    client: QontoClient,
+    client: QontoApi,
     *,
-    store: SyncStore,
-    sink: EventSink,
+    store: Store,
+    sink: Publisher,
     metrics: SyncMetrics,
     connection_id: str,
     fence: Fence | None = None,
@@ -68,8 +66,8 @@ async def sync_invoices_once(
 async def _handle(
     batch: list[dict[str, Any]],
     kind: QontoInvoiceKind,
-    store: SyncStore,
-    sink: EventSink,
+    store: Store,
+    sink: Publisher,
     metrics: SyncMetrics,
     connection_id: str,
     counts: Counter[str],

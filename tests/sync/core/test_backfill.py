@@ -9,7 +9,7 @@ import pytest
 from qrecon.sync.core.backfill import Backfill, BackfillRangeError, backfill_range
 from qrecon.sync.core.sweep import QONTO_EPOCH
 
-from .fakes import OffsetListApi, Row
+from ..fakes import OffsetListApi, Row
 
 NOW = datetime(2025, 6, 15, 10, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from qrecon.common.schemas import TransactionEvent
 from qrecon.ingest.core.payload import PayloadError, route_webhook
 
-from .conftest import encode, transaction_data, webhook
+from ..conftest import encode, transaction_data, webhook
 
 NOW = datetime(2025, 1, 24, 10, 55, 30, tzinfo=UTC)
 

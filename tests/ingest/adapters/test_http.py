@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from qrecon.common.qonto.signature import signature_header
 from qrecon.ingest.adapters.http import create_http_app
-from qrecon.ingest.adapters.pg import InboxUnavailable
+from qrecon.ingest.app.ports import InboxUnavailable
 from qrecon.ingest.settings import Connection
 
-from .conftest import (
+from ..conftest import (
     ACME_SECRET,
     OLD_SECRET,
     SECRET,

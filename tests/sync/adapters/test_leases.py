@@ -10,8 +10,9 @@ import asyncpg
 import pytest
 
 from qrecon.common.db import create_pool
-from qrecon.sync.adapters.leases import Fence, LeaseLost, LeaseStore, assert_held, hold_lease
+from qrecon.sync.adapters.leases import Fence, LeaseLost, LeaseStore, assert_held
 from qrecon.sync.adapters.store import PublishedVersion, SyncStore, migrate
+from qrecon.sync.app.hold_lease import hold_lease
 from qrecon.sync.core.leases import gapfill_lease
 from qrecon.sync.core.sweep import PageSummary, Sweep
 

@@ -11,7 +11,7 @@ from qrecon.sync.core.versions import (
     select_unseen,
 )
 
-from .fakes import Row
+from ..fakes import Row
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 LATER = T0 + timedelta(seconds=5)
