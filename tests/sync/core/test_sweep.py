@@ -18,6 +18,7 @@ from qrecon.sync.core.sweep import (
     backoff_delay,
     jittered,
     lag_seconds,
+    latest_covered,
     truncate_ms,
 )
 
@@ -281,3 +282,18 @@ def test_an_api_ignoring_the_upper_bound_cannot_make_the_sweep_loop() -> None:
     done = sweep.advance(page)
     assert done.done
     assert done.covered_until == end
+
+
+def test_a_new_sweep_does_not_report_its_overlap_as_lag() -> None:
+    """A sweep restarts an overlap before the watermark; what the previous sweep covered stays
+    covered, so the lag is measured from the later of the cursor and the watermark."""
+    watermark = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    cursor = watermark - timedelta(minutes=10)
+    now = watermark + timedelta(seconds=3)
+    assert latest_covered(cursor, watermark) == watermark
+    assert lag_seconds(latest_covered(cursor, watermark), now) == 3.0
+    assert latest_covered(watermark + timedelta(seconds=1), watermark) == watermark + timedelta(
+        seconds=1
+    )
+    assert latest_covered(None, None) is None
+    assert latest_covered(None, watermark) == watermark

@@ -36,6 +36,7 @@ from qrecon.sync.core.sweep import (
     backoff_delay,
     jittered,
     lag_seconds,
+    latest_covered,
 )
 from qrecon.sync.metrics import SyncMetrics
 
@@ -94,7 +95,7 @@ class AccountSync:
         self._log = log.bind(connection_id=connection_id, bank_account_id=bank_account_id)
 
     def update_lag(self) -> None:
-        covered = self.progress.covered_until or self.progress.watermark
+        covered = latest_covered(self.progress.covered_until, self.progress.watermark)
         self.metrics.lag.labels(self.connection_id, self.bank_account_id).set(
             lag_seconds(covered, self.clock())
         )

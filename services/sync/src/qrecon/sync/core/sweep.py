@@ -238,6 +238,14 @@ class SweepPlan:
         return Sweep.begin("updated_at", start, end)
 
 
+def latest_covered(cursor: datetime | None, watermark: datetime | None) -> datetime | None:
+    """How far the data is known to be synced: the later of a running sweep's cursor and the
+    last completed sweep's end. A new sweep starts an overlap *before* the watermark, so its
+    cursor alone would report a lag of that overlap although nothing is missing."""
+    known = [t for t in (cursor, watermark) if t is not None]
+    return max(known) if known else None
+
+
 def lag_seconds(covered_until: datetime | None, now: datetime) -> float:
     """How far the synced data is behind now (infinite before the first page)."""
     if covered_until is None:
