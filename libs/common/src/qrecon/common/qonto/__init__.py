@@ -1,7 +1,8 @@
 """Speaking Qonto: the webhook signature format and the API client.
 
-``from qrecon.common.qonto import QontoClient, RateLimiter, ...``; see ``client``,
-``auth``, ``token_store``, ``ratelimit``, ``pagination``, ``windows`` and ``errors``.
+``from qrecon.common.qonto import QontoClient, RateLimiter, ...``; see ``client`` (built
+from ``transport``, ``retry``, ``listing``, ``transactions`` and ``resources``), ``auth``,
+``token_store``, ``ratelimit``, ``pagination``, ``windows`` and ``errors``.
 """
 
 from qrecon.common.encryption import TokenCipher, TokenDecryptionError
