@@ -29,8 +29,8 @@ from qrecon.common.qonto.ratelimit import RateLimiter
 from qrecon.common.qonto.token_store import InMemoryTokenStore, OAuthTokens
 from qrecon.common.schemas import QontoTransaction, QontoWebhookEvent, TransactionEvent
 from qrecon.ingest.core.payload import route_webhook
-from qrecon.sync.core.organization import bank_accounts_of
 from qrecon.sync.core.invoices import map_client_invoice, map_supplier_invoice
+from qrecon.sync.core.organization import bank_accounts_of
 
 from .fakes import FakeClock
 
