@@ -423,6 +423,7 @@ def test_invoices_endpoints(api: httpx.Client, qonto: EmulatorHandle) -> None:
     assert supplier["invoice_number"] == "F2025-00101"
     assert supplier["iban"] == IBAN
     assert supplier["total_amount"]["value"] == "45.90"
+    assert "total_amount_cents" not in supplier  # as documented: the value only
     assert "_payment_reference" not in supplier
 
 

@@ -129,11 +129,11 @@ def test_subscription_api_with_oauth(qonto: EmulatorHandle, receiver: Receiver) 
         url, headers=bearer, json={"callback_url": receiver.url, "types": ["v1/transactions"]}
     )
     assert created.status_code == 201
-    subscription = created.json()["webhook_subscription"]
+    subscription = created.json()
     assert 32 <= len(subscription["secret"]) <= 128
     listed = httpx.get(url, headers=bearer).json()
     assert listed["meta"]["total_count"] == 1
-    assert "secret" not in listed["webhook_subscriptions"][0]
+    assert "secret" not in listed["subscriptions"][0]
     short = httpx.post(
         url,
         headers=bearer,
@@ -155,13 +155,13 @@ def test_subscription_api_with_oauth(qonto: EmulatorHandle, receiver: Receiver) 
         url, headers=key, json={"callback_url": receiver.url + "?b", "types": ["v1/transactions"]}
     )
     assert once.json() == twice.json()
-    replayed = once.json()["webhook_subscription"]
+    replayed = once.json()
     assert httpx.delete(f"{url}/{replayed['id']}", headers=bearer).status_code == 204
     _income(qonto)
     _verify(receiver.wait_for(1)[0], subscription["secret"])
     deleted = httpx.delete(f"{url}/{subscription['id']}", headers=bearer)
     assert deleted.status_code == 204
-    assert httpx.get(url, headers=bearer).json()["webhook_subscriptions"] == []
+    assert httpx.get(url, headers=bearer).json()["subscriptions"] == []
 
 
 def test_retries_with_backoff_until_delivered(qonto: EmulatorHandle, receiver: Receiver) -> None:

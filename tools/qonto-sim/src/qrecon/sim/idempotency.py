@@ -1,13 +1,15 @@
 """``X-Qonto-Idempotency-Key`` on the emulator's writes, and answers lost on the way back.
 
-Qonto [doc]: a write carrying ``X-Qonto-Idempotency-Key`` (a UUID v4) whose first attempt
+Qonto [doc]: a write carrying ``X-Qonto-Idempotency-Key`` (any unique string; a UUID v4 is
+recommended, not required) whose first attempt
 succeeded gets that first answer again, for 30 minutes, even if the body differs. The
 emulator does the same for every write under ``/v2`` (``POST``, ``PUT``, ``PATCH``,
 ``DELETE``):
 
 * the key is scoped to the caller's organization (two organizations never see each
-  other's answers) and must be a UUID (any version; canonical ``8-4-4-4-12`` hex form,
-  case-insensitive), else 422 in Qonto's error format, before anything is done;
+  other's answers); any non-empty printable key of at most 255 characters is taken as
+  sent (a UUID in any case is the same key), anything else gets 422 in Qonto's error
+  format before anything is done;
 * only a successful (2xx) answer is kept: a write that failed can be retried with the same
   key and is processed again;
 * the answer is replayed byte for byte (status, body, content type) with the emulator's
@@ -48,10 +50,16 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
+MAX_KEY_LENGTH = 255
+
+
 def parse_key(raw: str) -> str | None:
-    """The key in canonical form (lower case), or None when it is not a UUID."""
+    """The key as compared (a UUID in lower case, any other key as sent), or None when it
+    cannot be a key (empty, too long, control characters)."""
     value = raw.strip()
-    return value.lower() if _UUID.match(value) else None
+    if not value or len(value) > MAX_KEY_LENGTH or not value.isprintable():
+        return None
+    return value.lower() if _UUID.match(value) else value
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from qrecon.common.money import from_cents
+from qrecon.common.money import from_cents, to_cents
 from qrecon.sim.clock import format_ts
 
 # operation_type -> REST subject_type (snake case; the webhook capitalises it).
@@ -150,7 +150,7 @@ def supplier_invoice_contract(inv: dict[str, Any]) -> dict[str, Any]:
         "kind": "payable",
         "counterparty_name": inv["supplier_name"],
         "counterparty_iban": inv.get("iban"),
-        "amount_cents": inv["total_amount_cents"],
+        "amount_cents": to_cents(inv["total_amount"]["value"]),  # the documented shape
         "currency": inv["total_amount"]["currency"],
         "issue_date": inv["issue_date"],
         "due_date": inv["due_date"],

@@ -160,7 +160,14 @@ def error_from_response(
             errors = [{"code": k, "detail": str(v)} for k, v in raw_errors.items()]
         raw_trace = body.get("trace_id")
         trace_id = str(raw_trace) if raw_trace is not None else None
-    trace_id = trace_id or response.headers.get("x-qonto-trace-id") or None
+    # Qonto sends the trace id as X-Tyk-Trace-Id too (docs: errors), which is all a gateway
+    # error without a JSON body carries; x-qonto-trace-id is kept for older captures.
+    trace_id = (
+        trace_id
+        or response.headers.get("x-tyk-trace-id")
+        or response.headers.get("x-qonto-trace-id")
+        or None
+    )
     detail = _detail(errors, body)
     message = f"Qonto answered {status}" + (f": {detail}" if detail else "")
     kwargs: dict[str, Any] = {"errors": errors, "trace_id": trace_id, "body": body, **common}

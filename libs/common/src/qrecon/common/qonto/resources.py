@@ -74,10 +74,20 @@ class WebhookSubscriptionsApi(QontoLister):
         return obj
 
     async def list_webhook_subscriptions(self) -> list[dict[str, Any]]:
+        """Qonto lists them under ``subscriptions`` (docs: list-webhook-subscriptions);
+        ``webhook_subscriptions`` is still read from older emulators and captures."""
         return [
             item
-            async for item in self.iter_items("/v2/webhook_subscriptions", "webhook_subscriptions")
+            async for item in self.iter_items(
+                "/v2/webhook_subscriptions", ("subscriptions", "webhook_subscriptions")
+            )
         ]
+
+    async def get_webhook_subscription(self, id: str) -> dict[str, Any]:
+        """One subscription (Qonto answers the bare object, without its secret)."""
+        return await self._get_object(
+            f"/v2/webhook_subscriptions/{segment(id)}", "webhook_subscription"
+        )
 
     async def delete_webhook_subscription(self, id: str) -> None:
         await self.request("DELETE", f"/v2/webhook_subscriptions/{segment(id)}")

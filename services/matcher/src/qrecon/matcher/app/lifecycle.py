@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from qrecon.common.schemas import Allocation, MatchResult, QontoTransaction
+from qrecon.matcher.core.evidence import payer_iban
 
 ALLOCATING = "auto_matched"
 REVIEWABLE = ("suggested", "unmatched")
@@ -139,13 +140,8 @@ def with_reasons(result: MatchResult, *extra: str) -> MatchResult:
 
 
 def observed_counterparty(tx: QontoTransaction) -> tuple[str, str]:
-    """The payer as the bank shows it: (name, IBAN), ``""`` when unknown."""
+    """The payer as the bank shows it: (name, IBAN), ``""`` when unknown. The IBAN is the
+    engine's reading (``core.evidence.payer_iban``): an account number in another format is
+    never learnt as the payer's IBAN."""
     name = tx.clean_counterparty_name or tx.label or ""
-    nested = tx.counterparty
-    iban = ""
-    for key in ("counterparty_account_number", "iban", "counterparty_iban"):
-        value = nested.get(key)
-        if isinstance(value, str) and value.strip():
-            iban = value.replace(" ", "").upper()
-            break
-    return name.strip(), iban
+    return name.strip(), payer_iban(tx) or ""

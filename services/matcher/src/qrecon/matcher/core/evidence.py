@@ -121,7 +121,7 @@ def read_evidence(
     """References, then counterparties, as ``tx`` names them (``cache``: ``similar_names``)."""
     refs = read_references((tx.reference, tx.label), book.patterns())
     ref_hits = _reference_hits(cfg, book, refs)
-    iban = _payer_iban(tx)
+    iban = payer_iban(tx)
     observed = _observed_names(tx)
     cp_hits = _known_counterparties(book, knowledge, iban, observed)
     strong = set(cp_hits)
@@ -222,15 +222,14 @@ def typo_hits(evidence: Evidence, entries: list[BookEntry]) -> dict[str, None]:
 
 
 # ---------------------------------------------------------------------- counterparty
-def _payer_iban(tx: QontoTransaction) -> str | None:
-    """The payer's IBAN from the nested counterparty object, validated (None if none)."""
+def payer_iban(tx: QontoTransaction) -> str | None:
+    """The payer's IBAN from the nested counterparty object, or None. Only an account whose
+    format says IBAN (REST ``IBAN``, webhooks ``iban``; absent is tried) and that validates
+    as one is an IBAN: Qonto also sends ``account_number`` and ``SWIFT_BIC`` formats."""
     nested = tx.counterparty
     account = nested.get("counterparty_account_number")
-    if isinstance(account, str) and nested.get("counterparty_account_number_format") in (
-        None,
-        "IBAN",
-        "iban",
-    ):
+    fmt = nested.get("counterparty_account_number_format")
+    if isinstance(account, str) and (fmt is None or str(fmt).lower() == "iban"):
         return normalise_iban(account)
     return None
 

@@ -52,7 +52,13 @@ def qonto_error(
     error: dict[str, Any] = {"code": code, "detail": detail}
     if source:
         error["source"] = source
-    return json_response({"errors": [error], "trace_id": uuid.uuid4().hex}, status, headers)
+    # The body's trace_id is also sent as the X-Tyk-Trace-Id header (docs: errors).
+    trace_id = uuid.uuid4().hex
+    return json_response(
+        {"errors": [error], "trace_id": trace_id},
+        status,
+        {**(headers or {}), "X-Tyk-Trace-Id": trace_id},
+    )
 
 
 def principal(sim: Simulator, request: Request, scope: str) -> Principal:

@@ -128,7 +128,8 @@ class QontoEdge(BaseHTTPMiddleware):
             return qonto_error(
                 422,
                 "unprocessable_entity",
-                f"{IDEMPOTENCY_HEADER} must be a UUID (v4), got {raw_key[:64]!r}",
+                f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable characters (a UUID v4 is "
+                "recommended)",
                 parameter=IDEMPOTENCY_HEADER,
             )
         scope = (who.organization_id, key)

@@ -30,14 +30,16 @@ async def create_subscription(request: Request, sim: SimDep) -> Response:
         organization_id=who.organization_id,
         strict=True,
     )
-    return json_response({"webhook_subscription": subscription}, 201)
+    # Qonto answers create and get with the bare object and lists under "subscriptions"
+    # (docs: create-a-webhook-subscription, get-a-webhook-subscription, list-...).
+    return json_response(subscription, 201)
 
 
 @router.get("/v2/webhook_subscriptions")
 async def list_subscriptions(request: Request, sim: SimDep) -> Response:
     who = principal(sim, request, "webhook")
     items = sim.subscriptions.listing(who.organization_id)
-    return paged(sim, request, "webhook_subscriptions", items)
+    return paged(sim, request, "subscriptions", items)
 
 
 @router.get("/v2/webhook_subscriptions/{subscription_id}")
@@ -47,7 +49,7 @@ async def get_subscription(subscription_id: str, request: Request, sim: SimDep) 
     if sub["organization_id"] != who.organization_id:
         raise NotFound("webhook subscription not found")
     sub.pop("secret", None)
-    return json_response({"webhook_subscription": sub})
+    return json_response(sub)
 
 
 @router.delete("/v2/webhook_subscriptions/{subscription_id}")

@@ -142,8 +142,9 @@ class InvoiceStore:
                 "file_name": f"{invoice_number}.pdf",
                 "invoice_number": invoice_number,
                 "supplier_name": supplier_name,
+                # Documented supplier invoices carry total_amount {value, currency} only,
+                # no total_amount_cents (docs: list-supplier-invoices).
                 "total_amount": money_object(amount_cents),
-                "total_amount_cents": amount_cents,
                 "issue_date": issue,
                 "due_date": date_value(due_date) or issue,
                 "payment_date": None,

@@ -79,11 +79,12 @@ class SubscriptionStore:
                 "membership_id": stable_uuid("membership", org_id),
                 "callback_url": callback_url,
                 "types": types_list,
-                "description": description,
                 "secret": secret or secrets.token_hex(32),
                 "created_at": now,
                 "updated_at": now,
             }
+            if description is not None:  # Qonto omits an absent description (not null)
+                subscription["description"] = description
             self._subscriptions[subscription["id"]] = subscription
             return dict(subscription)
 
