@@ -92,6 +92,8 @@ class FakeQontoApi:
     organization: dict[str, Any] = field(
         default_factory=lambda: {"id": "org-1", "bank_accounts": [{"id": "ba-1"}]}
     )
+    # GET /v2/bank_accounts when it differs from the organization answer's list
+    bank_accounts: list[dict[str, Any]] | None = None
     client_invoices: list[dict[str, Any]] = field(default_factory=list)
     supplier_invoices: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
@@ -145,7 +147,8 @@ class FakeQontoApi:
         return self.organization
 
     async def iter_bank_accounts(self, *, per_page: int = 100) -> AsyncIterator[dict[str, Any]]:
-        for account in self.organization["bank_accounts"]:
+        listed = self.bank_accounts
+        for account in self.organization["bank_accounts"] if listed is None else listed:
             yield account
 
     async def iter_client_invoices(self, **filters: Any) -> AsyncIterator[dict[str, Any]]:

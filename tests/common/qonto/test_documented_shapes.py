@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from qrecon.common.qonto.auth import ApiKeyAuth
 from qrecon.common.qonto.client import QontoClient, RetryPolicy
 from qrecon.common.qonto.errors import QontoDecodeError, QontoServerError, error_from_response
 from qrecon.common.qonto.ratelimit import RateLimiter
-from qrecon.common.schemas import QontoTransaction
+from qrecon.common.schemas import QontoTransaction, QontoWebhookEvent
+from qrecon.ingest.core.payload import route_webhook
 from qrecon.matcher.app.lifecycle import observed_counterparty
 from qrecon.sim.shapes import supplier_invoice_contract
 from qrecon.sim.state import API_KEY_SCOPES, Simulator
@@ -26,6 +28,10 @@ from qrecon.sim.testing import run_emulator
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "qonto"
 BASE_URL = "https://thirdparty.qonto.test"
+
+
+def raw(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
 
 
 def load(name: str) -> Any:
@@ -165,3 +171,36 @@ def test_emulator_contract_of_a_documented_supplier_invoice() -> None:
     assert contract["amount_cents"] == 125040
     assert contract["currency"] == "EUR"
     assert contract["counterparty_iban"] == "FR7630003036200002045781282"
+
+
+# 3. v1/payment-links has no data.id: the link is data.payment_link_id and the invoice it
+#    was made for is data.resource_id / data.resource_metadata.invoice_number.
+#    libs/common/src/qrecon/common/schemas/events.py:83-85 (resource_id) and
+#    services/ingest/src/qrecon/ingest/core/payload.py:148-149 (the Kafka key) fall back to
+#    the *event* id. Symptom: resource_id == key == the event id, so two events of the same
+#    link land on different keys (no per-link ordering/compaction) and nothing names the link.
+def test_payment_links_event_is_keyed_by_the_link() -> None:
+    body = load("webhook_payment_links.json")
+    event = QontoWebhookEvent.model_validate(body)
+    assert event.resource_id == body["data"]["payment_link_id"]
+    routed = route_webhook(
+        raw("webhook_payment_links.json"),
+        connection_id="atelier-lumiere",
+        observed_at=datetime(2025, 4, 10, tzinfo=UTC),
+    )
+    assert routed.key == body["data"]["payment_link_id"]
+
+
+# 4. v1/consent-revocations has no data.id either (data = {client_id, revoked_at}); it
+#    means "the user revoked this app for this organization: stop using the connection".
+#    Same fallback as 3 (events.py:83-85, payload.py:148-149): keyed by the event id; and no
+#    code consumes it (grep -ri consent services libs: nothing). Intended here (a proposal):
+#    keyed by the organization, the connection it revokes.
+def test_consent_revocation_is_keyed_by_the_organization() -> None:
+    body = load("webhook_consent_revocations.json")
+    routed = route_webhook(
+        raw("webhook_consent_revocations.json"),
+        connection_id="atelier-lumiere",
+        observed_at=datetime(2025, 5, 2, tzinfo=UTC),
+    )
+    assert routed.key == body["organization_id"]

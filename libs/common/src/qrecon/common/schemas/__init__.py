@@ -9,6 +9,7 @@ from qrecon.common.schemas.events import (
     QontoWebhookEvent,
     TransactionEvent,
     polled_event_id,
+    webhook_resource_id,
 )
 from qrecon.common.schemas.qonto import QontoTransaction
 
@@ -22,4 +23,5 @@ __all__ = [
     "QontoWebhookEvent",
     "TransactionEvent",
     "polled_event_id",
+    "webhook_resource_id",
 ]

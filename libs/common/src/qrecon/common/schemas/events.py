@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -81,8 +82,29 @@ class QontoWebhookEvent(BaseModel):
 
     @property
     def resource_id(self) -> str:
-        value = self.data.get("id")
+        value = webhook_resource_id(self.type, self.data, self.organization_id)
         return str(value) if value is not None else self.id
+
+
+# Event types whose ``data`` names its resource other than by ``data.id`` (docs:
+# supported-webhooks): a payment link is ``payment_link_id``; a consent revocation revokes
+# the app's access to the organization, so the organization is what it is about.
+_RESOURCE_FIELD = {"v1/payment-links": "payment_link_id"}
+_ORGANIZATION_SCOPED = frozenset({"v1/consent-revocations"})
+
+
+def webhook_resource_id(
+    event_type: str, data: Mapping[str, Any], organization_id: str | None
+) -> Any:
+    """The id of what a webhook event is about (the key of ``qonto.events.v1``) as sent, or
+    None when the event names nothing (then the event's own id stands in). The caller
+    checks it is a usable id."""
+    value = data.get("id")
+    if value is None and event_type in _RESOURCE_FIELD:
+        value = data.get(_RESOURCE_FIELD[event_type])
+    if value is None and event_type in _ORGANIZATION_SCOPED:
+        value = organization_id
+    return value
 
 
 InvoiceKind = Literal["receivable", "payable"]

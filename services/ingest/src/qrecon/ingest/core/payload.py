@@ -45,7 +45,7 @@ from pydantic_core import from_json
 
 from qrecon.common import topics as topic_names
 from qrecon.common.kafka import headers_for
-from qrecon.common.schemas import QontoTransaction, TransactionEvent
+from qrecon.common.schemas import QontoTransaction, TransactionEvent, webhook_resource_id
 
 TRANSACTIONS_TYPE = "v1/transactions"
 MAX_ID_LENGTH = 255
@@ -145,8 +145,8 @@ def route_webhook(
     headers[HEADER_CONNECTION_ID] = connection_id
 
     if event_type != TRANSACTIONS_TYPE:
-        resource = data.get("id")
-        key = event_id if resource is None else _safe_id(resource, "data.id")
+        resource = webhook_resource_id(event_type, data, org_id)
+        key = event_id if resource is None else _safe_id(resource, "resource id")
         return Routed(event_id, event_type, "events", key, body, headers)
 
     transaction_data = {k: v for k, v in data.items() if k != "event"}

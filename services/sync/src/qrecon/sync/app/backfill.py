@@ -22,6 +22,7 @@ from datetime import date, datetime
 
 from qrecon.common.logging import get_logger
 from qrecon.common.timeutil import utcnow
+from qrecon.sync.app.accounts import discover_bank_accounts
 from qrecon.sync.app.hold_lease import hold_lease
 from qrecon.sync.app.pages import fetch_page, publish_page
 from qrecon.sync.app.ports import (
@@ -39,7 +40,6 @@ from qrecon.sync.app.ports import (
 )
 from qrecon.sync.core.backfill import Backfill, backfill_range
 from qrecon.sync.core.leases import backfill_lease
-from qrecon.sync.core.organization import bank_accounts_of
 from qrecon.sync.metrics import SyncMetrics
 
 log = get_logger(__name__)
@@ -152,9 +152,11 @@ async def backfill_connection(
     (waiting for another process that runs the same backfill)."""
     organization = await client.get_organization()
     org_id = organization.get("id")
-    accounts = list(connection.bank_account_ids or []) or [
-        str(a["id"]) for a in bank_accounts_of(organization)
-    ]
+    accounts = list(connection.bank_account_ids or []) or await discover_bank_accounts(
+        client, organization
+    )
+    if not accounts:
+        log.warning("backfill_no_bank_account", connection_id=connection.id)
     reports: list[BackfillReport] = []
     for account_id in accounts:
         tracker = progress.track(f"{connection.id}/{account_id[:8]}")

@@ -19,6 +19,7 @@ from typing import Any
 
 from qrecon.common.logging import get_logger
 from qrecon.common.timeutil import utcnow
+from qrecon.sync.app.accounts import discover_bank_accounts
 from qrecon.sync.app.gapfill import AccountSync
 from qrecon.sync.app.invoices import sync_invoices_once
 from qrecon.sync.app.ownership import LeaseManager
@@ -34,7 +35,6 @@ from qrecon.sync.app.ports import (
     WorkSettings,
 )
 from qrecon.sync.core.leases import gapfill_lease, invoices_lease
-from qrecon.sync.core.organization import bank_accounts_of
 from qrecon.sync.core.sweep import SweepPlan, backoff_delay, jittered
 from qrecon.sync.metrics import SyncMetrics
 
@@ -159,12 +159,9 @@ class Supervisor:
             raise
         org_id = organization.get("id")
         state.organization_id = str(org_id) if org_id is not None else None
-        found = [str(a["id"]) for a in bank_accounts_of(organization)]
-        if not found:
-            found = [str(a["id"]) async for a in state.client.iter_bank_accounts() if a.get("id")]
         if configured:
-            return [a for a in configured]
-        return found
+            return list(configured)
+        return await discover_bank_accounts(state.client, organization)
 
     async def _run_connection(self, state: ConnectionState) -> None:
         s = self.settings
