@@ -59,6 +59,8 @@ class AccountProgress:
     watermark: datetime | None = None
     covered_until: datetime | None = None
     by_status: dict[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
+    #: Cycles that completed the account's sweeps (every status's, one after the other):
+    #: after the first one, the account is caught up to that cycle's end.
     sweeps_completed: int = 0
     pages: int = 0
     published: int = 0
@@ -151,6 +153,8 @@ class AccountSync:
                 return "stopped"
             if result == "completed":
                 outcome = "completed"
+        if outcome == "completed":
+            self.progress.sweeps_completed += 1
         return outcome
 
     async def _run_status(
@@ -223,7 +227,6 @@ class AccountSync:
                     watermark = sweep.end
                 self._track(status, watermark, sweep.covered_until)
                 if sweep.done:
-                    self.progress.sweeps_completed += 1
                     self.metrics.sweeps.labels(self.connection_id, "completed").inc()
                     self.update_lag()
                     self._log.info(
