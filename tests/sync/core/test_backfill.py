@@ -6,7 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from qrecon.sync.core.backfill import Backfill, BackfillRangeError, backfill_range
+from qrecon.sync.core.backfill import (
+    Backfill,
+    BackfillRangeError,
+    backfill_range,
+    backfill_statuses,
+)
 from qrecon.sync.core.sweep import QONTO_EPOCH
 
 from ..fakes import OffsetListApi, Row
@@ -109,3 +114,8 @@ def test_a_per_status_backfill_is_not_done_before_its_last_status() -> None:
     assert later.sweep.status == "pending"
     assert not later.done
     assert later.sweep.start == since + timedelta(days=2) - timedelta(milliseconds=1)
+
+
+def test_a_backfill_walks_completed_first_or_every_status_at_once() -> None:
+    assert backfill_statuses(True) == ("completed", "declined", "pending")
+    assert backfill_statuses(False) == ("all",)

@@ -38,9 +38,8 @@ from qrecon.sync.app.ports import (
     QontoApi,
     Store,
 )
-from qrecon.sync.core.backfill import Backfill, backfill_range
+from qrecon.sync.core.backfill import Backfill, backfill_range, backfill_statuses
 from qrecon.sync.core.leases import backfill_lease
-from qrecon.sync.core.sweep import status_keys
 from qrecon.sync.metrics import SyncMetrics
 
 log = get_logger(__name__)
@@ -75,7 +74,7 @@ async def backfill_account(
     until_key = None if until is None else end
     row = await store.find_backfill(connection_id, bank_account_id, start, until_key)
     report = BackfillReport(connection_id, bank_account_id, start, end)
-    statuses = status_keys(settings.status_per_request)
+    statuses = backfill_statuses(settings.status_per_request)
     if row is None:
         state = Backfill.begin(start, end, settings.backfill_window, statuses)
         row = await store.create_backfill(connection_id, bank_account_id, start, until_key, state)

@@ -10,8 +10,10 @@ Transactions still pending (no ``settled_at``) are the gap-fill's business.
 
 Statuses: like the gap-fill, a backfill asks for one status per request (Qonto answers a
 multi-status request with one status only): it walks the whole range once per status, in
-the order of ``statuses``, each walk a fresh series of windows. ``statuses == ("all",)`` is
-the old single request for every status (``SYNC_STATUS_PER_REQUEST=false``).
+the order of ``statuses``, each walk a fresh series of windows: ``completed`` first
+(``backfill_statuses``), since a history by ``settled_at`` is mostly settled
+transactions. ``statuses == ("all",)`` is the old single request for every status
+(``SYNC_STATUS_PER_REQUEST=false``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ from qrecon.sync.core.sweep import (
     statuses_of,
     truncate_ms,
 )
+
+
+def backfill_statuses(per_request: bool) -> tuple[str, ...]:
+    """The statuses a backfill walks, in order: completed first (what a history by
+    ``settled_at`` is about), or every status in one request."""
+    return ("completed", "declined", "pending") if per_request else (ALL_AT_ONCE,)
 
 
 class BackfillRangeError(ValueError):
