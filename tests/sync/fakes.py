@@ -106,6 +106,7 @@ class FakeQontoApi:
     fail: BaseException | None = None
     strict: bool = True
     status_requests: list[tuple[str, ...]] = field(default_factory=list)
+    lower_bounds: list[datetime] = field(default_factory=list)  # of each request's window
 
     def add(self, raw: dict[str, Any]) -> None:
         self.transactions[raw["id"]] = raw
@@ -131,6 +132,7 @@ class FakeQontoApi:
         low, high = p[f"{swept}_from"], p[f"{swept}_to"]
         asked = tuple(p.get("statuses") or ("completed",))
         self.status_requests.append(asked)
+        self.lower_bounds.append(low)
         answered = asked[:1] if self.strict else asked
 
         def value(raw: dict[str, Any]) -> datetime | None:

@@ -197,3 +197,29 @@ async def test_each_status_has_its_own_request_and_watermark() -> None:
     assert set(sync.progress.by_status) == set(TRANSACTION_STATUSES)
     assert {key[2] for key in store.accounts} == set(TRANSACTION_STATUSES)
     assert sync.progress.watermark == NOW - PLAN.settle_delay
+
+
+async def test_switching_the_mode_starts_from_the_other_modes_watermark() -> None:
+    api, account = transactions(3)
+    store, sink = FakeStore(), FakePublisher()
+    legacy = worker(api, store, sink, account, (ALL_AT_ONCE,))
+    legacy.clock = lambda: NOW - timedelta(hours=1)
+    api.strict = False
+    assert await legacy.run_cycle(asyncio.Event()) == "completed"
+    single = (await store.load_account("c1", account, ALL_AT_ONCE)).watermark
+    assert single is not None
+
+    # Per status now: each status starts an overlap before the single sweep's watermark,
+    # not from the initial watermark (no full re-read).
+    api.strict = True
+    api.status_requests.clear()
+    api.lower_bounds.clear()
+    per_status = worker(api, store, sink, account)
+    assert await per_status.run_cycle(asyncio.Event()) == "completed"
+    assert len(api.status_requests) == 3
+    assert api.lower_bounds == [single - PLAN.overlap] * 3
+    for status in TRANSACTION_STATUSES:
+        assert (await store.load_account("c1", account, status)).watermark == (
+            NOW - PLAN.settle_delay
+        )
+    assert len(sink.transactions) == 3  # nothing published twice

@@ -33,8 +33,17 @@ from typing import Literal
 from qrecon.common.logging import get_logger
 from qrecon.common.timeutil import utcnow
 from qrecon.sync.app.pages import FetchedPage, fetch_page, publish_page
-from qrecon.sync.app.ports import Clock, Fence, LeaseLost, Publisher, QontoApi, Store
+from qrecon.sync.app.ports import (
+    AccountState,
+    Clock,
+    Fence,
+    LeaseLost,
+    Publisher,
+    QontoApi,
+    Store,
+)
 from qrecon.sync.core.sweep import (
+    ALL_AT_ONCE,
     TRANSACTION_STATUSES,
     Sweep,
     SweepPlan,
@@ -157,10 +166,28 @@ class AccountSync:
             self.progress.sweeps_completed += 1
         return outcome
 
+    async def _load(self, status: str) -> AccountState:
+        """The status's checkpoint; one never written starts from the other mode's
+        watermark (``SYNC_STATUS_PER_REQUEST`` switched): a status from the single sweep's,
+        the single sweep from the earliest status's. Everything below either was read."""
+        state = await self.store.load_account(self.connection_id, self.bank_account_id, status)
+        if state.watermark is not None or state.sweep is not None:
+            return state
+        others = TRANSACTION_STATUSES if status == ALL_AT_ONCE else (ALL_AT_ONCE,)
+        marks = [
+            (await self.store.load_account(self.connection_id, self.bank_account_id, o)).watermark
+            for o in others
+        ]
+        known = [m for m in marks if m is not None]
+        if not known or len(known) < len(marks):
+            return state
+        self._log.info("watermark_inherited", status=status, watermark=min(known).isoformat())
+        return AccountState(min(known), None)
+
     async def _run_status(
         self, status: str, stop: asyncio.Event, fence: Fence | None
     ) -> CycleOutcome:
-        state = await self.store.load_account(self.connection_id, self.bank_account_id, status)
+        state = await self._load(status)
         sweep = state.sweep
         if sweep is None:
             sweep = self.plan.next_sweep(state.watermark, self.clock(), status)
