@@ -41,6 +41,7 @@ for i in range(n):
     )
 with run_emulator(sim) as handle:
     print(json.dumps({"base_url": handle.base_url, "login": handle.login,
+                      "bank_account_id": handle.bank_account_id,
                       "secret_key": handle.secret_key,
                       "limits": sim.rate_limiter.limits.to_dict()}), flush=True)
     sys.stdin.read()  # serves until the parent closes our stdin

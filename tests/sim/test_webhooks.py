@@ -217,7 +217,7 @@ def test_delivery_does_not_block_the_api(
     for _ in range(3):
         _income(qonto)  # returns although the receiver hangs
     assert receiver.wait_for(1)
-    response = api.get("/v2/transactions")
+    response = api.get("/v2/transactions", params={"bank_account_id": qonto.bank_account_id})
     assert response.status_code == 200
     assert response.json()["meta"]["total_count"] == 3
     assert qonto.sim.webhooks.inflight >= 1
@@ -310,16 +310,22 @@ def test_events_before_subscribing_are_never_sent(
 
 def test_api_faults(qonto: EmulatorHandle, api: httpx.Client) -> None:
     qonto.sim.set_faults(error_rate=1.0)
-    response = api.get("/v2/transactions")
+    response = api.get("/v2/transactions", params={"bank_account_id": qonto.bank_account_id})
     assert response.status_code in (500, 502, 503)
     assert response.json()["errors"][0]["code"] == "internal_server_error"
     qonto.sim.set_faults(error_rate=0.0, rate_limit_rate=1.0)
-    assert api.get("/v2/transactions").status_code == 429
+    assert (
+        api.get("/v2/transactions", params={"bank_account_id": qonto.bank_account_id}).status_code
+        == 429
+    )
     qonto.sim.set_faults(rate_limit_rate=0.0, storm_seconds=30)
     assert api.get("/v2/organization").status_code == 429
     qonto.sim.set_faults(storm_seconds=0)
     qonto.sim.set_faults(slow_ms=50)
-    assert api.get("/v2/transactions").status_code == 200
+    assert (
+        api.get("/v2/transactions", params={"bank_account_id": qonto.bank_account_id}).status_code
+        == 200
+    )
     # Through the admin API too.
     admin = httpx.put(f"{qonto.base_url}/_sim/faults", json={"clear": True, "drop": 0.25})
     assert admin.json()["drop"] == 0.25

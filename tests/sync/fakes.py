@@ -86,7 +86,13 @@ def _when(raw: Any) -> datetime | None:
 @dataclass
 class FakeQontoApi:
     """``QontoApi`` over a list of raw transactions, with Qonto's list semantics (inclusive
-    range on the swept field, sorted, sliced by offset)."""
+    range on the swept field, sorted, sliced by offset).
+
+    ``status[]`` is honoured as Qonto does: without it, ``completed`` only; ``strict``
+    (the default, as the real API) answers a multi-status request with its first status
+    only; not strict, with every status listed. A transaction without ``status`` is
+    completed. ``status_requests`` records the statuses of each request.
+    """
 
     transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     organization: dict[str, Any] = field(
@@ -98,6 +104,9 @@ class FakeQontoApi:
     supplier_invoices: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     fail: BaseException | None = None
+    strict: bool = True
+    status_requests: list[tuple[str, ...]] = field(default_factory=list)
+    lower_bounds: list[datetime] = field(default_factory=list)  # of each request's window
 
     def add(self, raw: dict[str, Any]) -> None:
         self.transactions[raw["id"]] = raw
@@ -121,6 +130,10 @@ class FakeQontoApi:
         p = dict(params or {})
         swept = "settled_at" if "settled_at_from" in p else "updated_at"
         low, high = p[f"{swept}_from"], p[f"{swept}_to"]
+        asked = tuple(p.get("statuses") or ("completed",))
+        self.status_requests.append(asked)
+        self.lower_bounds.append(low)
+        answered = asked[:1] if self.strict else asked
 
         def value(raw: dict[str, Any]) -> datetime | None:
             return _when(raw.get(swept))
@@ -130,6 +143,7 @@ class FakeQontoApi:
                 r
                 for r in self.transactions.values()
                 if r.get("bank_account_id") == p.get("bank_account_id")
+                and r.get("status", "completed") in answered
                 and (v := value(r)) is not None
                 and low <= v <= high
             ),
@@ -185,15 +199,17 @@ class FakePublisher:
 class FakeStore:
     """``Store`` in memory (the gap-fill's part); ``lease_lost`` makes checkpoints refuse."""
 
-    accounts: dict[tuple[str, str], AccountState] = field(default_factory=dict)
+    accounts: dict[tuple[str, str, str], AccountState] = field(default_factory=dict)
     seen: dict[str, datetime] = field(default_factory=dict)
     seen_events: dict[str, str] = field(default_factory=dict)  # transaction id -> event id
     errors: list[str] = field(default_factory=list)
     invoices: dict[str, str] = field(default_factory=dict)  # invoice id -> content hash
     lease_lost: bool = False
 
-    async def load_account(self, connection_id: str, bank_account_id: str) -> AccountState:
-        return self.accounts.get((connection_id, bank_account_id), AccountState(None, None))
+    async def load_account(
+        self, connection_id: str, bank_account_id: str, status: str
+    ) -> AccountState:
+        return self.accounts.get((connection_id, bank_account_id, status), AccountState(None, None))
 
     async def commit_page(
         self,
@@ -214,13 +230,15 @@ class FakeStore:
             else:
                 self.seen[version.transaction_id] = version.updated_at
                 self.seen_events[version.transaction_id] = version.event_id
-        before = await self.load_account(connection_id, bank_account_id)
-        self.accounts[(connection_id, bank_account_id)] = (
+        before = await self.load_account(connection_id, bank_account_id, sweep.status)
+        self.accounts[(connection_id, bank_account_id, sweep.status)] = (
             AccountState(sweep.end, None) if sweep.done else AccountState(before.watermark, sweep)
         )
         return redundant
 
-    async def record_error(self, connection_id: str, bank_account_id: str, error: str) -> None:
+    async def record_error(
+        self, connection_id: str, bank_account_id: str, status: str, error: str
+    ) -> None:
         self.errors.append(error)
 
     async def known_versions(self, transaction_ids: Sequence[str]) -> dict[str, datetime]:

@@ -57,12 +57,21 @@ async def test_a_restart_resumes_the_sweep_where_it_stopped(
 
     conn = await asyncpg.connect(database_url)
     try:
-        row = await conn.fetchrow("SELECT watermark, sweep FROM sync_watermarks")
+        # Every transaction is completed: the pending and declined sweeps are done, the
+        # completed one was stopped half-way.
+        row = await conn.fetchrow(
+            "SELECT watermark, sweep FROM sync_watermarks WHERE status = 'completed'"
+        )
+        statuses = await conn.fetch("SELECT status, watermark FROM sync_watermarks")
         published_before = await conn.fetchval("SELECT count(*) FROM sync_seen_versions")
     finally:
         await conn.close()
     assert row is not None
     assert row["watermark"] is None
+    assert {r["status"] for r in statuses if r["watermark"] is not None} == {
+        "pending",
+        "declined",
+    }
     checkpoint = json.loads(row["sweep"]) if isinstance(row["sweep"], str) else row["sweep"]
     assert published_before == worker.progress.published > 0
 

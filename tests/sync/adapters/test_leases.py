@@ -86,7 +86,7 @@ async def test_a_stale_owner_cannot_checkpoint_after_a_takeover(pool: asyncpg.Po
         await store.commit_page(
             "default", "acc-1", published=[stale], sweep=read_up_to(stale), fence=old
         )
-    state = await store.load_account("default", "acc-1")
+    state = await store.load_account("default", "acc-1", "all")
     assert state.sweep is not None
     assert state.sweep.cursor == later.updated_at  # b's checkpoint stands
     assert set(await store.known_versions(["tx-1", "tx-2", "tx-3"])) == {"tx-1", "tx-2"}
@@ -110,8 +110,8 @@ async def test_a_checkpoint_in_progress_holds_off_the_takeover(pool: asyncpg.Poo
         await asyncio.sleep(0.5)
         assert not takeover.done()  # waiting for the row lock
         await conn.execute(
-            "INSERT INTO sync_watermarks (connection_id, bank_account_id, watermark)"
-            " VALUES ('default', 'acc-1', $1)",
+            "INSERT INTO sync_watermarks (connection_id, bank_account_id, status, watermark)"
+            " VALUES ('default', 'acc-1', 'completed', $1)",
             T0,
         )
         await transaction.commit()

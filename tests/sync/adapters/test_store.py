@@ -9,6 +9,7 @@ import pytest
 
 from qrecon.common.db import create_pool
 from qrecon.sync.adapters.store import PublishedVersion, SyncStore, migrate
+from qrecon.sync.app.ports import AccountState
 from qrecon.sync.core.sweep import PageSummary, Sweep
 from qrecon.sync.core.versions import ObservedVersion
 
@@ -19,7 +20,11 @@ T0 = datetime(2025, 5, 1, 10, 0, tzinfo=UTC)
 async def store(database_url: str) -> AsyncIterator[SyncStore]:
     pool = await create_pool(database_url)
     try:
-        assert await migrate(pool) == ["sync/0001_sync_state.sql", "sync/0002_sync_leases.sql"]
+        assert await migrate(pool) == [
+            "sync/0001_sync_state.sql",
+            "sync/0002_sync_leases.sql",
+            "sync/0003_status_watermarks.sql",
+        ]
         assert await migrate(pool) == []  # idempotent
         yield SyncStore(pool)
     finally:
@@ -27,20 +32,23 @@ async def store(database_url: str) -> AsyncIterator[SyncStore]:
 
 
 async def test_checkpoint_round_trip_and_watermark_on_completion(store: SyncStore) -> None:
-    sweep = Sweep.begin("updated_at", T0, T0 + timedelta(hours=1), 50)
+    sweep = Sweep.begin("updated_at", T0, T0 + timedelta(hours=1), 50, status="pending")
     mid = sweep.advance(PageSummary(values=[T0 + timedelta(minutes=5)], has_next=True))
     v1 = PublishedVersion("a", T0, "e1", "poll")
     assert await store.commit_page("c", "acc", published=[v1], sweep=mid) == 0
-    state = await store.load_account("c", "acc")
+    state = await store.load_account("c", "acc", "pending")
     assert state.watermark is None
     assert state.sweep == mid
     done = mid.advance(PageSummary(values=[], has_next=False))
     await store.commit_page("c", "acc", published=[], sweep=done)
-    state = await store.load_account("c", "acc")
+    state = await store.load_account("c", "acc", "pending")
     assert state.watermark == T0 + timedelta(hours=1)
     assert state.sweep is None
-    await store.record_error("c", "acc", "boom")
-    assert (await store.load_account("c", "acc")).watermark == T0 + timedelta(hours=1)
+    await store.record_error("c", "acc", "pending", "boom")
+    assert (await store.load_account("c", "acc", "pending")).watermark == T0 + timedelta(hours=1)
+    # Each status has its own checkpoint: the others have not started.
+    assert await store.load_account("c", "acc", "completed") == AccountState(None, None)
+    assert [r[2] for r in await store.list_accounts()] == ["pending"]
 
 
 async def test_newest_version_wins_and_redundant_publishes_are_counted(store: SyncStore) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from qrecon.sim.state import Simulator
 from qrecon.sync.app.gapfill import AccountSync
 from qrecon.sync.app.ports import Fence
-from qrecon.sync.core.sweep import SweepPlan
+from qrecon.sync.core.sweep import ALL_AT_ONCE, TRANSACTION_STATUSES, SweepPlan
 from qrecon.sync.metrics import SyncMetrics
 
 from ..fakes import FakePublisher, FakeQontoApi, FakeStore
@@ -36,7 +36,13 @@ def transactions(n: int) -> tuple[FakeQontoApi, str]:
     return api, account
 
 
-def worker(api: FakeQontoApi, store: FakeStore, sink: FakePublisher, account: str) -> AccountSync:
+def worker(
+    api: FakeQontoApi,
+    store: FakeStore,
+    sink: FakePublisher,
+    account: str,
+    statuses: tuple[str, ...] = TRANSACTION_STATUSES,
+) -> AccountSync:
     return AccountSync(
         client=api,
         store=store,
@@ -47,6 +53,7 @@ def worker(api: FakeQontoApi, store: FakeStore, sink: FakePublisher, account: st
         bank_account_id=account,
         organization_id="org-1",
         per_page=10,
+        statuses=statuses,
         clock=lambda: NOW,
     )
 
@@ -60,9 +67,10 @@ async def test_a_sweep_publishes_every_version_once_then_moves_the_watermark() -
 
     assert sorted(e.transaction.id for e in sink.transactions) == sorted(api.transactions)
     assert {e.source for e in sink.transactions} == {"poll"}
-    state = await store.load_account("c1", account)
-    assert state.watermark == NOW - PLAN.settle_delay
-    assert state.sweep is None
+    for status in TRANSACTION_STATUSES:
+        state = await store.load_account("c1", account, status)
+        assert state.watermark == NOW - PLAN.settle_delay
+        assert state.sweep is None
     assert sync.progress.published == 25
 
     # The next sweep reads the overlap again: nothing new, nothing published.
@@ -89,7 +97,8 @@ async def test_a_lost_lease_stops_the_worker_without_moving_its_checkpoint() -> 
     )
 
     assert sync.progress.lease_lost == 1
-    assert (await store.load_account("c1", account)).watermark is None
+    for status in TRANSACTION_STATUSES:
+        assert (await store.load_account("c1", account, status)).watermark is None
     assert not sync.progress.running
 
 
@@ -111,3 +120,106 @@ async def test_a_failing_api_is_recorded_and_retried_not_fatal() -> None:
     await asyncio.wait_for(task, timeout=5)
     assert len(sink.transactions) == 3
     assert sync.progress.last_error is None
+
+
+def _pending_then_completed(api: FakeQontoApi, account: str) -> dict[str, Any]:
+    """A pending card payment on ``account`` (updated 2 hours before NOW)."""
+    raw: dict[str, Any] = {
+        "id": "3f1c1d2e-0000-4000-8000-00000000c0de",
+        "transaction_id": "card-payment-1",
+        "amount": 12.5,
+        "amount_cents": 1250,
+        "local_amount": 12.5,
+        "local_amount_cents": 1250,
+        "currency": "EUR",
+        "local_currency": "EUR",
+        "side": "debit",
+        "operation_type": "card",
+        "status": "pending",
+        "label": "Bistro",
+        "settled_at": None,
+        "emitted_at": "2025-03-01T10:00:00.000Z",
+        "created_at": "2025-03-01T10:00:00.000Z",
+        "updated_at": "2025-03-01T10:00:00.000Z",
+        "bank_account_id": account,
+    }
+    api.add(raw)
+    return raw
+
+
+async def _pending_to_completed(statuses: tuple[str, ...], *, strict: bool) -> list[str]:
+    """Poll, settle the pending payment, poll again: the statuses published for it."""
+    api, account = FakeQontoApi(), "ba-1"
+    api.strict = strict
+    raw = _pending_then_completed(api, account)
+    store, sink = FakeStore(), FakePublisher()
+    first = worker(api, store, sink, account, statuses)
+    assert await first.run_cycle(asyncio.Event()) == "completed"
+
+    # The card payment settles: Qonto moves it to completed, with a new updated_at.
+    raw.update(
+        status="completed",
+        settled_at="2025-03-01T12:30:00.000Z",
+        updated_at="2025-03-01T12:30:00.000Z",
+    )
+    later = worker(api, store, sink, account, statuses)
+    later.clock = lambda: NOW + timedelta(hours=1)
+    await later.run_cycle(asyncio.Event())
+    return [e.transaction.status for e in sink.transactions if e.transaction.id == raw["id"]]
+
+
+async def test_per_status_polling_publishes_a_pending_payment_and_its_completion() -> None:
+    assert await _pending_to_completed(TRANSACTION_STATUSES, strict=True) == [
+        "pending",
+        "completed",
+    ]
+
+
+async def test_a_single_multi_status_request_misses_the_completion_against_qonto() -> None:
+    # Qonto (the strict fake) answers status[]=pending&status[]=declined&status[]=completed
+    # with pending only: the completed version is never read.
+    assert await _pending_to_completed((ALL_AT_ONCE,), strict=True) == ["pending"]
+    # Only an API honouring every status (lenient) made the single request work.
+    assert await _pending_to_completed((ALL_AT_ONCE,), strict=False) == [
+        "pending",
+        "completed",
+    ]
+
+
+async def test_each_status_has_its_own_request_and_watermark() -> None:
+    api, account = transactions(3)
+    store, sink = FakeStore(), FakePublisher()
+    sync = worker(api, store, sink, account)
+
+    assert await sync.run_cycle(asyncio.Event()) == "completed"
+
+    assert api.status_requests == [("pending",), ("declined",), ("completed",)]
+    assert set(sync.progress.by_status) == set(TRANSACTION_STATUSES)
+    assert {key[2] for key in store.accounts} == set(TRANSACTION_STATUSES)
+    assert sync.progress.watermark == NOW - PLAN.settle_delay
+
+
+async def test_switching_the_mode_starts_from_the_other_modes_watermark() -> None:
+    api, account = transactions(3)
+    store, sink = FakeStore(), FakePublisher()
+    legacy = worker(api, store, sink, account, (ALL_AT_ONCE,))
+    legacy.clock = lambda: NOW - timedelta(hours=1)
+    api.strict = False
+    assert await legacy.run_cycle(asyncio.Event()) == "completed"
+    single = (await store.load_account("c1", account, ALL_AT_ONCE)).watermark
+    assert single is not None
+
+    # Per status now: each status starts an overlap before the single sweep's watermark,
+    # not from the initial watermark (no full re-read).
+    api.strict = True
+    api.status_requests.clear()
+    api.lower_bounds.clear()
+    per_status = worker(api, store, sink, account)
+    assert await per_status.run_cycle(asyncio.Event()) == "completed"
+    assert len(api.status_requests) == 3
+    assert api.lower_bounds == [single - PLAN.overlap] * 3
+    for status in TRANSACTION_STATUSES:
+        assert (await store.load_account("c1", account, status)).watermark == (
+            NOW - PLAN.settle_delay
+        )
+    assert len(sink.transactions) == 3  # nothing published twice

@@ -6,7 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from qrecon.sync.core.backfill import Backfill, BackfillRangeError, backfill_range
+from qrecon.sync.core.backfill import (
+    Backfill,
+    BackfillRangeError,
+    backfill_range,
+    backfill_statuses,
+)
 from qrecon.sync.core.sweep import QONTO_EPOCH
 
 from ..fakes import OffsetListApi, Row
@@ -72,3 +77,45 @@ def test_completed_open_ended_backfill_can_be_extended() -> None:
     assert not later.done
     assert later.sweep.start < state.until < later.sweep.end
     assert state.extended(since) is state
+
+
+def test_a_backfill_walks_the_range_once_per_status() -> None:
+    since = datetime(2025, 1, 1, tzinfo=UTC)
+    until = since + timedelta(days=50)
+    statuses = ("pending", "declined", "completed")
+    state = Backfill.begin(since, until, timedelta(days=30), statuses)
+    api = OffsetListApi()
+    asked: list[tuple[str, datetime, datetime]] = []
+    while not state.done:
+        request = state.sweep.request()
+        assert request.statuses == (state.sweep.status,)
+        asked.append((state.sweep.status, request.lower, request.upper))
+        state = state.advance(api.query(request)[1])
+    # Two windows per status, each status from the start of the range.
+    assert [a[0] for a in asked] == [s for s in statuses for _ in range(2)]
+    assert [a[1] for a in asked if a[1] == since] == [since] * 3
+    assert all(a[2] <= until for a in asked)
+    assert state.progress == 1.0
+
+
+def test_a_per_status_backfill_is_not_done_before_its_last_status() -> None:
+    since = datetime(2025, 1, 1, tzinfo=UTC)
+    state = Backfill.begin(
+        since, since + timedelta(days=2), timedelta(days=30), ("pending", "completed")
+    )
+    state = state.advance(OffsetListApi().query(state.sweep.request())[1])
+    assert not state.done
+    assert state.sweep.status == "completed"
+    assert state.progress == pytest.approx(0.5)
+    state = state.advance(OffsetListApi().query(state.sweep.request())[1])
+    assert state.done
+    # Carried on to a later end: every status again, from the former end.
+    later = state.extended(since + timedelta(days=3))
+    assert later.sweep.status == "pending"
+    assert not later.done
+    assert later.sweep.start == since + timedelta(days=2) - timedelta(milliseconds=1)
+
+
+def test_a_backfill_walks_completed_first_or_every_status_at_once() -> None:
+    assert backfill_statuses(True) == ("completed", "declined", "pending")
+    assert backfill_statuses(False) == ("all",)

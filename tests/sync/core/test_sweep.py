@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qrecon.sync.core.sweep import (
+    ALL_AT_ONCE,
     QONTO_EPOCH,
+    TRANSACTION_STATUSES,
     PageSummary,
     Sweep,
     SweepPlan,
@@ -19,6 +21,8 @@ from qrecon.sync.core.sweep import (
     jittered,
     lag_seconds,
     latest_covered,
+    status_keys,
+    statuses_of,
     truncate_ms,
 )
 
@@ -297,3 +301,60 @@ def test_a_new_sweep_does_not_report_its_overlap_as_lag() -> None:
     )
     assert latest_covered(None, None) is None
     assert latest_covered(None, watermark) == watermark
+
+
+# ---------------------------------------------------------------- one status per request
+
+
+def test_status_keys_one_sweep_per_status_or_one_for_all() -> None:
+    assert status_keys(True) == ("pending", "declined", "completed")
+    assert status_keys(False) == (ALL_AT_ONCE,)
+    assert statuses_of("pending") == ("pending",)
+    assert statuses_of(ALL_AT_ONCE) == TRANSACTION_STATUSES
+    with pytest.raises(ValueError):
+        statuses_of("settled")
+
+
+def test_a_status_sweep_asks_for_its_status_only_on_every_page() -> None:
+    plan = SweepPlan(initial=T0 - timedelta(days=1))
+    sweep = plan.next_sweep(None, T0, "declined")
+    assert sweep is not None
+    assert sweep.status == "declined"
+    first = sweep.request()
+    assert first.statuses == ("declined",)
+    assert first.filters()["statuses"] == ["declined"]
+    # Keyset paging keeps the status, and so does a tie group's offset paging.
+    after = sweep.advance(PageSummary(values=[T0 - timedelta(hours=5)] * 3, has_next=True))
+    assert after.request().statuses == ("declined",)
+    tied = after.advance(PageSummary(values=[after.cursor] * 3, has_next=True, total_count=9))
+    assert tied.page == 2
+    assert tied.request().statuses == ("declined",)
+
+
+def test_the_legacy_sweep_asks_for_every_status_in_one_request() -> None:
+    sweep = SweepPlan(initial=T0 - timedelta(days=1)).next_sweep(None, T0)
+    assert sweep is not None
+    assert sweep.status == ALL_AT_ONCE
+    assert sweep.request().filters()["statuses"] == ["pending", "declined", "completed"]
+
+
+def test_each_status_is_planned_from_its_own_watermark() -> None:
+    plan = SweepPlan(overlap=timedelta(minutes=10), settle_delay=timedelta(seconds=5))
+    watermarks = {
+        "pending": T0 - timedelta(minutes=1),
+        "declined": T0 - timedelta(hours=2),
+        "completed": T0,  # up to date: nothing to ask for
+    }
+    sweeps = {s: plan.next_sweep(w, T0, s) for s, w in watermarks.items()}
+    assert sweeps["completed"] is None
+    pending, declined = sweeps["pending"], sweeps["declined"]
+    assert pending is not None
+    assert declined is not None
+    assert pending.start == watermarks["pending"] - timedelta(minutes=10)
+    assert declined.start == watermarks["declined"] - timedelta(minutes=10)
+    assert pending.end == declined.end == T0 - timedelta(seconds=5)
+
+
+def test_an_unknown_status_cannot_begin_a_sweep() -> None:
+    with pytest.raises(ValueError):
+        Sweep.begin("updated_at", T0 - timedelta(days=1), T0, status="settled")

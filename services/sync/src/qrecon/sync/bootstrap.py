@@ -360,7 +360,7 @@ async def status(settings: SyncSettings) -> int:
     try:
         await migrate(pool)
         rows = await SyncStore(pool).list_accounts()
-        holders = await LeaseStore(pool).holders([gapfill_lease(c, a) for c, a, _, _ in rows])
+        holders = await LeaseStore(pool).holders([gapfill_lease(c, a) for c, a, _, _, _ in rows])
     finally:
         await pool.close()
     console_adapter.print_status(Console(), rows, holders)

@@ -135,6 +135,10 @@ class SyncSettings(ServiceSettings, QontoSettings):
     accounts_refresh: float = Field(300.0, gt=0, validation_alias="SYNC_ACCOUNTS_REFRESH_SECONDS")
     error_backoff_max: float = Field(300.0, gt=0, validation_alias="SYNC_ERROR_BACKOFF_MAX_SECONDS")
     prefetch: bool = Field(True, validation_alias="SYNC_PREFETCH")
+    # One transaction status per request (pending, declined, completed), each with its own
+    # watermark: Qonto answers a multi-status request with one status only. false: the old
+    # single request listing the three statuses (for an API that honours them all).
+    status_per_request: bool = Field(True, validation_alias="SYNC_STATUS_PER_REQUEST")
     # On SIGTERM: how long the pages being published may take before their tasks are cancelled.
     shutdown_timeout: float = Field(60.0, gt=0, validation_alias="SYNC_SHUTDOWN_TIMEOUT_SECONDS")
 

@@ -10,4 +10,10 @@
 - ``qrecon.sim.scenario.generate()`` / ``qrecon.sim.player``: a seeded company's life,
   loaded at once or played at a chosen speed, with its ground truth.
 - ``qonto-sim`` (``qrecon.sim.__main__``): serve, play, load, faults, subscribe, export.
+
+Strict by default (``Simulator(strict=True)``, ``qonto-sim serve --strict``): the
+transactions list answers as Qonto really does, not as its documentation reads: one
+status per request (the first of ``status[]``) and a 422 without ``bank_account_id`` or
+``iban``. ``strict=False`` / ``--no-strict`` answers every status listed and the whole
+organization.
 """

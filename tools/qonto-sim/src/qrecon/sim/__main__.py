@@ -89,7 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from qrecon.sim.player import load_scenario
     from qrecon.sim.state import Simulator
 
-    sim = Simulator(seed=args.seed, sandbox=args.sandbox)
+    sim = Simulator(seed=args.seed, sandbox=args.sandbox, strict=args.strict)
     sim.rate_limiter.configure(parse_rate_limits(args.rate_limits, args.retry_after))
     sim.webhook_settings.timeout = args.webhook_timeout
     sim.webhook_settings.max_attempts = args.webhook_attempts
@@ -291,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8700)
     serve.add_argument("--sandbox", action="store_true", help="require X-Qonto-Staging-Token")
+    serve.add_argument(
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="transactions as Qonto answers them: one status per request (the first of "
+        "status[]), bank_account_id or iban required (default); --no-strict: every status "
+        "listed, the whole organization without an account",
+    )
     serve.add_argument("--log-level", default="warning")
     serve.add_argument(
         "--rate-limits",

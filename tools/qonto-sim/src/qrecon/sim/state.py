@@ -102,8 +102,16 @@ class Simulator:
         clock: Clock | None = None,
         webhook_settings: WebhookSettings | None = None,
         with_defaults: bool = True,
+        strict: bool = True,
     ) -> None:
         self.lock = threading.RLock()
+        # Strict (the default): the transactions list behaves as Qonto's does, not as its
+        # documentation reads: a multi-status ``status[]`` answers its FIRST status only
+        # (Qonto answers one; which one is not documented, the first given is the
+        # deterministic choice), and a list without ``bank_account_id`` or ``iban`` is a
+        # 422 (the list is documented per bank account). Lenient: every status listed, and
+        # the whole organization without an account.
+        self.strict = strict
         self.clock = clock or Clock()
         self.seed = seed
         self.sandbox = sandbox

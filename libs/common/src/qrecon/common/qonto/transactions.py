@@ -46,7 +46,11 @@ class TransactionsApi(QontoLister):
         """Query parameters of ``GET /v2/transactions``.
 
         ``statuses`` defaults to all three: Qonto's own default is ``completed`` only, and
-        a sync that wants pending -> completed transitions must ask for every status.
+        a sync that wants pending -> completed transitions must ask for every status. But
+        Qonto answers a multi-status request with ONE status only (Formance's production
+        connector; the strict emulator answers the first): to read every status, ask one
+        per request (as qonto-sync does, each status with its own watermark). The list is
+        documented per bank account: pass ``bank_account_id`` or ``iban``.
         """
         if isinstance(statuses, str) or isinstance(operation_types, str):
             raise TypeError("statuses and operation_types are sequences of strings")

@@ -77,15 +77,16 @@ def print_backfill_reports(console: Console, reports: Sequence[BackfillReport]) 
 
 def print_status(
     console: Console,
-    rows: Sequence[tuple[str, str, datetime | None, Sweep | None]],
+    rows: Sequence[tuple[str, str, str, datetime | None, Sweep | None]],
     holders: dict[str, Holder],
 ) -> None:
-    table = Table("connection", "bank account", "watermark", "sweep in progress", "owner")
-    for connection_id, account_id, watermark, sweep in rows:
+    table = Table("connection", "bank account", "status", "watermark", "sweep in progress", "owner")
+    for connection_id, account_id, status, watermark, sweep in rows:
         holder = holders.get(gapfill_lease(connection_id, account_id))
         table.add_row(
             connection_id,
             account_id,
+            status,
             watermark.isoformat() if watermark else "-",
             f"cursor {sweep.cursor.isoformat()} page {sweep.page}" if sweep else "-",
             (holder.owner if holder is not None else None) or "-",

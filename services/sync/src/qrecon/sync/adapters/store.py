@@ -13,7 +13,7 @@ from qrecon.common.db import apply_migrations, load_migrations
 from qrecon.sync.adapters.leases import assert_held
 from qrecon.sync.app.ports import AccountState, BackfillRow, Fence, PublishedVersion
 from qrecon.sync.core.backfill import Backfill
-from qrecon.sync.core.sweep import Sweep
+from qrecon.sync.core.sweep import ALL_AT_ONCE, Sweep
 from qrecon.sync.core.versions import ObservedVersion, classify_observed
 
 COMPONENT = "sync"
@@ -39,6 +39,8 @@ def sweep_to_json(sweep: Sweep) -> dict[str, Any]:
 
 
 def sweep_from_json(data: dict[str, Any]) -> Sweep:
+    """A checkpointed sweep (one written before statuses were polled apart has no
+    ``status``: it asked for every status at once)."""
     values = dict(data)
     for key in ("start", "end", "cursor"):
         values[key] = datetime.fromisoformat(values[key])
@@ -51,6 +53,7 @@ def backfill_to_json(state: Backfill) -> dict[str, Any]:
         "until": state.until.isoformat(),
         "window_seconds": state.window.total_seconds(),
         "sweep": sweep_to_json(state.sweep),
+        "statuses": list(state.statuses),
     }
 
 
@@ -60,6 +63,8 @@ def backfill_from_json(data: dict[str, Any]) -> Backfill:
         until=datetime.fromisoformat(data["until"]),
         window=timedelta(seconds=float(data["window_seconds"])),
         sweep=sweep_from_json(data["sweep"]),
+        # A backfill started before statuses were polled apart asked for all at once.
+        statuses=tuple(data.get("statuses") or (ALL_AT_ONCE,)),
     )
 
 
@@ -91,26 +96,31 @@ class SyncStore:
 
     # ------------------------------------------------------------ watermarks
 
-    async def load_account(self, connection_id: str, bank_account_id: str) -> AccountState:
+    async def load_account(
+        self, connection_id: str, bank_account_id: str, status: str
+    ) -> AccountState:
         row = await self.pool.fetchrow(
             "SELECT watermark, sweep FROM sync_watermarks"
-            " WHERE connection_id = $1 AND bank_account_id = $2",
+            " WHERE connection_id = $1 AND bank_account_id = $2 AND status = $3",
             connection_id,
             bank_account_id,
+            status,
         )
         if row is None:
             return AccountState(None, None)
         sweep = sweep_from_json(row["sweep"]) if row["sweep"] is not None else None
         return AccountState(row["watermark"], sweep)
 
-    async def list_accounts(self) -> list[tuple[str, str, datetime | None, Sweep | None]]:
+    async def list_accounts(self) -> list[tuple[str, str, str, datetime | None, Sweep | None]]:
         rows = await self.pool.fetch(
-            "SELECT connection_id, bank_account_id, watermark, sweep FROM sync_watermarks"
+            "SELECT connection_id, bank_account_id, status, watermark, sweep FROM sync_watermarks"
+            " ORDER BY connection_id, bank_account_id, status"
         )
         return [
             (
                 r["connection_id"],
                 r["bank_account_id"],
+                r["status"],
                 r["watermark"],
                 sweep_from_json(r["sweep"]) if r["sweep"] is not None else None,
             )
@@ -141,9 +151,9 @@ class SyncStore:
             await conn.execute(
                 """
                 INSERT INTO sync_watermarks AS w
-                    (connection_id, bank_account_id, watermark, sweep, last_success_at)
-                VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END)
-                ON CONFLICT (connection_id, bank_account_id) DO UPDATE
+                    (connection_id, bank_account_id, status, watermark, sweep, last_success_at)
+                VALUES ($1, $2, $6, $3, $4, CASE WHEN $5 THEN now() END)
+                ON CONFLICT (connection_id, bank_account_id, status) DO UPDATE
                    SET watermark = coalesce(excluded.watermark, w.watermark),
                        sweep = excluded.sweep,
                        last_success_at = coalesce(excluded.last_success_at, w.last_success_at),
@@ -155,20 +165,24 @@ class SyncStore:
                 sweep.end if sweep.done else None,
                 None if sweep.done else sweep_to_json(sweep),
                 sweep.done,
+                sweep.status,
             )
         return redundant
 
-    async def record_error(self, connection_id: str, bank_account_id: str, error: str) -> None:
+    async def record_error(
+        self, connection_id: str, bank_account_id: str, status: str, error: str
+    ) -> None:
         await self.pool.execute(
             """
-            INSERT INTO sync_watermarks (connection_id, bank_account_id, last_error)
-            VALUES ($1, $2, $3)
-            ON CONFLICT (connection_id, bank_account_id) DO UPDATE
+            INSERT INTO sync_watermarks (connection_id, bank_account_id, status, last_error)
+            VALUES ($1, $2, $4, $3)
+            ON CONFLICT (connection_id, bank_account_id, status) DO UPDATE
                SET last_error = excluded.last_error, updated_at = now()
             """,
             connection_id,
             bank_account_id,
             error[:2000],
+            status,
         )
 
     # ------------------------------------------------------------ seen versions

@@ -38,7 +38,7 @@ from qrecon.sync.app.ports import (
     QontoApi,
     Store,
 )
-from qrecon.sync.core.backfill import Backfill, backfill_range
+from qrecon.sync.core.backfill import Backfill, backfill_range, backfill_statuses
 from qrecon.sync.core.leases import backfill_lease
 from qrecon.sync.metrics import SyncMetrics
 
@@ -74,14 +74,15 @@ async def backfill_account(
     until_key = None if until is None else end
     row = await store.find_backfill(connection_id, bank_account_id, start, until_key)
     report = BackfillReport(connection_id, bank_account_id, start, end)
+    statuses = backfill_statuses(settings.status_per_request)
     if row is None:
-        state = Backfill.begin(start, end, settings.backfill_window)
+        state = Backfill.begin(start, end, settings.backfill_window, statuses)
         row = await store.create_backfill(connection_id, bank_account_id, start, until_key, state)
     else:
         state = row.state
         report.resumed = not row.done
         if restart:
-            state = Backfill.begin(start, end, settings.backfill_window)
+            state = Backfill.begin(start, end, settings.backfill_window, statuses)
             await store.reset_backfill(row.id, state)
         elif row.done and until is None and state.until < end:
             state = state.extended(end)  # open-ended: carry on to now

@@ -1,6 +1,11 @@
 """The continuous gap-fill of one bank account: sweep, publish, checkpoint, sleep, repeat.
 
-Every cycle resumes the sweep in progress (after a restart: exactly where the last
+An account has one sweep per transaction status (``core.sweep.status_keys``: pending,
+declined, completed, each with its own watermark and checkpoint, since Qonto answers a
+multi-status request with one status only), or one sweep for every status at once with
+``SYNC_STATUS_PER_REQUEST=false``. A cycle runs each status's sweep in turn.
+
+For each status, every cycle resumes the sweep in progress (after a restart: exactly where the last
 acknowledged page left it) or plans a new one from the watermark (``core.sweep``). Pages
 are fetched one ahead (the next request is known as soon as a page is read, since the
 keyset cursor depends only on it), so Qonto and Kafka/PostgreSQL work overlap; the
@@ -28,8 +33,18 @@ from typing import Literal
 from qrecon.common.logging import get_logger
 from qrecon.common.timeutil import utcnow
 from qrecon.sync.app.pages import FetchedPage, fetch_page, publish_page
-from qrecon.sync.app.ports import Clock, Fence, LeaseLost, Publisher, QontoApi, Store
+from qrecon.sync.app.ports import (
+    AccountState,
+    Clock,
+    Fence,
+    LeaseLost,
+    Publisher,
+    QontoApi,
+    Store,
+)
 from qrecon.sync.core.sweep import (
+    ALL_AT_ONCE,
+    TRANSACTION_STATUSES,
     Sweep,
     SweepPlan,
     SweepUnstable,
@@ -47,10 +62,14 @@ CycleOutcome = Literal["completed", "idle", "stopped"]
 
 @dataclass
 class AccountProgress:
-    """What the lag gauge and the tests read."""
+    """What the lag gauge and the tests read (``watermark`` and ``covered_until``: the
+    earliest over the account's statuses; ``by_status``: each status's own)."""
 
     watermark: datetime | None = None
     covered_until: datetime | None = None
+    by_status: dict[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
+    #: Cycles that completed the account's sweeps (every status's, one after the other):
+    #: after the first one, the account is caught up to that cycle's end.
     sweeps_completed: int = 0
     pages: int = 0
     published: int = 0
@@ -78,8 +97,11 @@ class AccountSync:
         organization_id: str | None,
         per_page: int = 100,
         prefetch: bool = True,
+        statuses: tuple[str, ...] = TRANSACTION_STATUSES,
         clock: Clock = utcnow,
     ) -> None:
+        if not statuses:
+            raise ValueError("an account needs at least one status to poll")
         self.client = client
         self.store = store
         self.sink = sink
@@ -90,8 +112,10 @@ class AccountSync:
         self.organization_id = organization_id
         self.per_page = per_page
         self.prefetch = prefetch
+        self.statuses = statuses
         self.clock = clock
         self.progress = AccountProgress()
+        self._status = statuses[0]  # the status being swept (errors are recorded on it)
         self._log = log.bind(connection_id=connection_id, bank_account_id=bank_account_id)
 
     def update_lag(self) -> None:
@@ -107,29 +131,86 @@ class AccountSync:
     async def _fetch(self, sweep: Sweep) -> FetchedPage:
         return await fetch_page(self.client, self.bank_account_id, sweep.request())
 
+    def _track(self, status: str, watermark: datetime | None, covered: datetime | None) -> None:
+        """Record one status's progress; the account's is the earliest of its statuses."""
+        self.progress.by_status[status] = (watermark, covered)
+        known = [self.progress.by_status.get(s) for s in self.statuses]
+        watermarks = [k[0] if k else None for k in known]
+        covereds = [k[1] if k else None for k in known]
+        self.progress.watermark = (
+            None if any(w is None for w in watermarks) else min(w for w in watermarks if w)
+        )
+        self.progress.covered_until = (
+            None if any(c is None for c in covereds) else min(c for c in covereds if c)
+        )
+
     async def run_cycle(self, stop: asyncio.Event, fence: Fence | None = None) -> CycleOutcome:
-        """Resume or start one sweep and run it to its end (or until ``stop``).
+        """Resume or start the sweep of each status and run it to its end (or until
+        ``stop``): "completed" when one sweep completed, "idle" when none had anything to
+        ask for.
 
         With a ``fence``, checkpoints are written only while the lease is held
         (``LeaseLost`` otherwise).
         """
-        state = await self.store.load_account(self.connection_id, self.bank_account_id)
-        self.progress.watermark = state.watermark
+        outcome: CycleOutcome = "idle"
+        for status in self.statuses:
+            if stop.is_set():
+                return "stopped"
+            self._status = status
+            result = await self._run_status(status, stop, fence)
+            if result == "stopped":
+                return "stopped"
+            if result == "completed":
+                outcome = "completed"
+        if outcome == "completed":
+            self.progress.sweeps_completed += 1
+        return outcome
+
+    async def _load(self, status: str) -> AccountState:
+        """The status's checkpoint; one never written starts from the other mode's
+        watermark (``SYNC_STATUS_PER_REQUEST`` switched): a status from the single sweep's,
+        the single sweep from the earliest status's. Everything below either was read."""
+        state = await self.store.load_account(self.connection_id, self.bank_account_id, status)
+        if state.watermark is not None or state.sweep is not None:
+            return state
+        others = TRANSACTION_STATUSES if status == ALL_AT_ONCE else (ALL_AT_ONCE,)
+        marks = [
+            (await self.store.load_account(self.connection_id, self.bank_account_id, o)).watermark
+            for o in others
+        ]
+        known = [m for m in marks if m is not None]
+        if not known or len(known) < len(marks):
+            return state
+        self._log.info("watermark_inherited", status=status, watermark=min(known).isoformat())
+        return AccountState(min(known), None)
+
+    async def _run_status(
+        self, status: str, stop: asyncio.Event, fence: Fence | None
+    ) -> CycleOutcome:
+        state = await self._load(status)
         sweep = state.sweep
         if sweep is None:
-            sweep = self.plan.next_sweep(state.watermark, self.clock())
+            sweep = self.plan.next_sweep(state.watermark, self.clock(), status)
             if sweep is None:
-                self.progress.covered_until = state.watermark
+                self._track(status, state.watermark, state.watermark)
                 return "idle"
             if sweep.per_page != self.per_page:
-                sweep = Sweep.begin(sweep.field, sweep.start, sweep.end, self.per_page)
+                sweep = Sweep.begin(
+                    sweep.field, sweep.start, sweep.end, self.per_page, status=status
+                )
             self._log.debug(
-                "sweep_started", start=sweep.start.isoformat(), end=sweep.end.isoformat()
+                "sweep_started",
+                status=status,
+                start=sweep.start.isoformat(),
+                end=sweep.end.isoformat(),
             )
         else:
-            self._log.info("sweep_resumed", cursor=sweep.cursor.isoformat(), page=sweep.page)
+            self._log.info(
+                "sweep_resumed", status=status, cursor=sweep.cursor.isoformat(), page=sweep.page
+            )
             sweep = replace(sweep, tie_restarts=0)  # a new attempt at an unstable tie group
-        self.progress.covered_until = sweep.covered_until
+        watermark = state.watermark
+        self._track(status, watermark, sweep.covered_until)
         pending: asyncio.Task[FetchedPage] | None = asyncio.create_task(self._fetch(sweep))
         try:
             while True:
@@ -169,14 +250,15 @@ class AccountSync:
                 self.progress.published += len(result.published)
                 self.progress.skipped += result.skipped
                 sweep = after
-                self.progress.covered_until = sweep.covered_until
                 if sweep.done:
-                    self.progress.watermark = sweep.end
-                    self.progress.sweeps_completed += 1
+                    watermark = sweep.end
+                self._track(status, watermark, sweep.covered_until)
+                if sweep.done:
                     self.metrics.sweeps.labels(self.connection_id, "completed").inc()
                     self.update_lag()
                     self._log.info(
                         "sweep_completed",
+                        status=status,
                         watermark=sweep.end.isoformat(),
                         pages=sweep.pages_read,
                     )
@@ -241,7 +323,7 @@ class AccountSync:
                 self._log.warning("sync_cycle_failed", error=kind, detail=str(exc)[:500])
                 with contextlib.suppress(Exception):
                     await self.store.record_error(
-                        self.connection_id, self.bank_account_id, f"{kind}: {exc}"
+                        self.connection_id, self.bank_account_id, self._status, f"{kind}: {exc}"
                     )
                 delay = backoff_delay(failures, 1.0, backoff_max, rng.random())
                 retry_after = getattr(exc, "retry_after", None)

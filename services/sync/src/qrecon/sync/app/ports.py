@@ -100,6 +100,7 @@ class QontoApi(Protocol):
         self,
         *,
         bank_account_id: str | None = ...,
+        statuses: Sequence[str] | None = ...,
         updated_at_from: datetime | str | None = ...,
         updated_at_to: datetime | str | None = ...,
         settled_at_from: datetime | str | None = ...,
@@ -153,7 +154,9 @@ class Store(Protocol):
     ``LeaseLost`` (writing nothing) when this replica no longer holds the lease.
     """
 
-    async def load_account(self, connection_id: str, bank_account_id: str) -> AccountState: ...
+    async def load_account(
+        self, connection_id: str, bank_account_id: str, status: str
+    ) -> AccountState: ...
 
     async def commit_page(
         self,
@@ -165,7 +168,9 @@ class Store(Protocol):
         fence: Fence | None = None,
     ) -> int: ...
 
-    async def record_error(self, connection_id: str, bank_account_id: str, error: str) -> None: ...
+    async def record_error(
+        self, connection_id: str, bank_account_id: str, status: str, error: str
+    ) -> None: ...
 
     async def known_versions(self, transaction_ids: Sequence[str]) -> dict[str, datetime]: ...
 
@@ -281,6 +286,9 @@ class BackfillSettings(Protocol):
     @property
     def lease_renew_interval(self) -> float: ...
 
+    @property
+    def status_per_request(self) -> bool: ...
+
 
 class WorkSettings(Protocol):
     """The cadence of a replica's workers (``SyncSettings`` provides it)."""
@@ -305,6 +313,9 @@ class WorkSettings(Protocol):
 
     @property
     def prefetch(self) -> bool: ...
+
+    @property
+    def status_per_request(self) -> bool: ...
 
     @property
     def overlap_delta(self) -> timedelta: ...

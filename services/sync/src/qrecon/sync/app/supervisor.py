@@ -35,7 +35,7 @@ from qrecon.sync.app.ports import (
     WorkSettings,
 )
 from qrecon.sync.core.leases import gapfill_lease, invoices_lease
-from qrecon.sync.core.sweep import SweepPlan, backoff_delay, jittered
+from qrecon.sync.core.sweep import SweepPlan, backoff_delay, jittered, status_keys
 from qrecon.sync.metrics import SyncMetrics
 
 log = get_logger(__name__)
@@ -198,6 +198,7 @@ class Supervisor:
                     organization_id=state.organization_id,
                     per_page=s.per_page,
                     prefetch=s.prefetch,
+                    statuses=status_keys(s.status_per_request),
                     clock=self.clock,
                 )
                 state.accounts[account_id] = worker

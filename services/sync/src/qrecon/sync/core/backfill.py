@@ -7,14 +7,35 @@ nothing on a boundary is lost, the duplicate is deduplicated by version); each w
 keyset sweep over ``settled_at`` (see ``core.sweep``). The whole state, window and
 cursor, is checkpointed after every page: a killed backfill continues where it stopped.
 Transactions still pending (no ``settled_at``) are the gap-fill's business.
+
+Statuses: like the gap-fill, a backfill asks for one status per request (Qonto answers a
+multi-status request with one status only): it walks the whole range once per status, in
+the order of ``statuses``, each walk a fresh series of windows: ``completed`` first
+(``backfill_statuses``), since a history by ``settled_at`` is mostly settled
+transactions. ``statuses == ("all",)`` is the old single request for every status
+(``SYNC_STATUS_PER_REQUEST=false``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from qrecon.sync.core.sweep import MILLISECOND, QONTO_EPOCH, PageSummary, Sweep, truncate_ms
+from qrecon.sync.core.sweep import (
+    ALL_AT_ONCE,
+    MILLISECOND,
+    QONTO_EPOCH,
+    PageSummary,
+    Sweep,
+    statuses_of,
+    truncate_ms,
+)
+
+
+def backfill_statuses(per_request: bool) -> tuple[str, ...]:
+    """The statuses a backfill walks, in order: completed first (what a history by
+    ``settled_at`` is about), or every status in one request."""
+    return ("completed", "declined", "pending") if per_request else (ALL_AT_ONCE,)
 
 
 class BackfillRangeError(ValueError):
@@ -54,18 +75,39 @@ class Backfill:
     since: datetime
     until: datetime
     window: timedelta
-    sweep: Sweep  # the current window's sweep
+    sweep: Sweep  # the current window's sweep (of the status ``sweep.status``)
+    #: The statuses walked one after the other (the current one is ``sweep.status``).
+    statuses: tuple[str, ...] = field(default=(ALL_AT_ONCE,))
 
     @classmethod
-    def begin(cls, since: datetime, until: datetime, window: timedelta) -> Backfill:
+    def begin(
+        cls,
+        since: datetime,
+        until: datetime,
+        window: timedelta,
+        statuses: tuple[str, ...] = (ALL_AT_ONCE,),
+    ) -> Backfill:
         if window <= MILLISECOND:
             raise ValueError("the window must be longer than a millisecond")
+        if not statuses:
+            raise ValueError("a backfill needs at least one status")
+        for status in statuses:
+            statuses_of(status)
         end = min(since + window, until)
-        return cls(since, until, window, Sweep.begin("settled_at", since, end))
+        sweep = Sweep.begin("settled_at", since, end, status=statuses[0])
+        return cls(since, until, window, sweep, tuple(statuses))
+
+    @property
+    def _index(self) -> int:
+        return self.statuses.index(self.sweep.status) if self.sweep.status in self.statuses else 0
+
+    @property
+    def _last_status(self) -> bool:
+        return self._index >= len(self.statuses) - 1
 
     @property
     def done(self) -> bool:
-        return self.sweep.done and self.sweep.end >= self.until
+        return self.sweep.done and self.sweep.end >= self.until and self._last_status
 
     @property
     def covered_until(self) -> datetime:
@@ -73,24 +115,37 @@ class Backfill:
 
     @property
     def progress(self) -> float:
+        """Fraction done over every status's walk of the range (0..1)."""
         span = (self.until - self.since).total_seconds()
         if self.done or span <= 0:
             return 1.0
         covered = (self.covered_until - self.since).total_seconds()
-        return min(1.0, max(0.0, covered / span))
+        walk = min(1.0, max(0.0, covered / span))
+        return (self._index + walk) / len(self.statuses)
 
     def advance(self, page: PageSummary) -> Backfill:
-        """After a page is published: the next state (moves to the next window at its end)."""
+        """After a page is published: the next state (moves to the next window at its end,
+        to the next status's first window at the end of the range)."""
         sweep = self.sweep.advance(page)
+        status = sweep.status
         if sweep.done and sweep.end < self.until:
             start = sweep.end - MILLISECOND
-            sweep = Sweep.begin("settled_at", start, min(start + self.window, self.until))
+            sweep = Sweep.begin(
+                "settled_at", start, min(start + self.window, self.until), status=status
+            )
+        elif sweep.done and not self._last_status:
+            status = self.statuses[self._index + 1]
+            end = min(self.since + self.window, self.until)
+            sweep = Sweep.begin("settled_at", self.since, end, status=status)
         return replace(self, sweep=sweep)
 
     def extended(self, until: datetime) -> Backfill:
-        """A completed open-ended backfill carried on to a later ``until``."""
+        """A completed open-ended backfill carried on to a later ``until`` (each status
+        again, from the former end)."""
         if until <= self.until:
             return self
         start = self.until - MILLISECOND
-        sweep = Sweep.begin("settled_at", start, min(start + self.window, until))
-        return replace(self, until=until, sweep=sweep)
+        sweep = Sweep.begin(
+            "settled_at", start, min(start + self.window, until), status=self.statuses[0]
+        )
+        return replace(self, since=start, until=until, sweep=sweep)

@@ -28,6 +28,15 @@ window, and its new version is read by the next sweep. What commits late with an
 ``updated_at`` is caught by the overlap (the next sweep starts ``overlap`` before this
 one's end).
 
+**Statuses**: Qonto's ``status[]`` takes a list, but Qonto answers a multi-status request
+with one status only (Formance's production connector, see docs/qonto-api.md). Every sweep
+therefore asks for one ``status`` (``pending``, ``declined`` or ``completed``) and each
+(connection, account, status) has its own watermark and checkpoint: a transaction moving
+from pending to completed leaves the pending sweep's results and enters the completed
+one's, with a new ``updated_at`` above both watermarks. The status ``"all"``
+(``ALL_AT_ONCE``) is the old single request listing the three statuses, kept behind
+``SYNC_STATUS_PER_REQUEST=false`` for an API that honours them all.
+
 **Invariant** (what makes the watermark safe): every version whose ``field`` lies in
 ``[start, cursor)`` and that was visible when its page was read has been handled. When
 the sweep completes, the watermark becomes ``end``.
@@ -42,6 +51,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 SweepField = Literal["updated_at", "settled_at"]
+
+#: The statuses of a transaction, each polled by its own sweep (Qonto's default is
+#: ``completed`` only, so pending -> completed transitions need all three).
+TRANSACTION_STATUSES: tuple[str, ...] = ("pending", "declined", "completed")
+#: The status key of a sweep that asks for every status in one request (legacy mode).
+ALL_AT_ONCE = "all"
+
+
+def status_keys(per_request: bool) -> tuple[str, ...]:
+    """The sweeps each account needs: one per status (``per_request``), each with its own
+    watermark, or a single one asking for every status at once."""
+    return TRANSACTION_STATUSES if per_request else (ALL_AT_ONCE,)
+
+
+def statuses_of(key: str) -> tuple[str, ...]:
+    """The ``status[]`` values a sweep keyed ``key`` asks for."""
+    if key == ALL_AT_ONCE:
+        return TRANSACTION_STATUSES
+    if key not in TRANSACTION_STATUSES:
+        raise ValueError(f"unknown transaction status {key!r}")
+    return (key,)
+
 
 #: Qonto rejects dates before this one (the Formance connector starts there too).
 QONTO_EPOCH = datetime(2017, 1, 1, tzinfo=UTC)
@@ -71,17 +102,19 @@ class PageRequest:
     upper: datetime
     page: int
     per_page: int
+    statuses: tuple[str, ...] = TRANSACTION_STATUSES
 
     @property
     def sort_by(self) -> str:
         return f"{self.field}:asc"
 
-    def filters(self) -> dict[str, datetime | str]:
+    def filters(self) -> dict[str, datetime | str | list[str]]:
         """Keyword filters for ``QontoClient.list_transactions``."""
         return {
             f"{self.field}_from": self.lower,
             f"{self.field}_to": self.upper,
             "sort_by": self.sort_by,
+            "statuses": list(self.statuses),
         }
 
 
@@ -109,16 +142,28 @@ class Sweep:
     tie_restarts: int = 0
     done: bool = False
     pages_read: int = 0
+    status: str = ALL_AT_ONCE  # the status asked for (ALL_AT_ONCE: every status, one request)
 
     @classmethod
-    def begin(cls, field: SweepField, start: datetime, end: datetime, per_page: int = 100) -> Sweep:
+    def begin(
+        cls,
+        field: SweepField,
+        start: datetime,
+        end: datetime,
+        per_page: int = 100,
+        *,
+        status: str = ALL_AT_ONCE,
+    ) -> Sweep:
+        statuses_of(status)  # validates it
         start = truncate_ms(max(start, QONTO_EPOCH))
         end = truncate_ms(end)
         if end < start:
             raise ValueError(f"a sweep needs start <= end (got {start} > {end})")
         if not 1 <= per_page <= 100:
             raise ValueError("Qonto pages hold 1 to 100 items")
-        return cls(field=field, start=start, end=end, cursor=start, per_page=per_page)
+        return cls(
+            field=field, start=start, end=end, cursor=start, per_page=per_page, status=status
+        )
 
     def request(self) -> PageRequest:
         """The next page to ask for."""
@@ -129,7 +174,9 @@ class Sweep:
             if self.cursor > self.start
             else (self.start)
         )
-        return PageRequest(self.field, lower, self.end, self.page, self.per_page)
+        return PageRequest(
+            self.field, lower, self.end, self.page, self.per_page, statuses_of(self.status)
+        )
 
     @property
     def progress(self) -> float:
@@ -221,10 +268,12 @@ class SweepPlan:
     settle_delay: timedelta = timedelta(seconds=5)
     initial: datetime = QONTO_EPOCH  # where a connection never swept starts
 
-    def next_sweep(self, watermark: datetime | None, now: datetime) -> Sweep | None:
-        """The sweep to run now, or None when there is nothing new to ask for.
+    def next_sweep(
+        self, watermark: datetime | None, now: datetime, status: str = ALL_AT_ONCE
+    ) -> Sweep | None:
+        """The sweep of ``status`` to run now, or None when there is nothing new to ask for.
 
-        ``watermark`` is the end of the last completed sweep. The new one starts
+        ``watermark`` is the end of the last completed sweep of that status. The new one starts
         ``overlap`` before it (late commits, clock skew at Qonto) and ends
         ``settle_delay`` before now (a stable upper bound).
         """
@@ -235,7 +284,7 @@ class SweepPlan:
             return None
         if end <= start:
             return None
-        return Sweep.begin("updated_at", start, end)
+        return Sweep.begin("updated_at", start, end, status=status)
 
 
 def latest_covered(cursor: datetime | None, watermark: datetime | None) -> datetime | None:

@@ -26,6 +26,12 @@ async def list_transactions(request: Request, sim: SimDep) -> Response:
     params = request.query_params
     page, per_page = pagination(request)
     statuses = list_param(request, "status") or ["completed"]
+    if sim.strict:
+        # As Qonto: the list is per bank account, and a multi-status request answers one
+        # status only (the first given, here; see Simulator.strict).
+        if not (params.get("bank_account_id") or params.get("iban")):
+            raise Unprocessable("bank_account_id or iban is required", parameter="bank_account_id")
+        statuses = statuses[:1]
     side = params.get("side") or None
     if side is not None and side not in ("credit", "debit"):
         raise Unprocessable("side must be credit or debit", parameter="side")
