@@ -243,10 +243,11 @@ def test_a_live_play_stamps_updated_at_when_it_happens_like_qonto(qonto: Emulato
     """A poller watching updated_at must see a played month as it would see real activity."""
     sim = qonto.sim
     start = datetime(2025, 2, 1, tzinfo=UTC)
-    before = datetime.now(UTC)
+    sim.clock.set(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), speed=1.0)  # "now", explicitly
+    before = sim.clock.now()
     player = start_play(sim, seed=5, months=1, size="tiny", start=start, month_seconds=1.0)
     assert player.wait(20)
-    after = datetime.now(UTC)
+    after = sim.clock.now()
     txs = sim.transactions_latest()
     assert txs
     for tx in txs:

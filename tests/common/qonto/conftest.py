@@ -48,6 +48,7 @@ async def make_client(
         kw.setdefault("limiter", limiter)
         kw.setdefault("rng", random.Random(7))
         kw.setdefault("sleep", clock.sleep)
+        kw.setdefault("now", clock.wall)
         client = QontoClient(
             base_url="https://thirdparty.qonto.test",
             auth=auth or ApiKeyAuth(LOGIN, SecretStr(SECRET_KEY)),

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Self, cast
 
 import httpx
@@ -32,6 +33,7 @@ from qrecon.common.qonto.errors import (
 from qrecon.common.qonto.pagination import QueryParams, encode_params
 from qrecon.common.qonto.ratelimit import RateLimiter
 from qrecon.common.qonto.retry import RetryPolicy, parse_retry_after
+from qrecon.common.timeutil import utcnow
 
 __all__ = ["IDEMPOTENCY_HEADER", "USER_AGENT", "QontoTransport", "Sleep", "segment", "unwrap"]
 
@@ -72,6 +74,7 @@ class QontoTransport:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         max_connections: int = 50,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
@@ -79,6 +82,7 @@ class QontoTransport:
         self.retry = retry
         self.connection_id = connection_id
         self._sleep = sleep
+        self._now = now  # the wall clock an HTTP-date Retry-After is measured against
         self._rng = rng or random.Random()
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if staging_token is not None:
@@ -215,7 +219,7 @@ class QontoTransport:
                 elapsed_ms=elapsed_ms,
             )
             return response
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._now())
         error = error_from_response(response, retry_after=retry_after)
         log.info(
             "qonto_request_failed",
