@@ -5,7 +5,8 @@
 # Usage: infra/kafka.sh {start|stop|status|env|reset|logs|topics ARGS|configs ARGS}
 #   start   resolve the jars (first run only), format storage (first run only),
 #           start the broker in the background, wait until it answers metadata
-#           requests. No-op if something already answers on KAFKA_PORT.
+#           requests and every partition has a leader. No-op if something already
+#           answers on KAFKA_PORT.
 #   stop    SIGTERM (graceful), wait, then SIGKILL — only a broker we started
 #           (pid file in .run/kafka/). Data is kept: start again resumes it.
 #   status  exit 0 if a broker answers on KAFKA_PORT, 1 otherwise.
@@ -24,7 +25,7 @@
 # Environment:
 #   KAFKA_PORT (9092)  KAFKA_CONTROLLER_PORT (9093)
 #   KAFKA_HEAP_OPTS ("-Xms128m -Xmx512m")  KAFKA_JVM_OPTS (extra JVM flags)
-#   KAFKA_START_TIMEOUT (90 s)  KAFKA_STOP_TIMEOUT (30 s)
+#   KAFKA_START_TIMEOUT (240 s)  KAFKA_STOP_TIMEOUT (30 s)
 #   QRECON_RUN_DIR / QRECON_CACHE_DIR override .run / .cache
 #
 # Jars come from Maven Central via `mvn` (Java 17 + Maven required; installed
@@ -37,7 +38,7 @@ KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}"
 KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:-}"
-KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
+KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-240}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -141,6 +142,18 @@ metadata_ok() {
 }
 
 answers() { port_open "$KAFKA_PORT" && metadata_ok; }
+
+leaders_ok() {
+  # every partition has a leader again. A restarted broker answers metadata requests
+  # before it has re-elected itself leader of each partition (thousands of them after a
+  # long test run); until then clients get NotLeaderForPartition. "Up" means usable.
+  local out
+  out="$(timeout 60 java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto \
+    -Dlog4j.configuration="file:$TOOLS_LOG4J" -cp "$LIBS/*" \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$KAFKA_PORT" \
+    --command-config "$TOOLS_CLIENT" --describe --unavailable-partitions 2>/dev/null)" || return 1
+  [ -z "$out" ]
+}
 
 write_tool_configs() {
   mkdir -p "$RUN_DIR"
@@ -282,7 +295,7 @@ cmd_start() {
       tail_log
       die "broker process exited during startup (logs in $LOG_DIR)"
     fi
-    if port_open "$KAFKA_PORT" && metadata_ok; then
+    if port_open "$KAFKA_PORT" && metadata_ok && leaders_ok; then
       log "up on $HOST:$KAFKA_PORT (pid $pid) after $(elapsed "$t0") s"
       return 0
     fi

@@ -57,6 +57,9 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def topics(kafka_bootstrap: str) -> Topics:
-    """The contract's topics under a prefix unique to this test, provisioned (3 partitions)."""
-    return await testing.provision_topics(kafka_bootstrap, testing.unique_prefix())
+async def topics(kafka_bootstrap: str) -> AsyncIterator[Topics]:
+    """The contract's topics under a prefix unique to this test, provisioned (3 partitions),
+    and deleted after it."""
+    provisioned = await testing.provision_topics(kafka_bootstrap, testing.unique_prefix())
+    yield provisioned
+    await testing.delete_topics(kafka_bootstrap, provisioned.prefix)

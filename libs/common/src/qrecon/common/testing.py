@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -132,6 +133,24 @@ async def provision_topics(bootstrap: str, prefix: str, *, partitions: int = 3) 
 
     await apply_topics(bootstrap, topic_specs(prefix, partitions=partitions))
     return Topics(prefix)
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic under ``prefix`` (a test's own), best effort.
+
+    Tests never share a prefix, so nothing else reads these topics. Keeping the broker
+    small keeps each restart in the fault tests short: a broker holding thousands of
+    partitions takes a minute to serve them all again.
+    """
+    from qrecon.common.topic_admin import admin_client
+
+    try:
+        async with admin_client(bootstrap) as admin:
+            names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+            if names:
+                await admin.delete_topics(names)
+    except Exception as exc:  # clean-up must not fail the test it follows
+        logging.getLogger(__name__).warning("could not delete topics under %s: %s", prefix, exc)
 
 
 async def consume_until(
