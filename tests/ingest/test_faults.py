@@ -113,8 +113,8 @@ async def wait_published(dsn: str, deadline_s: float = 300) -> int:
     """Poll until the relay has published every inbox row (generous deadline: a restarted
     broker may take a minute to lead all its partitions again). Returns rows still pending."""
     deadline = time.monotonic() + deadline_s
-    while (pending := (await pending_rows(dsn))[1]) and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)  # noqa: ASYNC110 - polling another process's rows
+    while (pending := (await pending_rows(dsn))[1]) and time.monotonic() < deadline:  # noqa: ASYNC110 - another process's rows
+        await asyncio.sleep(0.5)
     return pending
 
 
