@@ -81,9 +81,7 @@ async def test_readyz_when_ready() -> None:
     }
 
 
-async def test_readyz_gives_each_connections_state_and_stays_ready_when_one_is_revoked() -> (
-    None
-):
+async def test_readyz_gives_each_connections_state_and_stays_ready_when_one_is_revoked() -> None:
     connections = {
         "acme": {"state": "polling", "last_error": None},
         "beta": {"state": "revoked", "revoked_at": "2025-05-02T07:48:12+00:00"},
