@@ -387,3 +387,24 @@ async def status(settings: SyncSettings) -> int:
         await pool.close()
     console_adapter.print_status(Console(), rows, holders)
     return 0
+
+
+# ---------------------------------------------------------------- qonto-sync reinstate
+
+
+async def reinstate(settings: SyncSettings, connection_id: str) -> int:
+    """Forget a connection's revocation: every replica polls it again at its next start
+    (a running replica keeps it stopped until restarted). 0 when it was revoked, 4 when
+    it was not."""
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
+    try:
+        await migrate(pool)
+        done = await RevocationStore(pool).reinstate(connection_id)
+    finally:
+        await pool.close()
+    Console(stderr=True).print(
+        f"{connection_id}: reinstated (restart qonto-sync to poll it)"
+        if done
+        else f"{connection_id}: not revoked"
+    )
+    return 0 if done else 4
