@@ -66,7 +66,8 @@ def test_revoking_consent_kills_the_tokens_and_sends_the_documented_webhook(
     assert refresh.status_code == 400
     assert refresh.json()["error"] == "invalid_grant"
     # The API key is another credential: untouched unless asked.
-    assert httpx.get(f"{qonto.base_url}/v2/organization", headers=qonto.headers()).status_code == 200
+    api_key = httpx.get(f"{qonto.base_url}/v2/organization", headers=qonto.headers())
+    assert api_key.status_code == 200
 
     (request,) = receiver.wait_for(1)
     parts = dict(item.split("=", 1) for item in request.headers["X-Qonto-Signature"].split(","))

@@ -124,3 +124,21 @@ async def test_nobody_waiting_and_room_left_goes_at_once(clock: FakeClock) -> No
         await limiter.lane("a").acquire()
     assert clock() == 1000.0
     assert limiter.waited_total == 0.0
+
+
+def test_a_limiter_left_by_an_ended_event_loop_serves_the_next_one() -> None:
+    clock = FakeClock()
+    limiter = limiter_at(clock, per_second=1)
+
+    async def strand() -> None:
+        limiter.reserve()
+        waiter = asyncio.create_task(limiter.lane("a").acquire())
+        await asyncio.sleep(0)
+        waiter.cancel()  # the loop ends with the pump still waiting
+
+    async def use() -> float:
+        await limiter.lane("b").acquire()
+        return clock()
+
+    asyncio.run(strand())
+    assert asyncio.run(use()) >= 1001.0

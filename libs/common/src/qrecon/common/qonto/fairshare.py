@@ -100,21 +100,32 @@ class FairRateLimiter(RateLimiter):
     async def acquire_for(self, lane: str, priority: Priority | None = None) -> None:
         """Wait for a slot as ``lane``, at ``priority`` (default: the current context's)."""
         level = current_priority() if priority is None else priority
+        loop = asyncio.get_running_loop()
+        if self._pump is not None and self._pump.get_loop() is not loop:
+            self._forget_other_loop()
         if not self._has_waiters() and self.would_wait() <= 0:
             self.reserve()
             self._count(lane)
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = loop.create_future()
         queue = self._waiters[level].setdefault(lane, deque())
         if not queue:
             self._rotation[level].append(lane)
         queue.append(future)
         started = self._clock()
         if self._pump is None or self._pump.done():
-            self._pump = asyncio.get_running_loop().create_task(self._run_pump())
+            self._pump = loop.create_task(self._run_pump())
         await future  # cancelled: the pump skips it
         self.waited_total += max(0.0, self._clock() - started)
         self._count(lane)
+
+    def _forget_other_loop(self) -> None:
+        """Used from another event loop than the waiters' (a loop that ended, in tests):
+        those waiters can never run again; start afresh on this loop."""
+        for level in Priority:
+            self._waiters[level] = {}
+            self._rotation[level] = deque()
+        self._pump = None
 
     def _count(self, lane: str) -> None:
         self.granted[lane] = self.granted.get(lane, 0) + 1
