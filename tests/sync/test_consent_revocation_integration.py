@@ -89,6 +89,7 @@ async def test_a_revoked_connection_stops_polling_and_the_others_carry_on(
     add_transactions(emulator, 6)
     specs = organisations(emulator)
     beta_org = specs[0]["_org"]
+    org_ids = {"default": emulator.organization_id} | {s["id"]: s["_org"] for s in specs}
     connections = [{k: v for k, v in s.items() if k != "_org"} for s in specs]
     settings = make_settings(
         emulator,
@@ -204,9 +205,8 @@ async def test_a_revoked_connection_stops_polling_and_the_others_carry_on(
     by_connection: dict[str, set[str]] = {}
     for body in bodies:
         by_connection.setdefault(body["connection_id"], set()).add(body["transaction"]["id"])
-        # Every event carries the organisation its connection names.
-        expected = {"default": emulator.login}.get(body["connection_id"])
-        assert body["organization_id"] == (expected or f"{body['connection_id']}-sas")
+        # Every event carries its connection's organisation (Qonto's id, as in webhooks).
+        assert body["organization_id"] == org_ids[body["connection_id"]]
     assert {c: len(ids) for c, ids in by_connection.items()} == {
         "default": 6,
         "beta": 5,

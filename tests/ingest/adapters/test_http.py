@@ -112,7 +112,7 @@ async def test_a_consent_revocation_is_stored_for_the_events_topic_and_counted(
     topic, record = fake_runtime.inbox.rows["acme", "ev-revoked"][:2]
     assert topic == "fake.qonto.events.v1"
     assert record.value == revocation
-    assert record.key == "o2"  # the connection's organization
+    assert record.key == "org-1"  # the organization it revokes
     metrics = (await client.get("/metrics")).text
     assert 'ingest_consent_revocations_total{connection="acme"} 1.0' in metrics
 

@@ -66,10 +66,10 @@ def test_the_connections_organization_is_used_when_the_envelope_has_none() -> No
     assert TransactionEvent.model_validate_json(routed.value).organization_id == "org-conf"
 
 
-def test_the_connections_organization_wins_over_the_envelopes() -> None:
-    # The deployment scopes matching by the organisation its connection names.
-    routed = route(encode(webhook(organization_id="qonto-uuid")), organization_id="acme-org")
-    assert TransactionEvent.model_validate_json(routed.value).organization_id == "acme-org"
+def test_qontos_organization_id_wins_over_the_configured_one() -> None:
+    # The id sync reads from GET /v2/organization: both producers name the same organisation.
+    routed = route(encode(webhook(organization_id="qonto-uuid")), organization_id="acme-login")
+    assert TransactionEvent.model_validate_json(routed.value).organization_id == "qonto-uuid"
 
 
 DOCUMENTED = Path(__file__).parents[2] / "fixtures" / "qonto" / "webhook_consent_revocations.json"
@@ -83,8 +83,6 @@ def test_a_consent_revocation_goes_to_the_events_topic_keyed_by_the_organization
     assert routed.key == "0190a4f2-7c1e-7b3a-9d4e-5f6a7b8c9d01"  # no data.id: the organization
     assert routed.headers["event-type"] == "v1/consent-revocations"
     assert routed.headers["connection-id"] == "acme"
-    named = route(body, connection_id="acme", organization_id="acme-org")
-    assert named.key == "acme-org"
 
 
 def test_an_undocumented_status_is_kept_not_refused() -> None:

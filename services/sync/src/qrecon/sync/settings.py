@@ -20,10 +20,9 @@ Connections (organizations) to poll:
   id). ``api_base_url``/``oauth_base_url`` override the hosts (e.g. the emulator).
   Secrets are ``SecretStr``: they never print.
 
-Each connection names its organisation: ``organization_id`` (for an API key it is also the
-login; the default connection's is ``QONTO_ORGANIZATION_ID``); an OAuth connection without
-one carries the id Qonto reports (``GET /v2/organization``). Every event it publishes
-carries that ``organization_id``.
+Every event a connection publishes carries its organisation: the id Qonto reports
+(``GET /v2/organization``, the id of the webhooks too), else the configured
+``organization_id`` (when the organisation cannot be read).
 
 All connections of a process share one rate budget (``SYNC_RATE_LIMITS``, Qonto's per-IP
 limits by default: give each replica a fraction when several run behind one IP), shared

@@ -5,7 +5,7 @@ Routing (``shared/architecture.md``):
 * ``type == "v1/transactions"`` → ``qonto.transactions.v1``, keyed by the transaction UUID
   (``data.id``), value a :class:`~qrecon.common.schemas.TransactionEvent` with
   ``source="webhook"``, ``event_id`` = the webhook event id, the connection, the
-  organization (the connection's, else the envelope's), ``observed_at`` = when ingest
+  organization (the envelope's, else the connection's), ``observed_at`` = when ingest
   received it, and the transaction parsed leniently by
   :class:`~qrecon.common.schemas.QontoTransaction` (every Qonto field kept, money in
   cents). The webhook's ``data.event`` (``created`` / ``updated``) is not a transaction
@@ -14,7 +14,7 @@ Routing (``shared/architecture.md``):
 * any other type → ``qonto.events.v1``, keyed by the resource id (``data.id``, else the
   event id), value the envelope **byte for byte as received**. A
   ``v1/consent-revocations`` (a user revoked the app's access) has no ``data.id``: it is
-  keyed by the organization (the connection's, else the envelope's); sync reads it there
+  keyed by the organization (the envelope's, else the connection's); sync reads it there
   and stops polling that connection.
 
 Every record carries the headers ``event-id``, ``event-type`` (``qonto.transaction`` for
@@ -142,10 +142,10 @@ def route_webhook(
     data = envelope.get("data", {})
     if not isinstance(data, dict):
         raise PayloadError(PayloadError.NOT_AN_EVENT, "data is not an object")
-    # The connection names its organisation (what the matcher scopes by); the envelope's
-    # stands in only for a connection configured without one.
+    # Qonto's organisation id (the envelope's; sync reads the same from GET
+    # /v2/organization); the connection's configured one stands in when it is missing.
     org = envelope.get("organization_id")
-    org_id = organization_id or (org if isinstance(org, str) and org else None)
+    org_id = org if isinstance(org, str) and org else organization_id
 
     headers = headers_for(event_id, event_type)
     headers[HEADER_CONNECTION_ID] = connection_id

@@ -186,7 +186,7 @@ async def _backfill_connection(
     stop: asyncio.Event | None = None,
 ) -> list[BackfillReport]:
     organization = await client.get_organization()
-    org_id = connection.organization_id or organization.get("id")
+    org_id = organization.get("id") or connection.organization_id
     accounts = list(connection.bank_account_ids or []) or await discover_bank_accounts(
         client, organization
     )

@@ -39,8 +39,8 @@ class Connection:
     invoices: bool
     uses_oauth: bool
     refresh_token_seed: SecretStr | None = None
-    # The organisation its events carry (``organization_id``); None: the one Qonto reports
-    # (``GET /v2/organization``).
+    # The configured organisation (for an API key: the login). Events carry the id Qonto
+    # reports (``GET /v2/organization``), this one only when that cannot be read.
     organization_id: str | None = None
     oauth_client_id: str | None = None  # matched against a consent revocation's client_id
 

@@ -65,8 +65,10 @@ class ConnectionState:
 
     @property
     def organization(self) -> str | None:
-        """The organisation its events carry: configured, else discovered."""
-        return self.connection.organization_id or self.organization_id
+        """The organisation its events carry: the id Qonto reports (``GET
+        /v2/organization``, the same id as in the webhooks ingest receives), else the
+        configured one (when the organisation cannot be read and accounts are configured)."""
+        return self.organization_id or self.connection.organization_id
 
     def identity(self) -> ConnectionIdentity:
         orgs = {o for o in (self.connection.organization_id, self.organization_id) if o}
@@ -252,7 +254,7 @@ class Supervisor:
         org_id = organization.get("id")
         state.organization_id = str(org_id) if org_id is not None else None
         if state.organization is None:
-            raise RuntimeError("the organisation is unknown: configure its organization_id")
+            raise RuntimeError("the organisation is unknown (GET /v2/organization has no id)")
         if configured:
             return list(configured)
         return await discover_bank_accounts(state.client, organization)
