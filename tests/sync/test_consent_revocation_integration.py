@@ -213,3 +213,64 @@ async def test_a_revoked_connection_stops_polling_and_the_others_carry_on(
         "gamma": 6,
         "delta": 7,
     }
+
+
+async def test_a_refused_refresh_token_revokes_the_oauth_connection_even_without_webhook(
+    emulator: EmulatorHandle, make_settings: Callable[..., SyncSettings]
+) -> None:
+    """The webhook may be lost (or sent while sync was down): Qonto refusing the refresh
+    token (``invalid_grant``, at the next refresh) says the same. Only that OAuth
+    connection stops; the API-key one of the same organisation, another credential,
+    carries on."""
+    add_transactions(emulator, 4)
+    code = emulator.mint_authorization_code()
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            emulator.token_url,
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": emulator.redirect_uri,
+                "client_id": emulator.client_id,
+                "client_secret": emulator.client_secret,
+            },
+        )
+        answer.raise_for_status()
+        # The user revokes the app; no subscription: no webhook will tell.
+        revoked = await http.post(f"{emulator.base_url}/_sim/consent-revocations", json={})
+    assert revoked.json()["tokens_revoked"] >= 2
+    oauth = {
+        "id": "oauth",
+        "auth": "oauth",
+        "client_id": emulator.client_id,
+        "client_secret": emulator.client_secret,
+        "refresh_token": answer.json()["refresh_token"],
+        "api_base_url": emulator.base_url,
+    }
+    settings = make_settings(emulator, connections=[oauth], accounts_refresh=0.3)
+    service = SyncService(settings, retry=RetryPolicy(max_attempts=2, base_delay=0.05))
+    await service.start()
+    try:
+        conns = service.connections
+
+        def cycles(cid: str) -> int:
+            return sum(a.progress.sweeps_completed for a in conns[cid].accounts.values())
+
+        await wait_for(lambda: conns["oauth"].revoked is not None, 60.0)
+        oauth_state = conns["oauth"]
+        assert oauth_state.revoked is not None
+        assert oauth_state.revoked.event_id == "invalid_grant:oauth"
+        assert not oauth_state.accounts  # never polled
+        sent = oauth_state.transport.requests
+        await wait_for(lambda: cycles("default") >= 3, 60.0)
+        assert oauth_state.transport.requests == sent
+        readiness = await service.readiness()
+        assert readiness["connections"]["oauth"]["state"] == "revoked"
+        assert readiness["connections"]["default"]["state"] == "polling"
+        assert service.pool is not None
+        recorded = await service.pool.fetchval(
+            "SELECT event_id FROM sync_connection_revocations WHERE connection_id = 'oauth'"
+        )
+        assert recorded == "invalid_grant:oauth"
+    finally:
+        await service.stop()

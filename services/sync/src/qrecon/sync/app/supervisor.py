@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qrecon.common.logging import get_logger
+from qrecon.common.qonto import QontoOAuthError
 from qrecon.common.timeutil import utcnow
 from qrecon.sync.app.accounts import discover_bank_accounts
 from qrecon.sync.app.gapfill import AccountSync
@@ -48,6 +49,16 @@ from qrecon.sync.core.sweep import SweepPlan, backoff_delay, jittered, status_ke
 from qrecon.sync.metrics import SyncMetrics
 
 log = get_logger(__name__)
+
+
+def consent_gone(connection: Connection, exc: BaseException) -> bool:
+    """An OAuth connection whose refresh token Qonto refuses can never poll again without a
+    new consent (a plain 401 is not that: a wrong key may be fixed, it only fails)."""
+    return (
+        connection.uses_oauth
+        and isinstance(exc, QontoOAuthError)
+        and exc.oauth_error == "invalid_grant"
+    )
 
 
 @dataclass
@@ -175,6 +186,25 @@ class Supervisor:
         self.leases.unwant(invoices_lease(cid))
         log.warning("connection_stopped_revoked", connection_id=cid)
 
+    async def _revoked_by_qonto(self, state: ConnectionState) -> None:
+        """Qonto refused the connection's refresh token (``invalid_grant``): the consent
+        is gone (revoked, or its token family revoked), as surely as with the webhook (which
+        may have been lost). Recorded for every replica like a webhook's revocation."""
+        conn = state.connection
+        revocation = ConsentRevocation(
+            event_id=f"invalid_grant:{conn.id}",
+            organization_id=state.organization,
+            client_id=conn.oauth_client_id,
+            revoked_at=self.clock(),
+            connection_id=conn.id,
+        )
+        log.warning("connection_refresh_token_refused", connection_id=conn.id)
+        if self.revocations is not None:
+            with contextlib.suppress(Exception):  # stopped here anyway; others retry it
+                await self.revocations.revoke(conn.id, revocation)
+        if state.revoked is None:
+            self._stop_connection(state, revocation)
+
     async def _watch_revocations(self) -> None:
         while not self.stop_event.is_set():
             try:
@@ -267,6 +297,9 @@ class Supervisor:
             try:
                 accounts = await self._discover(state)
             except Exception as exc:
+                if consent_gone(state.connection, exc):
+                    await self._revoked_by_qonto(state)
+                    return
                 failures += 1
                 state.last_error = f"{type(exc).__name__}: {exc}"
                 self.metrics.errors.labels(cid, "discover", type(exc).__name__).inc()
