@@ -264,6 +264,7 @@ class AccountSync:
                     watermark = sweep.end
                 self._track(status, watermark, sweep.covered_until)
                 if sweep.done:
+                    self.progress.catching_up = False  # up to now - settle delay
                     self.metrics.sweeps.labels(self.connection_id, "completed").inc()
                     self.update_lag()
                     self._log.info(
