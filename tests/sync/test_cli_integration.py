@@ -76,7 +76,10 @@ async def test_run_serves_health_and_metrics_then_stops_cleanly_on_sigterm(
                 await asyncio.sleep(0.2)
             assert (await http.get("/healthz")).json() == {"status": "ok"}
             ready = await http.get("/readyz")
-            assert ready.json() == {"status": "ready", "checks": {"postgres": True, "kafka": True}}
+            body = ready.json()
+            assert body["status"] == "ready"
+            assert body["checks"] == {"postgres": True, "kafka": True}
+            assert body["connections"]["default"] in {"polling", "backfilling"}
             status = await http.get(
                 "/v1/status", headers={"Authorization": "Bearer cli-admin-token"}
             )

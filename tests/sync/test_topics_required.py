@@ -38,4 +38,5 @@ async def test_sync_exits_naming_the_missing_topics(
 
     assert process.returncode == 1
     assert f"{prefix}qonto.transactions.v1" in output
+    assert f"{prefix}qonto.events.v1" in output  # consent revocations are read there
     assert "qrecon-topics apply" in output

@@ -92,6 +92,31 @@ async def test_other_types_rotation_and_named_connections(
     assert (acme["connection_id"], acme["organization_id"]) == ("acme", "o2")
 
 
+async def test_a_consent_revocation_is_stored_for_the_events_topic_and_counted(
+    client: httpx.AsyncClient, fake_runtime: FakeRuntime
+) -> None:
+    revocation = encode(
+        webhook(
+            "v1/consent-revocations",
+            event_id="ev-revoked",
+            data={"client_id": "client-1", "revoked_at": "2025-05-02T07:48:12Z"},
+        )
+    )
+    for _ in range(2):  # a redelivery is acknowledged, counted once
+        response = await client.post(
+            "/webhooks/qonto/acme",
+            content=revocation,
+            headers=signed_headers(revocation, ACME_SECRET),
+        )
+        assert response.status_code == 200
+    topic, record = fake_runtime.inbox.rows["acme", "ev-revoked"][:2]
+    assert topic == "fake.qonto.events.v1"
+    assert record.value == revocation
+    assert record.key == "org-1"  # the organization it revokes
+    metrics = (await client.get("/metrics")).text
+    assert 'ingest_consent_revocations_total{connection="acme"} 1.0' in metrics
+
+
 @pytest.mark.parametrize(
     ("headers", "code"),
     [

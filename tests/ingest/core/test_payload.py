@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,6 +64,25 @@ def test_the_connections_organization_is_used_when_the_envelope_has_none() -> No
     payload = webhook(organization_id=None)
     routed = route(encode(payload), organization_id="org-conf")
     assert TransactionEvent.model_validate_json(routed.value).organization_id == "org-conf"
+
+
+def test_qontos_organization_id_wins_over_the_configured_one() -> None:
+    # The id sync reads from GET /v2/organization: both producers name the same organisation.
+    routed = route(encode(webhook(organization_id="qonto-uuid")), organization_id="acme-login")
+    assert TransactionEvent.model_validate_json(routed.value).organization_id == "qonto-uuid"
+
+
+DOCUMENTED = Path(__file__).parents[2] / "fixtures" / "qonto" / "webhook_consent_revocations.json"
+
+
+def test_a_consent_revocation_goes_to_the_events_topic_keyed_by_the_organization() -> None:
+    body = DOCUMENTED.read_bytes()
+    routed = route(body, connection_id="acme")
+    assert routed.topic_kind == "events"
+    assert routed.value == body  # byte for byte, as received
+    assert routed.key == "0190a4f2-7c1e-7b3a-9d4e-5f6a7b8c9d01"  # no data.id: the organization
+    assert routed.headers["event-type"] == "v1/consent-revocations"
+    assert routed.headers["connection-id"] == "acme"
 
 
 def test_an_undocumented_status_is_kept_not_refused() -> None:

@@ -74,7 +74,31 @@ async def test_readyz_when_ready() -> None:
     async with await client_for({**DETAILS, "kafka": "ok", "ready": True}, TOKEN) as http:
         response = await http.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"postgres": True, "kafka": True}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"postgres": True, "kafka": True},
+        "connections": {},
+    }
+
+
+async def test_readyz_gives_each_connections_state_and_stays_ready_when_one_is_revoked() -> None:
+    connections = {
+        "acme": {"state": "polling", "last_error": None},
+        "beta": {"state": "revoked", "revoked_at": "2025-05-02T07:48:12+00:00"},
+        "gamma": {"state": "backfilling"},
+        "delta": {"state": "failing", "last_error": "QontoAuthError: secret detail"},
+    }
+    details = {**DETAILS, "kafka": "ok", "ready": True, "connections": connections}
+    async with await client_for(details, TOKEN) as http:
+        response = await http.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["connections"] == {
+        "acme": "polling",
+        "beta": "revoked",
+        "gamma": "backfilling",
+        "delta": "failing",
+    }
+    assert "secret detail" not in response.text  # the state, never the error
 
 
 async def test_status_gives_the_details_to_the_administrator_only(

@@ -223,3 +223,29 @@ async def test_switching_the_mode_starts_from_the_other_modes_watermark() -> Non
             NOW - PLAN.settle_delay
         )
     assert len(sink.transactions) == 3  # nothing published twice
+
+
+async def test_a_sweep_far_behind_now_draws_the_budget_as_catch_up_then_live() -> None:
+    """Fair share: a first sweep through history (a new connection) asks at
+    ``Priority.CATCH_UP``, yielding to live gap-fills; once caught up it asks at ``LIVE``."""
+    from qrecon.common.qonto.fairshare import Priority, current_priority
+
+    api, account = transactions(25)
+    asked: list[Priority] = []
+    get_page = api.get_page
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        asked.append(current_priority())
+        return await get_page(*args, **kwargs)
+
+    api.get_page = recording  # type: ignore[method-assign]
+    store, sink = FakeStore(), FakePublisher()
+    first = worker(api, store, sink, account, statuses=(ALL_AT_ONCE,))
+    assert await first.run_cycle(asyncio.Event()) == "completed"
+    assert asked[0] == Priority.CATCH_UP  # from PLAN.initial, two months behind NOW
+    assert first.progress.catching_up is False  # the last page reached now
+    asked.clear()
+    later = worker(api, store, sink, account, statuses=(ALL_AT_ONCE,))
+    later.clock = lambda: NOW + timedelta(minutes=1)
+    assert await later.run_cycle(asyncio.Event()) == "completed"
+    assert set(asked) == {Priority.LIVE}

@@ -4,6 +4,7 @@
 ``ingest_webhooks_received_total``     webhook requests, by ``connection`` (``unknown``)
 ``ingest_webhooks_rejected_total``     refused, by ``reason`` (the error code answered)
 ``ingest_webhooks_accepted_total``     acknowledged, by ``outcome`` (``new``/``duplicate``)
+``ingest_consent_revocations_total``   ``v1/consent-revocations`` accepted, by ``connection``
 ``ingest_ack_latency_seconds``         histogram: request received → 2xx sent (body read
                                        and durable write included)
 ``ingest_kafka_connected``             1 once the producer is connected
@@ -36,6 +37,7 @@ class IngestMetrics(Collector):
         self.received: Tally[str] = Tally()
         self.rejected: Tally[str] = Tally()
         self.accepted: Tally[str] = Tally()
+        self.revocations: Tally[str] = Tally()
         self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self._latency_sum = 0.0
 
@@ -51,6 +53,8 @@ class IngestMetrics(Collector):
              "code of the answer).", "reason", self.rejected),
             ("ingest_webhooks_accepted", "Webhooks made durable and acknowledged: outcome "
              "new or duplicate.", "outcome", self.accepted),
+            ("ingest_consent_revocations", "v1/consent-revocations webhooks accepted (a user "
+             "revoked the app), by connection.", "connection", self.revocations),
         ):  # fmt: skip
             family = CounterMetricFamily(name, doc, labels=[label])
             for value, count in sorted(tally.items()):

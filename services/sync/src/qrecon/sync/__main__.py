@@ -5,6 +5,8 @@
     qonto-sync backfill --since DATE [--until DATE] [--connection ID] [--restart]
                                          history by settled_at, resumable
     qonto-sync status                    watermarks, sweeps in progress, owning replicas
+    qonto-sync reinstate CONNECTION      poll a connection whose consent was revoked again
+                                         (once the user has granted access anew)
 
 Settings come from the environment (see ``qrecon.sync.settings``); this module parses
 the arguments, ``qrecon.sync.bootstrap`` wires and runs.
@@ -42,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--connection", default=None, help="one connection id (default: all)")
     b.add_argument("--restart", action="store_true", help="start this range over")
     sub.add_parser("status", help="watermarks and sweeps in progress")
+    r = sub.add_parser("reinstate", help="poll a revoked connection again (consent regranted)")
+    r.add_argument("connection", help="the connection id")
     return p
 
 
@@ -66,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
                     )
                 )
             )
+        if command == "reinstate":
+            sys.exit(asyncio.run(bootstrap.reinstate(settings, args.connection)))
     except MissingTopicsError as exc:
         log.error("topics_missing", missing=exc.missing, hint=APPLY_HINT)
         sys.exit(f"qonto-sync {command}: {exc}")

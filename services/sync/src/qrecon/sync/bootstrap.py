@@ -33,9 +33,11 @@ from qrecon.common.timeutil import utcnow
 from qrecon.common.topic_admin import require_topics
 from qrecon.sync.adapters import console as console_adapter
 from qrecon.sync.adapters import qonto as qonto_adapter
+from qrecon.sync.adapters.events import register_events_consumer
 from qrecon.sync.adapters.http import create_app
 from qrecon.sync.adapters.leases import LeaseStore
 from qrecon.sync.adapters.publisher import KafkaSink
+from qrecon.sync.adapters.revocations import RevocationStore
 from qrecon.sync.adapters.seen import register_seen_consumer
 from qrecon.sync.adapters.store import SyncStore, migrate
 from qrecon.sync.app.backfill import backfill_connection
@@ -43,6 +45,7 @@ from qrecon.sync.app.ownership import LeaseManager
 from qrecon.sync.app.ports import BackfillReport, Clock
 from qrecon.sync.app.supervisor import ConnectionState, Supervisor
 from qrecon.sync.core.leases import gapfill_lease
+from qrecon.sync.core.revocation import ConsentRevocation
 from qrecon.sync.metrics import SyncMetrics
 from qrecon.sync.settings import PRODUCER_TUNING, SyncSettings
 
@@ -103,6 +106,14 @@ class SyncService:
                 store=store,
                 metrics=self.metrics,
             )
+        if s.revocations_enabled:
+            register_events_consumer(
+                self.broker,
+                topic=s.topics.qonto_events,
+                group_id=s.events_consumer_group,
+                on_revocation=self._on_revocation,
+                metrics=self.metrics,
+            )
         await self.broker.start()
         limiter = self.limiter or qonto_adapter.make_limiter(s)
         self.limiter = limiter
@@ -139,7 +150,11 @@ class SyncService:
             stop_event=self.stop_event,
             clock=self.clock,
             rng=self.rng,
+            revocations=RevocationStore(self.pool),
+            revocations_refresh=s.revocations_refresh,
+            catch_up_after=s.catch_up_after,
         )
+        await self.supervisor.refresh_revocations()  # revoked before: never polled again
         self._tasks.extend(self.supervisor.launch())
         self.started = True
         log.info(
@@ -149,6 +164,11 @@ class SyncService:
             topic=s.topics.transactions,
             rate_limits=limiter.limits,
         )
+
+    async def _on_revocation(self, revocation: ConsentRevocation) -> list[str]:
+        if self.supervisor is None:  # not started yet: not committed, read again later
+            raise RuntimeError("the supervisor is not running yet")
+        return await self.supervisor.on_revocation(revocation)
 
     async def stop(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
         """Graceful: finish the page being published, checkpoint, close everything."""
@@ -203,6 +223,8 @@ class SyncService:
             self.supervisor.update_gauges()
         if self.limiter is not None:
             self.metrics.rate_wait.set(self.limiter.waited_total)
+            for lane, granted in getattr(self.limiter, "granted", {}).items():
+                self.metrics.rate_granted.labels(lane).set(granted)
 
 
 # ---------------------------------------------------------------- qonto-sync run
@@ -365,3 +387,24 @@ async def status(settings: SyncSettings) -> int:
         await pool.close()
     console_adapter.print_status(Console(), rows, holders)
     return 0
+
+
+# ---------------------------------------------------------------- qonto-sync reinstate
+
+
+async def reinstate(settings: SyncSettings, connection_id: str) -> int:
+    """Forget a connection's revocation: every replica polls it again at its next start
+    (a running replica keeps it stopped until restarted). 0 when it was revoked, 4 when
+    it was not."""
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
+    try:
+        await migrate(pool)
+        done = await RevocationStore(pool).reinstate(connection_id)
+    finally:
+        await pool.close()
+    Console(stderr=True).print(
+        f"{connection_id}: reinstated (restart qonto-sync to poll it)"
+        if done
+        else f"{connection_id}: not revoked"
+    )
+    return 0 if done else 4

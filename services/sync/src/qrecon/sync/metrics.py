@@ -126,6 +126,24 @@ class SyncMetrics:
             "Live qonto-sync replicas sharing the work, as this one last saw them",
             registry=r,
         )
+        self.connection_state = Gauge(
+            "qonto_sync_connection_state",
+            "1 for the state each connection is in (polling, backfilling, revoked, failing)",
+            ["connection", "state"],
+            registry=r,
+        )
+        self.revocations = Counter(
+            "qonto_sync_consent_revocations_total",
+            "v1/consent-revocations webhooks read, by outcome (revoked, unmatched, invalid)",
+            ["outcome"],
+            registry=r,
+        )
+        self.rate_granted = Gauge(
+            "qonto_sync_rate_limiter_granted_total",
+            "Requests each connection drew from the shared rate budget",
+            ["connection"],
+            registry=r,
+        )
         self.rate_wait = Gauge(
             "qonto_sync_rate_limiter_wait_seconds_total",
             "Seconds requests waited for the shared rate budget",

@@ -20,8 +20,13 @@ Connections (organizations) to poll:
   id). ``api_base_url``/``oauth_base_url`` override the hosts (e.g. the emulator).
   Secrets are ``SecretStr``: they never print.
 
+Every event a connection publishes carries its organisation: the id Qonto reports
+(``GET /v2/organization``, the id of the webhooks too), else the configured
+``organization_id`` (when the organisation cannot be read).
+
 All connections of a process share one rate budget (``SYNC_RATE_LIMITS``, Qonto's per-IP
-limits by default: give each replica a fraction when several run behind one IP).
+limits by default: give each replica a fraction when several run behind one IP), shared
+fairly (``qrecon.common.qonto.fairshare``: live gap-fill first, then connections in turn).
 
 Replicas share the work through leases in PostgreSQL (``SYNC_LEASE_TTL_SECONDS``,
 ``SYNC_LEASE_RENEW_SECONDS``, ``SYNC_REPLICA_ID``; see ``qrecon.sync.app.ownership``).
@@ -145,6 +150,19 @@ class SyncSettings(ServiceSettings, QontoSettings):
     # Shared rate budget: "1000/10,10000/600" (requests/seconds, comma separated)
     rate_limits: str = Field("1000/10,10000/600", validation_alias="SYNC_RATE_LIMITS")
 
+    # Consent revocations (a consumer of qonto.events.v1; v1/consent-revocations stops a
+    # connection's polling) and how often every replica re-reads the revoked connections.
+    revocations_enabled: bool = Field(True, validation_alias="SYNC_CONSENT_REVOCATIONS")
+    events_consumer_group: str = Field(
+        "qonto-sync-events", validation_alias="SYNC_EVENTS_CONSUMER_GROUP"
+    )
+    revocations_refresh: float = Field(
+        5.0, gt=0, validation_alias="SYNC_REVOCATIONS_REFRESH_SECONDS"
+    )
+    # Fair share: a sweep whose cursor is further behind now than this is catching up (a
+    # new connection's history) and yields the shared budget to live gap-fills.
+    catch_up_after: float = Field(3600.0, gt=0, validation_alias="SYNC_CATCH_UP_AFTER_SECONDS")
+
     # Seen versions (a consumer of qonto.transactions.v1)
     consumer_group: str = Field("qonto-sync-seen", validation_alias="SYNC_CONSUMER_GROUP")
     seen_consumer_enabled: bool = Field(True, validation_alias="SYNC_SEEN_CONSUMER")
@@ -230,6 +248,8 @@ class SyncSettings(ServiceSettings, QontoSettings):
         """The topics sync publishes (and dead-letters) to, checked at startup."""
         t = self.topics
         names = [t.transactions, t.dlq(t.transactions)]
+        if self.revocations_enabled:
+            names.append(t.qonto_events)
         if self.invoices_enabled:
             names.append(t.invoices)
         return names

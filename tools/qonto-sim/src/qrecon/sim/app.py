@@ -12,6 +12,7 @@ from qrecon.sim.idempotency import LostAnswers
 from qrecon.sim.routes import (
     admin,
     admin_data,
+    consent,
     edge,
     invoices,
     oauth,
@@ -32,7 +33,16 @@ def create_app(sim: Simulator) -> FastAPI:
     app.state.sim = sim
     edge.install_error_handlers(app, sim)
     app.add_middleware(edge.QontoEdge, sim=sim, rng=random.Random(sim.faults.seed))
-    for module in (organization, transactions, invoices, subscriptions, oauth, admin, admin_data):
+    for module in (
+        organization,
+        transactions,
+        invoices,
+        subscriptions,
+        oauth,
+        admin,
+        admin_data,
+        consent,
+    ):
         app.include_router(module.router)
     # outermost: answers are lost after processing
     app.add_middleware(LostAnswers, faults=sim.fault_state)

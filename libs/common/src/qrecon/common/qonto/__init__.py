@@ -27,6 +27,7 @@ from qrecon.common.qonto.errors import (
     QontoTransportError,
     QontoValidationError,
 )
+from qrecon.common.qonto.fairshare import FairRateLimiter, Priority, request_priority
 from qrecon.common.qonto.pagination import Page, PageMeta
 from qrecon.common.qonto.ratelimit import RateLimiter
 from qrecon.common.qonto.token_store import (
@@ -40,12 +41,14 @@ from qrecon.common.qonto.windows import time_windows
 __all__ = [
     "ApiKeyAuth",
     "Auth",
+    "FairRateLimiter",
     "InMemoryTokenStore",
     "OAuthAuth",
     "OAuthTokens",
     "Page",
     "PageMeta",
     "PostgresTokenStore",
+    "Priority",
     "QontoAuthError",
     "QontoClient",
     "QontoDecodeError",
@@ -66,5 +69,6 @@ __all__ = [
     "TokenStore",
     "build_authorize_url",
     "parse_retry_after",
+    "request_priority",
     "time_windows",
 ]

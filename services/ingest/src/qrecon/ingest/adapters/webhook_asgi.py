@@ -39,6 +39,7 @@ from qrecon.common.qonto.signature import SIGNATURE_HEADER
 from qrecon.ingest import metrics
 from qrecon.ingest.app.ports import Runtime
 from qrecon.ingest.app.webhooks import NotDurable, ReceiveWebhook, RecordTooLarge
+from qrecon.ingest.core.payload import CONSENT_REVOCATIONS_TYPE as CONSENT_REVOCATIONS
 from qrecon.ingest.core.payload import PayloadError
 from qrecon.ingest.core.signature import SignatureError
 from qrecon.ingest.settings import DEFAULT_CONNECTION
@@ -144,6 +145,9 @@ class WebhookHandler:
             metrics.METRICS.rejected["internal_error"] += 1
             return 500, error_body("internal_error", "internal error")
         self._metrics.accepted["new" if accepted.new else "duplicate"] += 1
+        if accepted.new and accepted.event_type == CONSENT_REVOCATIONS:
+            self._metrics.revocations[connection_id] += 1
+            log.warning("consent_revoked", connection_id=connection_id, event_id=accepted.event_id)
         self._metrics.observe_latency(time.perf_counter() - started)
         return 200, b'{"status":"accepted","event_id":%s,"duplicate":%s}' % (
             json.dumps(accepted.event_id).encode(),

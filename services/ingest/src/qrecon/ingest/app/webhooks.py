@@ -43,6 +43,7 @@ class NotDurable(Exception):
 class Accepted:
     event_id: str
     new: bool  # False: a redelivery, already stored
+    event_type: str = ""  # the webhook's type, e.g. "v1/transactions"
 
 
 class ReceiveWebhook:
@@ -91,4 +92,4 @@ class ReceiveWebhook:
                 error=type(exc).__name__,
             )
             raise NotDurable(type(exc).__name__) from exc
-        return Accepted(routed.event_id, new)
+        return Accepted(routed.event_id, new, routed.event_type)

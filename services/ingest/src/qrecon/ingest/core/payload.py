@@ -12,7 +12,10 @@ Routing (``shared/architecture.md``):
   field: it moves out of the transaction into an extra ``webhook`` object, with the
   envelope's ``type``, ``subscription_id``, ``membership_id`` and ``created_at``.
 * any other type → ``qonto.events.v1``, keyed by the resource id (``data.id``, else the
-  event id), value the envelope **byte for byte as received**.
+  event id), value the envelope **byte for byte as received**. A
+  ``v1/consent-revocations`` (a user revoked the app's access) has no ``data.id``: it is
+  keyed by the organization (the envelope's, else the connection's); sync reads it there
+  and stops polling that connection.
 
 Every record carries the headers ``event-id``, ``event-type`` (``qonto.transaction`` for
 transactions, the webhook type otherwise), ``schema-version``, ``content-type`` and
@@ -48,6 +51,7 @@ from qrecon.common.kafka import headers_for
 from qrecon.common.schemas import QontoTransaction, TransactionEvent, webhook_resource_id
 
 TRANSACTIONS_TYPE = "v1/transactions"
+CONSENT_REVOCATIONS_TYPE = "v1/consent-revocations"
 MAX_ID_LENGTH = 255
 HEADER_CONNECTION_ID = "connection-id"
 
@@ -138,6 +142,8 @@ def route_webhook(
     data = envelope.get("data", {})
     if not isinstance(data, dict):
         raise PayloadError(PayloadError.NOT_AN_EVENT, "data is not an object")
+    # Qonto's organisation id (the envelope's; sync reads the same from GET
+    # /v2/organization); the connection's configured one stands in when it is missing.
     org = envelope.get("organization_id")
     org_id = org if isinstance(org, str) and org else organization_id
 

@@ -1,7 +1,9 @@
 """Health, readiness, status and Prometheus metrics over HTTP (FastAPI, served by uvicorn).
 
 ``/healthz``, ``/readyz`` and ``/metrics`` are open, for probes and Prometheus; ``/readyz``
-says only whether PostgreSQL and Kafka are reachable. What names accounts, replicas and
+says whether PostgreSQL and Kafka are reachable, and each connection's state by id
+(``polling``, ``backfilling``, ``revoked``, ``failing``; also the
+``qonto_sync_connection_state`` gauge). What names accounts, replicas and
 errors is ``GET /v1/status``, behind ``Authorization: Bearer <SYNC_ADMIN_TOKEN>``
 (compared in constant time; without a configured token the route answers 404). Every
 error body is ``{"error": {"code": "...", "detail": "..."}}`` (``qrecon.common.http_errors``).
@@ -19,11 +21,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qrecon.common.http_errors import Readiness, bearer_challenge, error_responses
 from qrecon.common.logging import get_logger
+from qrecon.sync.core.revocation import ConnectionStateName
 from qrecon.sync.metrics import SyncMetrics
 
 log = get_logger(__name__)
@@ -60,6 +63,16 @@ class ApiError(Exception):
 
 class Alive(BaseModel):
     status: str = "ok"
+
+
+class SyncReadiness(Readiness):
+    """``GET /readyz`` of sync: also each connection's state, by connection id. A revoked
+    or failing connection does not make the service unready (the others carry on)."""
+
+    connections: dict[str, ConnectionStateName] = Field(
+        default_factory=dict,
+        description="Connection id -> polling | backfilling | revoked | failing",
+    )
 
 
 def error(
@@ -122,20 +135,30 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get(
         "/readyz",
-        response_model=Readiness,
+        response_model=SyncReadiness,
         responses=error_responses(
             500, 503, descriptions={503: "Not ready; `checks` says which dependency is down."}
         ),
     )
     async def readyz() -> Response:
-        """Ready: PostgreSQL and Kafka reachable. Details: ``/v1/status``."""
+        """Ready: PostgreSQL and Kafka reachable; and each connection's state (polling,
+        backfilling, revoked, failing). Details: ``/v1/status``."""
         details = await service.readiness()
         checks = {name: details[name] == "ok" for name in ("postgres", "kafka")}
+        states = {
+            cid: conn["state"]
+            for cid, conn in (details.get("connections") or {}).items()
+            if isinstance(conn, dict) and "state" in conn
+        }
         if details["ready"]:
-            return JSONResponse({"status": "ready", "checks": checks})
+            return JSONResponse({"status": "ready", "checks": checks, "connections": states})
         down = ", ".join(name for name, ok in checks.items() if not ok)
         return JSONResponse(
-            {"error": {"code": "not_ready", "detail": f"unreachable: {down}"}, "checks": checks},
+            {
+                "error": {"code": "not_ready", "detail": f"unreachable: {down}"},
+                "checks": checks,
+                "connections": states,
+            },
             status_code=503,
         )
 

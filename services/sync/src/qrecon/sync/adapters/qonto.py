@@ -24,6 +24,7 @@ from qrecon.common.qonto import (
     TokenDecryptionError,
     TokenStore,
 )
+from qrecon.common.qonto.fairshare import FairRateLimiter
 from qrecon.sync.app.ports import Connection
 from qrecon.sync.metrics import SyncMetrics
 from qrecon.sync.settings import ConnectionSpec, SyncSettings
@@ -74,12 +75,18 @@ class CountingTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def make_limiter(settings: SyncSettings) -> RateLimiter:
-    """The process's one rate budget (shared by every connection's client)."""
+def make_limiter(settings: SyncSettings) -> FairRateLimiter:
+    """The process's one rate budget, shared fairly by every connection's client (each
+    draws through its own lane: live gap-fill first, then connections in turn)."""
     pairs = settings.rate_limit_pairs
-    limiter = RateLimiter(pairs) if pairs else RateLimiter.unlimited()
+    limiter = FairRateLimiter(pairs) if pairs else FairRateLimiter.unlimited()
     RateLimiter.set_process_default(limiter)
     return limiter
+
+
+def lane_of(limiter: RateLimiter, connection_id: str) -> RateLimiter:
+    """The limiter one connection's client holds (its own turn in a fair budget)."""
+    return limiter.lane(connection_id) if isinstance(limiter, FairRateLimiter) else limiter
 
 
 def connections(settings: SyncSettings) -> list[Connection]:
@@ -92,6 +99,8 @@ def connections(settings: SyncSettings) -> list[Connection]:
                 bank_account_ids=tuple(accounts) if accounts else None,
                 invoices=settings.invoices_enabled,
                 uses_oauth=bool(settings.client_id and settings.client_secret),
+                organization_id=settings.effective_organization_id,
+                oauth_client_id=settings.client_id,
             )
         )
     for spec in settings.connections:
@@ -102,6 +111,8 @@ def connections(settings: SyncSettings) -> list[Connection]:
                 invoices=settings.invoices_enabled if spec.invoices is None else spec.invoices,
                 uses_oauth=spec.auth == "oauth",
                 refresh_token_seed=spec.refresh_token,
+                organization_id=spec.organization_id,
+                oauth_client_id=spec.client_id,
             )
         )
     return found
@@ -132,6 +143,7 @@ def build_client(
         connection_id,
     )
     policy = retry or RetryPolicy()
+    limiter = lane_of(limiter, connection_id)
     spec = _spec(settings, connection_id)
     if spec is None:
         client = QontoClient.from_settings(
@@ -228,6 +240,7 @@ __all__ = [
     "build_client",
     "connections",
     "endpoint_of",
+    "lane_of",
     "make_limiter",
     "oauth_token_store",
     "seed_refresh_token",

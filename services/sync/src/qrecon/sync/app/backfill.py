@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 from qrecon.common.logging import get_logger
+from qrecon.common.qonto.fairshare import Priority, request_priority
 from qrecon.common.timeutil import utcnow
 from qrecon.sync.app.accounts import discover_bank_accounts
 from qrecon.sync.app.hold_lease import hold_lease
@@ -150,9 +151,42 @@ async def backfill_connection(
     stop: asyncio.Event | None = None,
 ) -> list[BackfillReport]:
     """Backfill every account of one connection, one after the other, each under its lease
-    (waiting for another process that runs the same backfill)."""
+    (waiting for another process that runs the same backfill). Its requests draw from the
+    shared rate budget at ``Priority.BACKFILL``: behind every live gap-fill."""
+    with request_priority(Priority.BACKFILL):
+        return await _backfill_connection(
+            client,
+            connection,
+            store=store,
+            sink=sink,
+            leases=leases,
+            metrics=metrics,
+            since=since,
+            until=until,
+            settings=settings,
+            progress=progress,
+            restart=restart,
+            stop=stop,
+        )
+
+
+async def _backfill_connection(
+    client: QontoApi,
+    connection: Connection,
+    *,
+    store: Store,
+    sink: Publisher,
+    leases: Leases,
+    metrics: SyncMetrics,
+    since: date,
+    until: date | None,
+    settings: BackfillSettings,
+    progress: BackfillProgress,
+    restart: bool = False,
+    stop: asyncio.Event | None = None,
+) -> list[BackfillReport]:
     organization = await client.get_organization()
-    org_id = organization.get("id")
+    org_id = organization.get("id") or connection.organization_id
     accounts = list(connection.bank_account_ids or []) or await discover_bank_accounts(
         client, organization
     )

@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Literal
 
 from qrecon.common.logging import get_logger
+from qrecon.common.qonto.fairshare import Priority, request_priority
 from qrecon.common.timeutil import utcnow
 from qrecon.sync.app.pages import FetchedPage, fetch_page, publish_page
 from qrecon.sync.app.ports import (
@@ -42,6 +43,7 @@ from qrecon.sync.app.ports import (
     QontoApi,
     Store,
 )
+from qrecon.sync.core.revocation import is_catching_up
 from qrecon.sync.core.sweep import (
     ALL_AT_ONCE,
     TRANSACTION_STATUSES,
@@ -78,6 +80,7 @@ class AccountProgress:
     last_error: str | None = None
     lease_lost: int = 0
     running: bool = False  # a run_forever is under way (this replica owns the account)
+    catching_up: bool = False  # the last page asked was far behind now (history)
     cycle_done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -99,6 +102,7 @@ class AccountSync:
         prefetch: bool = True,
         statuses: tuple[str, ...] = TRANSACTION_STATUSES,
         clock: Clock = utcnow,
+        catch_up_after: float = 3600.0,
     ) -> None:
         if not statuses:
             raise ValueError("an account needs at least one status to poll")
@@ -114,6 +118,9 @@ class AccountSync:
         self.prefetch = prefetch
         self.statuses = statuses
         self.clock = clock
+        # A sweep whose cursor is further behind than this is catching up (a new
+        # connection's history): its requests yield the shared budget to live gap-fills.
+        self.catch_up_after = catch_up_after
         self.progress = AccountProgress()
         self._status = statuses[0]  # the status being swept (errors are recorded on it)
         self._log = log.bind(connection_id=connection_id, bank_account_id=bank_account_id)
@@ -129,7 +136,10 @@ class AccountSync:
             )
 
     async def _fetch(self, sweep: Sweep) -> FetchedPage:
-        return await fetch_page(self.client, self.bank_account_id, sweep.request())
+        catching_up = is_catching_up(sweep.cursor, self.clock(), self.catch_up_after)
+        self.progress.catching_up = catching_up
+        with request_priority(Priority.CATCH_UP if catching_up else Priority.LIVE):
+            return await fetch_page(self.client, self.bank_account_id, sweep.request())
 
     def _track(self, status: str, watermark: datetime | None, covered: datetime | None) -> None:
         """Record one status's progress; the account's is the earliest of its statuses."""
@@ -254,6 +264,7 @@ class AccountSync:
                     watermark = sweep.end
                 self._track(status, watermark, sweep.covered_until)
                 if sweep.done:
+                    self.progress.catching_up = False  # up to now - settle delay
                     self.metrics.sweeps.labels(self.connection_id, "completed").inc()
                     self.update_lag()
                     self._log.info(

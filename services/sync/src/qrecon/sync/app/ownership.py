@@ -96,6 +96,7 @@ class LeaseManager:
         self.rounds = 0
         self.last_error: str | None = None
         self._wake = asyncio.Event()
+        self._retired: list[Slot] = []  # given up, their workers possibly still finishing
         self._log = log.bind(replica_id=replica_id)
         self._loop_time = asyncio.get_running_loop().time
 
@@ -108,6 +109,16 @@ class LeaseManager:
         key = parse_lease(name)
         self.slots[name] = Slot(name, key, runner)
         self._gauge(key, 0)
+        self._wake.set()
+
+    def unwant(self, name: str) -> None:
+        """Give ``name`` up for good (a revoked connection): its worker halts at its next
+        page boundary and releases the lease; it is never taken again by this replica."""
+        slot = self.slots.pop(name, None)
+        if slot is None:
+            return
+        slot.halt.set()
+        self._retired.append(slot)
         self._wake.set()
 
     def owns(self, name: str) -> bool:
@@ -167,9 +178,10 @@ class LeaseManager:
             await self.shutdown()
 
     async def shutdown(self) -> None:
-        for slot in self.slots.values():
+        for slot in [*self.slots.values(), *self._retired]:
             slot.halt.set()
-        tasks = [s.task for s in self.slots.values() if s.task is not None]
+        slots = [*self.slots.values(), *self._retired]
+        tasks = [s.task for s in slots if s.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):

@@ -20,6 +20,7 @@ from qrecon.common.qonto import Page
 from qrecon.common.schemas import InvoiceEvent, TransactionEvent
 from qrecon.sync.core.backfill import Backfill
 from qrecon.sync.core.leases import ReplicaLoad
+from qrecon.sync.core.revocation import ConsentRevocation
 from qrecon.sync.core.sweep import Sweep
 from qrecon.sync.core.versions import ObservedVersion
 
@@ -38,6 +39,10 @@ class Connection:
     invoices: bool
     uses_oauth: bool
     refresh_token_seed: SecretStr | None = None
+    # The configured organisation (for an API key: the login). Events carry the id Qonto
+    # reports (``GET /v2/organization``), this one only when that cannot be read.
+    organization_id: str | None = None
+    oauth_client_id: str | None = None  # matched against a consent revocation's client_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +150,18 @@ class Publisher(Protocol):
     async def publish_invoice(self, event: InvoiceEvent) -> None: ...
 
     async def publish_poison(self, raw: Any, error: str, *, key: str | None) -> None: ...
+
+
+class Revocations(Protocol):
+    """Connections whose consent was revoked (kept across restarts, shared by replicas)."""
+
+    async def revoke(self, connection_id: str, revocation: ConsentRevocation) -> bool:
+        """Record it; False when the connection was already revoked."""
+        ...
+
+    async def revoked(self) -> dict[str, ConsentRevocation]: ...
+
+    async def reinstate(self, connection_id: str) -> bool: ...
 
 
 class Store(Protocol):

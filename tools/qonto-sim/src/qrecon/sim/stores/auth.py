@@ -295,3 +295,19 @@ class AuthStore:
             for tok in store.values():
                 if tok.family == family:
                     tok.revoked = True
+
+    # ------------------------------------------------------------------ consent
+
+    def revoke_consent(self, organization_id: str, client_id: str | None = None) -> int:
+        """The user revoked the app's access (``v1/consent-revocations``): every access and
+        refresh token of the organization for that OAuth client (every client: None) dies
+        and answers 401 / ``invalid_grant`` from now on. Returns how many tokens died."""
+        with self._lock:
+            killed = 0
+            for store in (self._access_tokens, self._refresh_tokens):
+                for tok in store.values():
+                    mine = client_id is None or tok.client_id == client_id
+                    if tok.organization_id == organization_id and mine and not tok.revoked:
+                        tok.revoked = True
+                        killed += 1
+            return killed

@@ -1,0 +1,33 @@
+"""The ``qonto.events.v1`` handler: only ``v1/consent-revocations`` reaches the supervisor
+(skipped by header, no decoding, for every other type); an unreadable one is counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qrecon.sync.adapters.events import handle_event
+from qrecon.sync.core.revocation import ConsentRevocation
+from qrecon.sync.metrics import SyncMetrics
+
+DOCUMENTED = Path(__file__).parents[2] / "fixtures" / "qonto" / "webhook_consent_revocations.json"
+
+
+async def test_only_consent_revocations_are_handed_over() -> None:
+    metrics = SyncMetrics()
+    seen: list[ConsentRevocation] = []
+
+    async def on_revocation(revocation: ConsentRevocation) -> list[str]:
+        seen.append(revocation)
+        return ["acme"]
+
+    body = DOCUMENTED.read_bytes()
+    headers = {"event-type": "v1/consent-revocations", "connection-id": "acme"}
+    await handle_event(b"{not json", {"event-type": "v1/cards"}, on_revocation=on_revocation,
+                       metrics=metrics)  # fmt: skip
+    await handle_event(body, headers, on_revocation=on_revocation, metrics=metrics)
+    await handle_event(b"[]", headers, on_revocation=on_revocation, metrics=metrics)
+    assert [(r.event_id, r.connection_id) for r in seen] == [
+        ("0196a3c2-96ca-702f-8d57-63c23479dd5b", "acme")
+    ]
+    assert metrics.revocations.labels("revoked")._value.get() == 1
+    assert metrics.revocations.labels("invalid")._value.get() == 1
