@@ -321,7 +321,7 @@ async def test_objects_and_lists(qonto: EmulatorHandle) -> None:
         assert info.value.trace_id
         invoices = [i async for i in client.iter_client_invoices()]
         assert sorted(i["number"] for i in invoices) == ["FAC-1", "FAC-2"]
-        paid = [i async for i in client.iter_client_invoices(**{"filter[status]": ["paid"]})]
+        paid = [i async for i in client.iter_client_invoices(status="paid")]
         assert [i["number"] for i in paid] == ["FAC-2"]
         suppliers = [i async for i in client.iter_supplier_invoices()]
         assert [i["invoice_number"] for i in suppliers] == ["F-9"]

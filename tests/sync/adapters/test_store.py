@@ -24,6 +24,7 @@ async def store(database_url: str) -> AsyncIterator[SyncStore]:
             "sync/0001_sync_state.sql",
             "sync/0002_sync_leases.sql",
             "sync/0003_status_watermarks.sql",
+            "sync/0005_invoice_watermarks.sql",
         ]
         assert await migrate(pool) == []  # idempotent
         yield SyncStore(pool)
