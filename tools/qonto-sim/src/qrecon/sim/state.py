@@ -20,6 +20,7 @@ from qrecon.sim.errors import NotFound
 from qrecon.sim.events import TransactionEvents
 from qrecon.sim.faults import Faults, RateLimiter
 from qrecon.sim.idempotency import IdempotencyStore
+from qrecon.sim.shapes import SubjectTypeCase
 from qrecon.sim.stores.accounts import AccountStore
 from qrecon.sim.stores.auth import API_KEY_SCOPES, SCOPES, AuthStore, Principal
 from qrecon.sim.stores.base import (
@@ -112,6 +113,9 @@ class Simulator:
         # 422 (the list is documented per bank account). Lenient: every status listed, and
         # the whole organization without an account.
         self.strict = strict
+        # subject_type in REST answers: "lower" as the documented examples (``transfer``),
+        # "camel" as clients' captures of live answers (``Transfer``); both are read.
+        self.rest_subject_type_case: SubjectTypeCase = "lower"
         self.clock = clock or Clock()
         self.seed = seed
         self.sandbox = sandbox
