@@ -678,3 +678,37 @@ async def test_production_settings_against_the_emulator(qonto: EmulatorHandle) -
             await bad.get_organization()
     assert info.value.status == 401
     assert info.value.trace_id
+
+
+async def test_oauth_on_the_v2_token_path_end_to_end(qonto: EmulatorHandle) -> None:
+    """``QONTO_OAUTH_TOKEN_PATH=/v2/oauth2/token``: the code exchange and the refresh go
+    there, and the emulator answers them as at ``/oauth2/token``."""
+    qonto.sim.clock.freeze(datetime(2025, 3, 1, 9, 0, tzinfo=UTC))
+    settings = QontoSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        QONTO_API_BASE_URL=qonto.base_url,
+        QONTO_CLIENT_ID=qonto.client_id,
+        QONTO_CLIENT_SECRET=qonto.client_secret,
+        QONTO_OAUTH_TOKEN_PATH="/v2/oauth2/token",
+    )
+    assert settings.oauth_token_url == f"{qonto.base_url}/v2/oauth2/token"
+    auth = OAuthAuth(
+        qonto.client_id,
+        SecretStr(qonto.client_secret),
+        settings.oauth_token_url,
+        InMemoryTokenStore(),
+        clock=qonto.sim.clock.now,  # the emulator's clock decides expiry
+    )
+    transport = RecordingTransport()
+    async with QontoClient.from_settings(
+        settings, auth=auth, limiter=RateLimiter.unlimited(), retry=FAST, transport=transport
+    ) as client:
+        await auth.exchange_code(qonto.mint_authorization_code(), qonto.redirect_uri, client.http)
+        qonto.sim.clock.advance(3600)
+        assert (await client.get_organization())["slug"] == qonto.login
+    assert [r.url.path for r, _ in transport.log] == [
+        "/v2/oauth2/token",
+        "/v2/oauth2/token",
+        "/v2/organization",
+    ]
+    assert transport.statuses() == [200, 200, 200]

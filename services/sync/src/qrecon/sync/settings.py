@@ -78,6 +78,8 @@ class ConnectionSpec(BaseModel):
     staging_token: SecretStr | None = None
     api_base_url: str | None = None
     oauth_base_url: str | None = None
+    # None: QONTO_OAUTH_TOKEN_PATH (``/oauth2/token``; the newer reference: /v2/oauth2/token)
+    oauth_token_path: str | None = Field(None, pattern=r"^/[^?#\s]*$")
     bank_account_ids: list[str] | None = None
     invoices: bool | None = None  # None: follow SYNC_INVOICES_ENABLED
 

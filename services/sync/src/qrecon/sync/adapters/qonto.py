@@ -24,6 +24,7 @@ from qrecon.common.qonto import (
     TokenDecryptionError,
     TokenStore,
 )
+from qrecon.common.settings import qonto_oauth_token_url
 from qrecon.sync.app.ports import Connection
 from qrecon.sync.metrics import SyncMetrics
 from qrecon.sync.settings import ConnectionSpec, SyncSettings
@@ -153,7 +154,9 @@ def build_client(
         auth = OAuthAuth(
             spec.client_id,
             spec.client_secret,
-            f"{spec.effective_oauth_base_url}/oauth2/token",
+            qonto_oauth_token_url(
+                spec.effective_oauth_base_url, spec.oauth_token_path or settings.oauth_token_path
+            ),
             token_store,
             connection_id=spec.id,
             staging_token=staging,
