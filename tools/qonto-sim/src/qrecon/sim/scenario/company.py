@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qrecon.sim.scenario.builder import Builder
+from qrecon.sim.scenario.foreign import foreign_suppliers
 from qrecon.sim.scenario.model import (
     DEFAULT_START,
     Cast,
@@ -30,6 +31,7 @@ MONTH_PARTS = (
     direct_debits,
     card_spend,
     salaries_and_savings,
+    foreign_suppliers,
 )
 
 

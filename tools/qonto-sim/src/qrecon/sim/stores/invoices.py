@@ -175,9 +175,10 @@ class InvoiceStore:
         payment_reference: str | None = None,
         organization_id: str | None = None,
         id: str | None = None,
+        currency: str = "EUR",
         **extra: Any,
     ) -> dict[str, Any]:
-        """A Qonto supplier invoice (payable)."""
+        """A Qonto supplier invoice (payable), in ``currency`` (a supplier abroad's own)."""
         with self._lock:
             org_id = organization_id or self._accounts.default_organization_id
             assert org_id is not None
@@ -193,7 +194,7 @@ class InvoiceStore:
                 "supplier_name": supplier_name,
                 # Documented supplier invoices carry total_amount {value, currency} only,
                 # no total_amount_cents (docs: list-supplier-invoices).
-                "total_amount": money_object(amount_cents),
+                "total_amount": money_object(amount_cents, currency),
                 "issue_date": issue,
                 "due_date": date_value(due_date) or issue,
                 "payment_date": None,
