@@ -40,6 +40,7 @@ from qrecon.sim.stores.base import (
 from qrecon.sim.stores.fault_state import FaultStore
 from qrecon.sim.stores.ground_truth import GroundTruthStore
 from qrecon.sim.stores.invoices import InvoiceStore
+from qrecon.sim.stores.payment_links import PaymentLinkStore
 from qrecon.sim.stores.subscriptions import SubscriptionStore
 from qrecon.sim.stores.transaction_index import MIN_FILTER_DATE
 from qrecon.sim.stores.transactions import TransactionStore
@@ -154,12 +155,16 @@ class Simulator:
             ),
         )
         self.invoices = InvoiceStore(ctx, self.accounts)
+        self.payment_links = PaymentLinkStore(
+            ctx, invoices=self.invoices, subscriptions=self.subscriptions, dispatcher=self.webhooks
+        )
         self.truth = GroundTruthStore(
             ctx,
             transactions=self.transactions,
             invoices=self.invoices,
             accounts=self.accounts,
             webhook_log=self.webhooks.log,
+            payment_links=self.payment_links.snapshot,
         )
 
         # What scripts, tests and the scenario player call on the simulator: the stores'
@@ -180,6 +185,8 @@ class Simulator:
         self.update_client_invoice = self.invoices.update_client_invoice
         self.update_supplier_invoice = self.invoices.update_supplier_invoice
         self.invoices_contract = self.invoices.contract
+        self.create_payment_link = self.payment_links.create
+        self.update_payment_link = self.payment_links.update
         self.set_allocation = self.truth.set_allocation
         self.allocations = self.truth.allocations
         self.ground_truth = self.truth.export
@@ -218,6 +225,7 @@ class Simulator:
         self.accounts.clear_accounts()
         self.transactions.clear()
         self.invoices.clear()
+        self.payment_links.clear()
         self.truth.clear()
         self.idempotency.clear()
 

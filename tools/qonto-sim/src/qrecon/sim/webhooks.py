@@ -123,6 +123,8 @@ class WebhookDispatcher:
             "type": payload["type"],
             "event": data.get("event"),
             "transaction_id": data.get("id"),
+            # what the event is about: the transaction, or a payment link's id
+            "resource_id": data.get("id") or data.get("payment_link_id"),
             "transaction_updated_at": tx_updated_at,
             "transaction_status": data.get("status"),
             "created_at": payload["created_at"],

@@ -210,6 +210,14 @@ class InvoiceStore:
             self._supplier[invoice_id] = invoice
             return public(invoice)
 
+    def client_invoice(self, invoice_id: str) -> dict[str, Any]:
+        """One client invoice (any organization) in Qonto's shape."""
+        with self._lock:
+            invoice = self._client.get(invoice_id)
+            if invoice is None:
+                raise NotFound("client invoice not found")
+            return public(invoice)
+
     def update_client_invoice(self, invoice_id: str, **changes: Any) -> dict[str, Any]:
         with self._lock:
             invoice = self._client.get(invoice_id)
