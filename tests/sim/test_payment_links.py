@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from qrecon.common.money import to_cents
@@ -128,3 +129,23 @@ def test_bad_input_is_refused(qonto: EmulatorHandle) -> None:
         qonto.sim.update_payment_link(link["payment_link_id"], status="refunded")
     with pytest.raises(NotFound):
         qonto.sim.update_payment_link("no-such-link", status="paid")
+
+
+def test_the_admin_api_creates_and_pays_a_link(
+    qonto: EmulatorHandle, receiver: Receiver, api: httpx.Client
+) -> None:
+    _subscribe(qonto, receiver)
+    invoice = _invoice(qonto)
+    created = api.post("/_sim/payment_links", json={"invoice_id": invoice["id"]})
+    assert created.status_code == 201, created.text
+    link = created.json()["payment_link"]
+    assert link["resource_metadata"] == {"invoice_number": "F-2025-0087"}
+    paid = api.patch(f"/_sim/payment_links/{link['payment_link_id']}", json={"status": "paid"})
+    assert paid.json()["payment_link"]["status"] == "paid"
+    assert api.post("/_sim/payment_links", json={}).status_code == 422
+    assert api.post("/_sim/payment_links", json={"invoice_id": "nope"}).status_code == 404
+    bad = api.patch(f"/_sim/payment_links/{link['payment_link_id']}", json={"status": "x"})
+    assert bad.status_code == 422
+    assert qonto.sim.webhooks.flush()
+    events = [json.loads(r.body)["data"]["event"] for r in receiver.wait_for(2)]
+    assert sorted(events) == ["created", "updated"]
