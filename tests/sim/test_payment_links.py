@@ -18,6 +18,8 @@ from qrecon.common.money import to_cents
 from qrecon.common.schemas import QontoWebhookEvent
 from qrecon.ingest.core.payload import route_webhook
 from qrecon.sim.errors import NotFound, Unprocessable
+from qrecon.sim.player import load_scenario
+from qrecon.sim.state import Simulator
 from qrecon.sim.testing import EmulatorHandle
 
 from .conftest import Receiver
@@ -149,3 +151,19 @@ def test_the_admin_api_creates_and_pays_a_link(
     assert qonto.sim.webhooks.flush()
     events = [json.loads(r.body)["data"]["event"] for r in receiver.wait_for(2)]
     assert sorted(events) == ["created", "updated"]
+
+
+def test_scenarios_put_payment_links_on_some_client_invoices() -> None:
+    sim = Simulator(seed=42)
+    load_scenario(sim, seed=42, months=3, size="small")
+    truth = sim.ground_truth(["payment_links", "client_invoices"])
+    invoices = {i["id"]: i for i in truth["client_invoices"]}
+    links = truth["payment_links"]
+    assert 0.15 < len(links) / len(invoices) < 0.45
+    for link in links:
+        invoice = invoices[link["resource_id"]]
+        assert link["resource_metadata"] == {"invoice_number": invoice["number"]}
+        assert link["amount"] == invoice["total_amount"]
+        # A link is paid exactly when its invoice is.
+        assert (link["status"] == "paid") == (invoice["status"] == "paid")
+    assert {link["status"] for link in links} == {"open", "paid"}

@@ -17,6 +17,7 @@ from qrecon.matcher_eval import generate as generate_dataset
 from qrecon.sim.scenario import company
 from qrecon.sim.scenario import generate as generate_scenario
 from qrecon.sim.scenario.foreign import foreign_suppliers
+from qrecon.sim.scenario.links import payment_links
 from qrecon.world import names as N
 from qrecon.world.behaviours import CUSTOMER_BEHAVIOURS, behaviour_deck, instalment_amounts
 from qrecon.world.ibans import bic_of, foreign_iban, french_iban, qonto_iban, random_iban
@@ -56,13 +57,14 @@ def test_both_worlds_are_the_same_as_before_the_shared_library(
         )
         == "f88ae75250a3cbbc011fe2b0724e1b0b96e4d864d03d130c5720c6d4f1af4007"
     )
-    # The emulator's scenarios gained suppliers abroad (issue 16, multi-currency), drawn
-    # from a generator of their own: without that part a seed is what it was.
+    # The emulator's scenarios gained suppliers abroad and payment links (issue 16), each
+    # drawn from a generator of its own: without these parts a seed is what it was.
     assert scenario_fingerprint() == (
-        "8d3682ad56da4e70bfa7696ea4f59683d8ee1d7816aaeeb3e13d32dff4231569"
+        "a0a6d937e4420ae45e478c234ff2c130c9a22f59b981db9ccdc18774efb1696e"
     )
-    euros_only = tuple(p for p in company.MONTH_PARTS if p is not foreign_suppliers)
-    monkeypatch.setattr(company, "MONTH_PARTS", euros_only)
+    added = (foreign_suppliers, payment_links)
+    before = tuple(p for p in company.MONTH_PARTS if p not in added)
+    monkeypatch.setattr(company, "MONTH_PARTS", before)
     assert scenario_fingerprint() == (
         "7054e72ed85bacd2819fd00dc67369805352443239e6ecc898ac10726fe3bf3b"
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from qrecon.sim.scenario.builder import Builder
 from qrecon.sim.scenario.foreign import foreign_suppliers
+from qrecon.sim.scenario.links import payment_links
 from qrecon.sim.scenario.model import (
     DEFAULT_START,
     Cast,
@@ -32,6 +33,7 @@ MONTH_PARTS = (
     card_spend,
     salaries_and_savings,
     foreign_suppliers,
+    payment_links,
 )
 
 

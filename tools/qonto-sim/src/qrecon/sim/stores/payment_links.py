@@ -66,6 +66,7 @@ class PaymentLinkStore:
         methods: Sequence[str] = PAYMENT_METHODS,
         at: datetime | None = None,
         notify: bool = True,
+        id: str | None = None,
     ) -> dict[str, Any]:
         """A link for the client invoice ``invoice_id`` (its amount and number); sends
         ``created`` to the organization's ``v1/payment-links`` subscriptions."""
@@ -77,7 +78,7 @@ class PaymentLinkStore:
             now = at or self._clock.now()
             link = {
                 "status": "open",
-                "payment_link_id": self._ids.new_id(),
+                "payment_link_id": id or self._ids.new_id(),
                 "amount": dict(invoice["total_amount"]),
                 "potential_payment_methods": list(methods),
                 "resource_id": invoice["id"],
