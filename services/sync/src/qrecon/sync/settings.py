@@ -53,6 +53,7 @@ from qrecon.common.settings import (
     ServiceSettings,
     qonto_api_base_url,
     qonto_oauth_base_url,
+    qonto_oauth_token_url,
 )
 from qrecon.common.timeutil import ensure_aware
 from qrecon.sync.core.sweep import QONTO_EPOCH
@@ -110,6 +111,13 @@ class ConnectionSpec(BaseModel):
     @property
     def effective_oauth_base_url(self) -> str:
         return qonto_oauth_base_url(self.environment, self.oauth_base_url, self.api_base_url)
+
+    def oauth_token_url(self, default_path: str) -> str:
+        """The token endpoint: this connection's ``oauth_token_path``, else ``default_path``
+        (``QONTO_OAUTH_TOKEN_PATH``), on its OAuth host."""
+        return qonto_oauth_token_url(
+            self.effective_oauth_base_url, self.oauth_token_path or default_path
+        )
 
 
 class SyncSettings(ServiceSettings, QontoSettings):

@@ -24,7 +24,6 @@ from qrecon.common.qonto import (
     TokenDecryptionError,
     TokenStore,
 )
-from qrecon.common.settings import qonto_oauth_token_url
 from qrecon.sync.app.ports import Connection
 from qrecon.sync.metrics import SyncMetrics
 from qrecon.sync.settings import ConnectionSpec, SyncSettings
@@ -154,9 +153,7 @@ def build_client(
         auth = OAuthAuth(
             spec.client_id,
             spec.client_secret,
-            qonto_oauth_token_url(
-                spec.effective_oauth_base_url, spec.oauth_token_path or settings.oauth_token_path
-            ),
+            spec.oauth_token_url(settings.oauth_token_path),
             token_store,
             connection_id=spec.id,
             staging_token=staging,
