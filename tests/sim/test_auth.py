@@ -252,3 +252,34 @@ def test_too_many_401s_get_throttled(qonto: EmulatorHandle, limit: int) -> None:
     assert codes == [401] * (limit + 1)
     # Now even good credentials are throttled for the hour.
     assert httpx.get(url, headers={"Authorization": qonto.api_key_header}).status_code == 429
+
+
+@pytest.mark.parametrize("path", ["/oauth2/token", "/v2/oauth2/token"])
+def test_the_token_endpoint_answers_at_both_documented_paths(
+    qonto: EmulatorHandle, path: str
+) -> None:
+    code = qonto.mint_authorization_code()
+    credentials = {"client_id": qonto.client_id, "client_secret": qonto.client_secret}
+    exchanged = httpx.post(
+        f"{qonto.base_url}{path}",
+        data={
+            **credentials,
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": qonto.redirect_uri,
+        },
+        timeout=10,
+    )
+    assert exchanged.status_code == 200, exchanged.text
+    assert exchanged.json()["token_type"] == "bearer"
+    refreshed = httpx.post(
+        f"{qonto.base_url}{path}",
+        data={
+            **credentials,
+            "grant_type": "refresh_token",
+            "refresh_token": exchanged.json()["refresh_token"],
+        },
+        timeout=10,
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["access_token"] != exchanged.json()["access_token"]

@@ -106,6 +106,8 @@ class FakeQontoApi:
     fail: BaseException | None = None
     strict: bool = True
     status_requests: list[tuple[str, ...]] = field(default_factory=list)
+    # (kind, filters) of each invoice listing
+    invoice_requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     lower_bounds: list[datetime] = field(default_factory=list)  # of each request's window
 
     def add(self, raw: dict[str, Any]) -> None:
@@ -166,12 +168,14 @@ class FakeQontoApi:
             yield account
 
     async def iter_client_invoices(self, **filters: Any) -> AsyncIterator[dict[str, Any]]:
-        for raw in self.client_invoices:
-            yield dict(raw)
+        self.invoice_requests.append(("client_invoice", filters))
+        for raw in _invoices_since(self.client_invoices, filters.get("updated_at_from")):
+            yield {k: v for k, v in raw.items() if not k.startswith("_")}
 
     async def iter_supplier_invoices(self, **filters: Any) -> AsyncIterator[dict[str, Any]]:
-        for raw in self.supplier_invoices:
-            yield dict(raw)
+        self.invoice_requests.append(("supplier_invoice", filters))
+        for raw in _invoices_since(self.supplier_invoices, filters.get("updated_at_from")):
+            yield {k: v for k, v in raw.items() if not k.startswith("_")}
 
     async def aclose(self) -> None:
         return None
@@ -204,6 +208,8 @@ class FakeStore:
     seen_events: dict[str, str] = field(default_factory=dict)  # transaction id -> event id
     errors: list[str] = field(default_factory=list)
     invoices: dict[str, str] = field(default_factory=dict)  # invoice id -> content hash
+    # (connection id, kind) -> invoice watermark
+    invoice_marks: dict[tuple[str, str], datetime] = field(default_factory=dict)
     lease_lost: bool = False
 
     async def load_account(
@@ -262,6 +268,22 @@ class FakeStore:
             raise LeaseLost(fence.name)
         self.invoices[invoice_id] = content_hash
 
+    async def invoice_watermarks(self, connection_id: str) -> dict[str, datetime]:
+        return {k: v for (c, k), v in self.invoice_marks.items() if c == connection_id}
+
+    async def set_invoice_watermark(
+        self,
+        connection_id: str,
+        qonto_kind: str,
+        watermark: datetime,
+        *,
+        fence: Fence | None = None,
+    ) -> None:
+        if fence is not None and self.lease_lost:
+            raise LeaseLost(fence.name)
+        have = self.invoice_marks.get((connection_id, qonto_kind))
+        self.invoice_marks[(connection_id, qonto_kind)] = max(have or watermark, watermark)
+
     async def record_observed(
         self, observed: Sequence[ObservedVersion]
     ) -> list[tuple[ObservedVersion, str]]:
@@ -275,3 +297,16 @@ class FakeStore:
                 self.seen[item.transaction_id] = item.updated_at
                 self.seen_events[item.transaction_id] = item.event_id
         return outcome
+
+
+def _invoices_since(invoices: list[dict[str, Any]], since: datetime | None) -> list[dict[str, Any]]:
+    """``filter[updated_at_from]`` as Qonto applies it, on the invoice's hidden update time:
+    ``_updated_at`` here (else its ``updated_at``; an invoice showing neither always)."""
+    if since is None:
+        return invoices
+    out = []
+    for raw in invoices:
+        updated = _when(raw.get("_updated_at") or raw.get("updated_at"))
+        if updated is None or updated >= since:
+            out.append(raw)
+    return out

@@ -8,7 +8,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from qrecon.common.qonto.auth import ApiKeyAuth, OAuthAuth, build_authorize_url
 from qrecon.common.qonto.client import QontoClient
@@ -375,3 +375,22 @@ async def test_secrets_never_logged(
     ):
         assert secret not in logs
     assert tokens.access_token.get_secret_value() not in repr(tokens)
+
+
+def test_the_token_path_is_configurable() -> None:
+    """Qonto's guides show ``/oauth2/token``; the newer API reference ``/v2/oauth2/token``
+    (docs: authentication/oauth2/create_tokens): ``QONTO_OAUTH_TOKEN_PATH`` picks one."""
+    oauth = {"QONTO_CLIENT_ID": "cid", "QONTO_CLIENT_SECRET": "csecret"}
+    default = QontoClient.from_settings(settings(**oauth), token_store=InMemoryTokenStore())
+    v2 = QontoClient.from_settings(
+        settings(**oauth, QONTO_OAUTH_TOKEN_PATH="/v2/oauth2/token"),
+        token_store=InMemoryTokenStore(),
+    )
+    assert isinstance(default.auth, OAuthAuth)
+    assert isinstance(v2.auth, OAuthAuth)
+    assert default.auth.token_url == "https://oauth.qonto.com/oauth2/token"
+    assert v2.auth.token_url == "https://oauth.qonto.com/v2/oauth2/token"
+    with pytest.raises(ValidationError):
+        settings(QONTO_OAUTH_TOKEN_PATH="v2/oauth2/token")  # not a path
+    with pytest.raises(ValidationError):
+        settings(QONTO_OAUTH_TOKEN_PATH="/oauth2/token?x=1")

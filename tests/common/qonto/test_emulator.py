@@ -145,7 +145,8 @@ async def test_paginates_1234_transactions(
     handle, _ = populated
     transport = RecordingTransport()
     async with api_client(handle, transport=transport) as client:
-        got = [t async for t in client.iter_transactions()]
+        # One multi-status request (the lenient emulator honours it): 13 pages in all.
+        got = [t async for t in client.iter_transactions(status_per_request=False)]
     assert len(got) == N_TRANSACTIONS
     assert len(set(ids(got))) == N_TRANSACTIONS
     assert set(ids(got)) == {t["id"] for t in handle.sim.transactions_latest()}
@@ -253,7 +254,12 @@ async def test_each_filter(
 async def test_sort_and_includes(populated: tuple[EmulatorHandle, dict[str, Any]]) -> None:
     handle, _ = populated
     async with api_client(handle) as client:
-        desc = [t async for t in client.iter_transactions(sort_by="updated_at:desc")]
+        desc = [
+            t
+            async for t in client.iter_transactions(
+                sort_by="updated_at:desc", status_per_request=False
+            )
+        ]
         settled = [
             t
             async for t in client.iter_transactions(
@@ -321,7 +327,7 @@ async def test_objects_and_lists(qonto: EmulatorHandle) -> None:
         assert info.value.trace_id
         invoices = [i async for i in client.iter_client_invoices()]
         assert sorted(i["number"] for i in invoices) == ["FAC-1", "FAC-2"]
-        paid = [i async for i in client.iter_client_invoices(**{"filter[status]": ["paid"]})]
+        paid = [i async for i in client.iter_client_invoices(status="paid")]
         assert [i["number"] for i in paid] == ["FAC-2"]
         suppliers = [i async for i in client.iter_supplier_invoices()]
         assert [i["invoice_number"] for i in suppliers] == ["F-9"]
@@ -358,7 +364,7 @@ async def test_limiter_keeps_the_client_under_the_limit(
 
 
 async def collect(client: QontoClient) -> list[str]:
-    return ids([t async for t in client.iter_transactions()])
+    return ids([t async for t in client.iter_transactions(status_per_request=False)])
 
 
 async def test_429_storm_retries_lose_nothing(
@@ -390,7 +396,7 @@ async def test_5xx_recovery(populated: tuple[EmulatorHandle, dict[str, Any]]) ->
     handle.sim.set_faults(error_rate=0.3, seed=3)
     transport = RecordingTransport()
     async with api_client(handle, transport=transport) as client:
-        got = [t async for t in client.iter_transactions()]
+        got = [t async for t in client.iter_transactions(status_per_request=False)]
     assert len(set(ids(got))) == N_TRANSACTIONS
     statuses = transport.statuses()
     assert any(s >= 500 for s in statuses)
@@ -678,3 +684,65 @@ async def test_production_settings_against_the_emulator(qonto: EmulatorHandle) -
             await bad.get_organization()
     assert info.value.status == 401
     assert info.value.trace_id
+
+
+async def test_oauth_on_the_v2_token_path_end_to_end(qonto: EmulatorHandle) -> None:
+    """``QONTO_OAUTH_TOKEN_PATH=/v2/oauth2/token``: the code exchange and the refresh go
+    there, and the emulator answers them as at ``/oauth2/token``."""
+    qonto.sim.clock.freeze(datetime(2025, 3, 1, 9, 0, tzinfo=UTC))
+    settings = QontoSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        QONTO_API_BASE_URL=qonto.base_url,
+        QONTO_CLIENT_ID=qonto.client_id,
+        QONTO_CLIENT_SECRET=qonto.client_secret,
+        QONTO_OAUTH_TOKEN_PATH="/v2/oauth2/token",
+    )
+    assert settings.oauth_token_url == f"{qonto.base_url}/v2/oauth2/token"
+    auth = OAuthAuth(
+        qonto.client_id,
+        SecretStr(qonto.client_secret),
+        settings.oauth_token_url,
+        InMemoryTokenStore(),
+        clock=qonto.sim.clock.now,  # the emulator's clock decides expiry
+    )
+    transport = RecordingTransport()
+    async with QontoClient.from_settings(
+        settings, auth=auth, limiter=RateLimiter.unlimited(), retry=FAST, transport=transport
+    ) as client:
+        await auth.exchange_code(qonto.mint_authorization_code(), qonto.redirect_uri, client.http)
+        qonto.sim.clock.advance(3600)
+        assert (await client.get_organization())["slug"] == qonto.login
+    assert [r.url.path for r, _ in transport.log] == [
+        "/v2/oauth2/token",
+        "/v2/oauth2/token",
+        "/v2/organization",
+    ]
+    assert transport.statuses() == [200, 200, 200]
+
+
+async def test_iter_transactions_asks_one_status_per_request_by_default() -> None:
+    """Qonto answers a multi-status ``status[]`` with one status only (the strict emulator:
+    the first given). ``iter_transactions()`` therefore asks each status in its own request
+    and reads all three; the single multi-status request would see pending ones only."""
+    sim = Simulator(seed=5)  # strict, as Qonto
+    at = datetime(2025, 4, 1, 9, 0, tzinfo=UTC)
+    for n, status in enumerate(["pending", "declined", "completed", "completed"]):
+        added = sim.add_transaction(
+            amount_cents=1_000 + n, side="debit", notify=False, at=at + timedelta(minutes=n)
+        )
+        sim.update_transaction(added["id"], at=at + timedelta(hours=1, minutes=n), status=status)
+    async with arun_emulator(sim) as handle:
+        account = handle.bank_account_id
+        transport = RecordingTransport()
+        async with api_client(handle, transport=transport) as client:
+            every = [t async for t in client.iter_transactions(bank_account_id=account)]
+            asked = [r.url.params.get_list("status[]") for r, _ in transport.log]
+            one_request = [
+                t
+                async for t in client.iter_transactions(
+                    bank_account_id=account, status_per_request=False
+                )
+            ]
+    assert sorted(t.status for t in every) == ["completed", "completed", "declined", "pending"]
+    assert asked == [["pending"], ["declined"], ["completed"]]
+    assert [t.status for t in one_request] == ["pending"]

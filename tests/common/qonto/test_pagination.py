@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import httpx
@@ -40,12 +40,13 @@ async def test_iterates_every_page_and_stops_on_null_next_page(
     fake: FakeQonto, make_client: MakeClient
 ) -> None:
     fake.transactions = [tx(n) for n in range(1, 251)]
-    got = [t async for t in make_client().iter_transactions()]
+    got = [t async for t in make_client().iter_transactions(status_per_request=False)]
     assert [t.transaction_id for t in got] == [f"acme-transaction-{n}" for n in range(1, 251)]
     pages = [r.url.params for r in fake.requests]
     assert [p["page"] for p in pages] == ["1", "2", "3"]
     assert all(p["per_page"] == "100" for p in pages)
-    # Qonto's default is completed only: the client asks for all three statuses.
+    # Qonto's default is completed only: the client asks for all three statuses (here in
+    # one request, as asked; by default one request per status).
     assert pages[0].get_list("status[]") == ["pending", "declined", "completed"]
     assert pages[0]["sort_by"] == "updated_at:asc"
 
@@ -66,11 +67,12 @@ async def test_422_past_the_end_is_the_end(fake: FakeQonto, make_client: MakeCli
 
 async def test_no_meta_or_empty_page_stops(fake: FakeQonto, make_client: MakeClient) -> None:
     fake.script.append(json_response(200, {"transactions": [tx(1), tx(2)]}))
-    assert len([t async for t in make_client().iter_transactions()]) == 2
+    one_status = {"statuses": ["completed"]}
+    assert len([t async for t in make_client().iter_transactions(**one_status)]) == 2
     fake.script.append(
         json_response(200, {"transactions": [], "meta": {"current_page": 1, "next_page": 2}})
     )
-    assert [t async for t in make_client().iter_transactions()] == []
+    assert [t async for t in make_client().iter_transactions(**one_status)] == []
     assert len(fake.requests) == 2
 
 
@@ -186,12 +188,17 @@ async def test_other_endpoints(fake: FakeQonto, make_client: MakeClient) -> None
         if path == "/v2/bank_accounts/ba-1":
             return json_response(200, {"bank_account": {"id": "ba-1", "iban": "FR76..."}})
         if path == "/v2/client_invoices":
-            assert request.url.params.get_list("filter[status][]") == ["paid", "unpaid"]
+            # Documented: filter[status] (several comma-separated), filter[updated_at_from]
+            assert request.url.params["filter[status]"] == "paid,unpaid"
+            assert request.url.params["filter[updated_at_from]"] == "2025-04-01T08:00:00.000Z"
+            assert request.url.params["sort_by"] == "created_at:asc"
             return json_response(
                 200, {"client_invoices": [{"id": "ci-1"}], "meta": {"next_page": None}}
             )
         if path == "/v2/supplier_invoices":
-            assert request.url.params["filter[status]"] == "paid"
+            # Documented: filter[status][] repeated
+            assert request.url.params.get_list("filter[status][]") == ["paid"]
+            assert request.url.params["filter[created_at_from]"] == "2025-04-01T00:00:00.000Z"
             return json_response(
                 200, {"supplier_invoices": [{"id": "si-1"}], "meta": {"next_page": None}}
             )
@@ -207,11 +214,18 @@ async def test_other_endpoints(fake: FakeQonto, make_client: MakeClient) -> None
     assert (await client.get_bank_account("ba-1"))["iban"] == "FR76..."
     assert [
         i["id"]
-        async for i in client.iter_client_invoices(**{"filter[status][]": ["paid", "unpaid"]})
+        async for i in client.iter_client_invoices(
+            status=["paid", "unpaid"],
+            updated_at_from=datetime(2025, 4, 1, 10, tzinfo=timezone(timedelta(hours=2))),
+            sort_by="created_at:asc",
+        )
     ] == ["ci-1"]
-    assert [i["id"] async for i in client.iter_supplier_invoices(**{"filter[status]": "paid"})] == [
-        "si-1"
-    ]
+    assert [
+        i["id"]
+        async for i in client.iter_supplier_invoices(
+            status="paid", created_at_from=datetime(2025, 4, 1, tzinfo=UTC)
+        )
+    ] == ["si-1"]
     assert await client.list_webhook_subscriptions() == [{"id": "s-1"}]
     await client.delete_webhook_subscription("s-1")
     with pytest.raises(ValueError):

@@ -25,6 +25,7 @@ async def store(database_url: str) -> AsyncIterator[SyncStore]:
             "sync/0002_sync_leases.sql",
             "sync/0003_status_watermarks.sql",
             "sync/0004_connection_revocations.sql",
+            "sync/0005_invoice_watermarks.sql",
         ]
         assert await migrate(pool) == []  # idempotent
         yield SyncStore(pool)

@@ -41,6 +41,19 @@ def qonto_oauth_base_url(
     return QONTO_SANDBOX_OAUTH if environment == "sandbox" else QONTO_PRODUCTION_OAUTH
 
 
+#: Where the token endpoint is on the OAuth host. Qonto's guides show ``/oauth2/token`` on
+#: ``oauth.qonto.com``; the newer API reference also shows ``/v2/oauth2/token``.
+DEFAULT_OAUTH_TOKEN_PATH = "/oauth2/token"  # noqa: S105 (a path, not a secret)
+
+
+def qonto_oauth_token_url(oauth_base_url: str, token_path: str | None = None) -> str:
+    """The token endpoint: the OAuth host and ``token_path`` (``/oauth2/token`` when unset)."""
+    path = token_path or DEFAULT_OAUTH_TOKEN_PATH
+    if not path.startswith("/"):
+        raise ValueError(f"an OAuth token path starts with '/', got {path!r}")
+    return f"{oauth_base_url.rstrip('/')}{path}"
+
+
 class QontoSettings(BaseSettings):
     """How to reach Qonto for the default connection."""
 
@@ -55,6 +68,9 @@ class QontoSettings(BaseSettings):
     staging_token: SecretStr | None = Field(None, alias="QONTO_STAGING_TOKEN")
     api_base_url: str | None = Field(None, alias="QONTO_API_BASE_URL")
     oauth_base_url: str | None = Field(None, alias="QONTO_OAUTH_BASE_URL")
+    oauth_token_path: str = Field(
+        DEFAULT_OAUTH_TOKEN_PATH, pattern=r"^/[^?#\s]*$", alias="QONTO_OAUTH_TOKEN_PATH"
+    )
     client_id: str | None = Field(None, alias="QONTO_CLIENT_ID")
     client_secret: SecretStr | None = Field(None, alias="QONTO_CLIENT_SECRET")
     # Fernet keys (comma-separated, the first encrypts) for the OAuth tokens at rest.
@@ -93,6 +109,11 @@ class QontoSettings(BaseSettings):
     @property
     def effective_oauth_base_url(self) -> str:
         return qonto_oauth_base_url(self.environment, self.oauth_base_url, self.api_base_url)
+
+    @property
+    def oauth_token_url(self) -> str:
+        """The token endpoint (``QONTO_OAUTH_BASE_URL`` + ``QONTO_OAUTH_TOKEN_PATH``)."""
+        return qonto_oauth_token_url(self.effective_oauth_base_url, self.oauth_token_path)
 
 
 class HttpServerSettings(BaseSettings):

@@ -58,6 +58,7 @@ from qrecon.common.settings import (
     ServiceSettings,
     qonto_api_base_url,
     qonto_oauth_base_url,
+    qonto_oauth_token_url,
 )
 from qrecon.common.timeutil import ensure_aware
 from qrecon.sync.core.sweep import QONTO_EPOCH
@@ -83,6 +84,8 @@ class ConnectionSpec(BaseModel):
     staging_token: SecretStr | None = None
     api_base_url: str | None = None
     oauth_base_url: str | None = None
+    # None: QONTO_OAUTH_TOKEN_PATH (``/oauth2/token``; the newer reference: /v2/oauth2/token)
+    oauth_token_path: str | None = Field(None, pattern=r"^/[^?#\s]*$")
     bank_account_ids: list[str] | None = None
     invoices: bool | None = None  # None: follow SYNC_INVOICES_ENABLED
 
@@ -113,6 +116,13 @@ class ConnectionSpec(BaseModel):
     @property
     def effective_oauth_base_url(self) -> str:
         return qonto_oauth_base_url(self.environment, self.oauth_base_url, self.api_base_url)
+
+    def oauth_token_url(self, default_path: str) -> str:
+        """The token endpoint: this connection's ``oauth_token_path``, else ``default_path``
+        (``QONTO_OAUTH_TOKEN_PATH``), on its OAuth host."""
+        return qonto_oauth_token_url(
+            self.effective_oauth_base_url, self.oauth_token_path or default_path
+        )
 
 
 class SyncSettings(ServiceSettings, QontoSettings):

@@ -16,4 +16,13 @@ transactions list answers as Qonto really does, not as its documentation reads: 
 status per request (the first of ``status[]``) and a 422 without ``bank_account_id`` or
 ``iban``. ``strict=False`` / ``--no-strict`` answers every status listed and the whole
 organization.
+
+Strict also for invoices: client invoices filter on ``filter[status]``,
+``filter[created_at_from/_to]``, ``filter[updated_at_from/_to]`` and supplier invoices on
+``filter[status][]`` and the same time filters; other names are ignored (lenient: the old
+bare ``status``/``created_at_from`` too). Webhooks spell the nested counterparty as the
+webhook page does (``iban``/``account_number``, ``bic``; REST: ``IBAN``/``SWIFT_BIC``);
+``subject_type`` comes in either case (``WebhookSettings.subject_type_case``,
+``Simulator.rest_subject_type_case``). The OAuth token endpoint answers at
+``/oauth2/token`` and ``/v2/oauth2/token``.
 """

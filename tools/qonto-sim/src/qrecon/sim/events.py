@@ -40,6 +40,7 @@ class TransactionEvents:
             bank_account=self._accounts.by_id.get(tx["bank_account_id"]),
             amount_format=settings.amount_format,
             bank_account_style=settings.bank_account_style,
+            subject_type_case=settings.subject_type_case,
         )
         created_at = tx["updated_at"]  # the change's time (a scenario's business time)
         for sub in subscriptions:

@@ -91,6 +91,14 @@ class ScenarioContext:
                 sim.update_client_invoice(payload["invoice_id"], **changes)
             else:
                 sim.update_supplier_invoice(payload["invoice_id"], updated_at=_paris(at), **changes)
+        elif event.kind == "payment_link":
+            sim.create_payment_link(
+                payload["invoice_id"], id=payload["id"], at=record_at, notify=notify
+            )
+        elif event.kind == "payment_link_update":
+            sim.update_payment_link(
+                payload["id"], status=payload["status"], at=record_at, notify=notify
+            )
         else:  # pragma: no cover - generator and player evolve together
             raise ValueError(f"unknown event kind {event.kind!r}")
 

@@ -38,11 +38,38 @@ TIMESTAMP_FIELDS = ("settled_at", "emitted_at", "created_at", "updated_at")
 STATUSES = ("pending", "declined", "completed")
 
 AmountFormat = Literal["number", "string", "comma"]
+#: ``subject_type`` as documented REST examples show it (``direct_debit``) or as the
+#: webhook page and clients' captures of live answers do (``DirectDebit``).
+SubjectTypeCase = Literal["camel", "lower"]
+
+# The nested counterparty formats: REST spells them ``IBAN``/``SWIFT_BIC`` (docs:
+# list-transactions), the v1/transactions webhook ``iban``/``account_number`` and ``bic``
+# (docs: supported-webhooks/v1-transactions).
+WEBHOOK_ACCOUNT_FORMATS = {"IBAN": "iban", "ACCOUNT_NUMBER": "account_number"}
+WEBHOOK_BANK_FORMATS = {"SWIFT_BIC": "bic", "BIC": "bic"}
 
 
 def camel_subject_type(value: str) -> str:
     """``direct_debit`` -> ``DirectDebit`` (the webhook's spelling)."""
     return "".join(part.capitalize() for part in value.split("_"))
+
+
+def subject_type_in(value: str, case: SubjectTypeCase) -> str:
+    return camel_subject_type(value) if case == "camel" else value
+
+
+def webhook_counterparty(nested: dict[str, Any]) -> dict[str, Any]:
+    """A REST nested counterparty object with the webhook's format spellings."""
+    out = dict(nested)
+    account = out.get("counterparty_account_number_format")
+    if isinstance(account, str):
+        out["counterparty_account_number_format"] = WEBHOOK_ACCOUNT_FORMATS.get(
+            account.upper(), account
+        )
+    bank = out.get("counterparty_bank_identifier_format")
+    if isinstance(bank, str):
+        out["counterparty_bank_identifier_format"] = WEBHOOK_BANK_FORMATS.get(bank.upper(), bank)
+    return out
 
 
 def cents_to_float(cents: int) -> float:
@@ -94,8 +121,11 @@ def webhook_data(
     bank_account: dict[str, Any] | None,
     amount_format: AmountFormat = "number",
     bank_account_style: Literal["object", "id", "both"] = "object",
+    subject_type_case: SubjectTypeCase = "camel",
 ) -> dict[str, Any]:
-    """The ``data`` of a ``v1/transactions`` webhook: no ``*_cents``, capitalised subject."""
+    """The ``data`` of a ``v1/transactions`` webhook: no ``*_cents``, the subject
+    capitalised (or, ``lower``, as REST shows it), the nested counterparty's formats
+    spelled as the webhook page does (``iban``/``account_number``, ``bic``)."""
     data: dict[str, Any] = {"event": event}
     for key, value in tx.items():
         if key.endswith("_cents"):
@@ -104,8 +134,12 @@ def webhook_data(
     for major, cents in MONEY_FIELDS:
         if tx.get(cents) is not None:
             data[major] = format_amount(int(tx[cents]), amount_format)
-    if isinstance(tx.get("subject_type"), str):
-        data["subject_type"] = camel_subject_type(tx["subject_type"])
+    subject = tx.get("subject_type")
+    if isinstance(subject, str):
+        data["subject_type"] = subject_type_in(subject, subject_type_case)
+        nested = tx.get(subject)
+        if isinstance(nested, dict):
+            data[subject] = webhook_counterparty(nested)
     if bank_account is not None and bank_account_style in ("object", "both"):
         data["bank_account"] = {
             "id": bank_account["id"],

@@ -20,6 +20,7 @@ from qrecon.sim.errors import NotFound
 from qrecon.sim.events import TransactionEvents
 from qrecon.sim.faults import Faults, RateLimiter
 from qrecon.sim.idempotency import IdempotencyStore
+from qrecon.sim.shapes import SubjectTypeCase
 from qrecon.sim.stores.accounts import AccountStore
 from qrecon.sim.stores.auth import API_KEY_SCOPES, SCOPES, AuthStore, Principal
 from qrecon.sim.stores.base import (
@@ -39,6 +40,7 @@ from qrecon.sim.stores.base import (
 from qrecon.sim.stores.fault_state import FaultStore
 from qrecon.sim.stores.ground_truth import GroundTruthStore
 from qrecon.sim.stores.invoices import InvoiceStore
+from qrecon.sim.stores.payment_links import PaymentLinkStore
 from qrecon.sim.stores.subscriptions import SubscriptionStore
 from qrecon.sim.stores.transaction_index import MIN_FILTER_DATE
 from qrecon.sim.stores.transactions import TransactionStore
@@ -112,6 +114,9 @@ class Simulator:
         # 422 (the list is documented per bank account). Lenient: every status listed, and
         # the whole organization without an account.
         self.strict = strict
+        # subject_type in REST answers: "lower" as the documented examples (``transfer``),
+        # "camel" as clients' captures of live answers (``Transfer``); both are read.
+        self.rest_subject_type_case: SubjectTypeCase = "lower"
         self.clock = clock or Clock()
         self.seed = seed
         self.sandbox = sandbox
@@ -150,12 +155,16 @@ class Simulator:
             ),
         )
         self.invoices = InvoiceStore(ctx, self.accounts)
+        self.payment_links = PaymentLinkStore(
+            ctx, invoices=self.invoices, subscriptions=self.subscriptions, dispatcher=self.webhooks
+        )
         self.truth = GroundTruthStore(
             ctx,
             transactions=self.transactions,
             invoices=self.invoices,
             accounts=self.accounts,
             webhook_log=self.webhooks.log,
+            payment_links=self.payment_links.snapshot,
         )
 
         # What scripts, tests and the scenario player call on the simulator: the stores'
@@ -176,6 +185,8 @@ class Simulator:
         self.update_client_invoice = self.invoices.update_client_invoice
         self.update_supplier_invoice = self.invoices.update_supplier_invoice
         self.invoices_contract = self.invoices.contract
+        self.create_payment_link = self.payment_links.create
+        self.update_payment_link = self.payment_links.update
         self.set_allocation = self.truth.set_allocation
         self.allocations = self.truth.allocations
         self.ground_truth = self.truth.export
@@ -214,6 +225,7 @@ class Simulator:
         self.accounts.clear_accounts()
         self.transactions.clear()
         self.invoices.clear()
+        self.payment_links.clear()
         self.truth.clear()
         self.idempotency.clear()
 

@@ -28,7 +28,7 @@ import httpx
 from qrecon.common.qonto.signature import SIGNATURE_HEADER, signature_header
 from qrecon.sim.clock import Clock, format_ts
 from qrecon.sim.faults import Faults
-from qrecon.sim.shapes import AmountFormat
+from qrecon.sim.shapes import AmountFormat, SubjectTypeCase
 
 USER_AGENT = "Qonto-Webhooks/1.0 (qonto-sim)"
 REORDER_HOLD_SECONDS = 0.5
@@ -44,6 +44,7 @@ class WebhookSettings:
     backoff_max: float = 60.0
     amount_format: AmountFormat = "number"
     bank_account_style: Literal["object", "id", "both"] = "object"
+    subject_type_case: SubjectTypeCase = "camel"  # "lower": as the REST examples
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class WebhookSettings:
             "backoff_max": self.backoff_max,
             "amount_format": self.amount_format,
             "bank_account_style": self.bank_account_style,
+            "subject_type_case": self.subject_type_case,
         }
 
 
@@ -121,6 +123,8 @@ class WebhookDispatcher:
             "type": payload["type"],
             "event": data.get("event"),
             "transaction_id": data.get("id"),
+            # what the event is about: the transaction, or a payment link's id
+            "resource_id": data.get("id") or data.get("payment_link_id"),
             "transaction_updated_at": tx_updated_at,
             "transaction_status": data.get("status"),
             "created_at": payload["created_at"],

@@ -81,7 +81,7 @@ class QontoClient(TransactionsApi, OrganizationApi, InvoicesApi, WebhookSubscrip
                 auth = OAuthAuth(
                     settings.client_id,
                     settings.client_secret,
-                    f"{settings.effective_oauth_base_url}/oauth2/token",
+                    settings.oauth_token_url,
                     token_store,
                     connection_id=connection_id,
                     staging_token=staging,

@@ -4,13 +4,14 @@ invoices, webhook subscriptions."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from qrecon.common.qonto.errors import QontoDecodeError
 from qrecon.common.qonto.listing import QontoLister
 from qrecon.common.qonto.transport import segment, unwrap
 
-__all__ = ["InvoicesApi", "OrganizationApi", "WebhookSubscriptionsApi"]
+__all__ = ["InvoicesApi", "OrganizationApi", "WebhookSubscriptionsApi", "invoice_filters"]
 
 
 class OrganizationApi(QontoLister):
@@ -26,20 +27,104 @@ class OrganizationApi(QontoLister):
         return await self._get_object(f"/v2/bank_accounts/{segment(id)}", "bank_account")
 
 
+Timestamp = datetime | str
+
+
+def invoice_filters(
+    *,
+    status: str | Sequence[str] | None,
+    status_as_list: bool,
+    created_at_from: Timestamp | None = None,
+    created_at_to: Timestamp | None = None,
+    updated_at_from: Timestamp | None = None,
+    updated_at_to: Timestamp | None = None,
+    sort_by: str | None = None,
+) -> dict[str, Any]:
+    """Qonto's documented invoice filters as query parameters (``None`` left out).
+
+    Client invoices take ``filter[status]`` (one value; several are sent comma-separated,
+    an assumption), supplier invoices ``filter[status][]`` (repeated); both take
+    ``filter[created_at_from/_to]``, ``filter[updated_at_from/_to]`` (ISO 8601, UTC ``Z``)
+    and ``sort_by`` (``created_at:asc|desc``).
+    """
+    statuses = [status] if isinstance(status, str) else list(status or ())
+    params: dict[str, Any] = {}
+    if statuses:
+        params["filter[status][]" if status_as_list else "filter[status]"] = (
+            statuses if status_as_list else ",".join(statuses)
+        )
+    bounds = {
+        "created_at_from": created_at_from,
+        "created_at_to": created_at_to,
+        "updated_at_from": updated_at_from,
+        "updated_at_to": updated_at_to,
+    }
+    for name, value in bounds.items():
+        if value is not None:
+            params[f"filter[{name}]"] = value
+    if sort_by is not None:
+        params["sort_by"] = sort_by
+    return params
+
+
 class InvoicesApi(QontoLister):
-    """Client and supplier invoices (lists of raw objects)."""
+    """Client and supplier invoices (lists of raw objects), filtered as documented.
 
-    def iter_client_invoices(self, **filters: Any) -> AsyncIterator[dict[str, Any]]:
-        """``GET /v2/client_invoices`` (scope ``client_invoices.read``); filters pass
-        through as query parameters (lists become ``key[]``), ``per_page`` included."""
-        per_page = int(filters.pop("per_page", 100))
-        return self.iter_items("/v2/client_invoices", "client_invoices", filters, per_page=per_page)
+    ``status``, ``created_at_from``/``_to``, ``updated_at_from``/``_to`` and ``sort_by``
+    become Qonto's ``filter[...]`` parameters (see ``invoice_filters``); any other keyword
+    passes through as a query parameter unchanged (lists become ``key[]``).
+    """
 
-    def iter_supplier_invoices(self, **filters: Any) -> AsyncIterator[dict[str, Any]]:
-        """``GET /v2/supplier_invoices`` (scope ``supplier_invoice.read``)."""
-        per_page = int(filters.pop("per_page", 100))
+    def iter_client_invoices(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        created_at_from: Timestamp | None = None,
+        created_at_to: Timestamp | None = None,
+        updated_at_from: Timestamp | None = None,
+        updated_at_to: Timestamp | None = None,
+        sort_by: str | None = None,
+        per_page: int = 100,
+        **extra: Any,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """``GET /v2/client_invoices`` (scope ``client_invoices.read``)."""
+        params = invoice_filters(
+            status=status,
+            status_as_list=False,
+            created_at_from=created_at_from,
+            created_at_to=created_at_to,
+            updated_at_from=updated_at_from,
+            updated_at_to=updated_at_to,
+            sort_by=sort_by,
+        )
         return self.iter_items(
-            "/v2/supplier_invoices", "supplier_invoices", filters, per_page=per_page
+            "/v2/client_invoices", "client_invoices", {**extra, **params}, per_page=per_page
+        )
+
+    def iter_supplier_invoices(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        created_at_from: Timestamp | None = None,
+        created_at_to: Timestamp | None = None,
+        updated_at_from: Timestamp | None = None,
+        updated_at_to: Timestamp | None = None,
+        sort_by: str | None = None,
+        per_page: int = 100,
+        **extra: Any,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """``GET /v2/supplier_invoices`` (scope ``supplier_invoice.read``)."""
+        params = invoice_filters(
+            status=status,
+            status_as_list=True,
+            created_at_from=created_at_from,
+            created_at_to=created_at_to,
+            updated_at_from=updated_at_from,
+            updated_at_to=updated_at_to,
+            sort_by=sort_by,
+        )
+        return self.iter_items(
+            "/v2/supplier_invoices", "supplier_invoices", {**extra, **params}, per_page=per_page
         )
 
 

@@ -65,6 +65,7 @@ from qrecon.matcher.core.evidence import (
     Evidence,
     RefHit,
     SimilarCache,
+    payment_view,
     read_evidence,
     transaction_date,
 )
@@ -166,6 +167,7 @@ class MatchingEngine:
         *,
         views: bool,
     ) -> Explanation:
+        tx = payment_view(tx, book.currencies)  # a payment abroad: in the currency it paid
         stamp = decided_at if decided_at is not None else tx.updated_at
         gate = _gate(tx)  # 1. gates
         if gate.closed:

@@ -12,10 +12,14 @@ are built from (an ``Evidence``):
 
 Numbers one typo away from an invoice's (``typo_hits``) are found later, per counterparty,
 by the candidate search (``candidates``).
+
+A payment made in another currency than the account's is read in the currency it paid
+(``payment_view``) when invoices are kept in that currency.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -48,6 +52,7 @@ __all__ = [
     "Evidence",
     "RefHit",
     "SimilarCache",
+    "payment_view",
     "read_evidence",
     "similar_names",
     "transaction_date",
@@ -103,6 +108,28 @@ class Evidence:
     issued_by: date  # an invoice issued after this is issued after the payment
     exactly_named: set[str]  # counterparties of the invoices the text names exactly
     rejected_any: bool = False
+
+
+def payment_view(tx: QontoTransaction, currencies: Collection[str]) -> QontoTransaction:
+    """The transaction as it pays invoices.
+
+    A card payment or a transfer abroad debits the account in its currency (``amount``,
+    ``currency``: euros) for what the supplier was paid (``local_amount``,
+    ``local_currency``: the invoice's amount and currency). When the currencies say so
+    (``local_currency`` differs from ``currency``, a local amount is given, and invoices
+    are kept in ``local_currency``: ``currencies``, the book's), the transaction is read
+    in its local currency: amount, candidates, allocations and residual are then in it.
+    Otherwise it is returned unchanged.
+    """
+    local = tx.local_currency
+    local_cents = tx.local_amount_cents
+    if local is None or local == tx.currency or not local_cents or local_cents <= 0:
+        return tx
+    if local not in currencies:
+        return tx
+    return tx.model_copy(
+        update={"amount_cents": local_cents, "amount": tx.local_amount, "currency": local}
+    )
 
 
 def transaction_date(tx: QontoTransaction) -> date:

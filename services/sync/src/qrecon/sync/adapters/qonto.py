@@ -165,7 +165,7 @@ def build_client(
         auth = OAuthAuth(
             spec.client_id,
             spec.client_secret,
-            f"{spec.effective_oauth_base_url}/oauth2/token",
+            spec.oauth_token_url(settings.oauth_token_path),
             token_store,
             connection_id=spec.id,
             staging_token=staging,

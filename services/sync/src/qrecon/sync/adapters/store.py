@@ -390,3 +390,35 @@ class SyncStore:
                 event_id,
                 event_type,
             )
+
+    async def invoice_watermarks(self, connection_id: str) -> dict[str, datetime]:
+        rows = await self.pool.fetch(
+            "SELECT qonto_kind, watermark FROM sync_invoice_watermarks WHERE connection_id = $1",
+            connection_id,
+        )
+        return {r["qonto_kind"]: r["watermark"] for r in rows}
+
+    async def set_invoice_watermark(
+        self,
+        connection_id: str,
+        qonto_kind: str,
+        watermark: datetime,
+        *,
+        fence: Fence | None = None,
+    ) -> None:
+        """Moves forward only (a late replica's older pass cannot move it back)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if fence is not None:
+                await assert_held(conn, fence)
+            await conn.execute(
+                """
+            INSERT INTO sync_invoice_watermarks (connection_id, qonto_kind, watermark)
+            VALUES ($1, $2, $3)
+            ON CONFLICT (connection_id, qonto_kind) DO UPDATE
+               SET watermark = greatest(sync_invoice_watermarks.watermark, excluded.watermark),
+                   updated_at = now()
+            """,
+                connection_id,
+                qonto_kind,
+                watermark,
+            )

@@ -239,6 +239,19 @@ class Store(Protocol):
         fence: Fence | None = None,
     ) -> None: ...
 
+    async def invoice_watermarks(self, connection_id: str) -> dict[str, datetime]:
+        """The invoice watermark of each Qonto kind polled on the connection."""
+        ...
+
+    async def set_invoice_watermark(
+        self,
+        connection_id: str,
+        qonto_kind: str,
+        watermark: datetime,
+        *,
+        fence: Fence | None = None,
+    ) -> None: ...
+
 
 class Leases(Protocol):
     """Leases and replica heartbeats (PostgreSQL's clock, never a replica's)."""

@@ -393,6 +393,7 @@ class Supervisor:
                     metrics=self.metrics,
                     connection_id=cid,
                     fence=fence,
+                    overlap=s.overlap_delta,
                 )
                 failures = 0
                 state.invoices_runs += 1

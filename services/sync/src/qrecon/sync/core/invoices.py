@@ -22,7 +22,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from qrecon.common.money import MoneyParseError, to_cents
@@ -210,6 +210,43 @@ def map_invoice(kind: QontoInvoiceKind, raw: Mapping[str, Any]) -> InvoiceMappin
     if kind == "client_invoice":
         return map_client_invoice(raw)
     return map_supplier_invoice(raw)
+
+
+#: Where an invoice shows when it last changed: a supplier invoice has ``updated_at``; a
+#: client invoice documents none (docs: list-client-invoices), only these milestones.
+_CHANGE_FIELDS = ("updated_at", "paid_at", "finalized_at", "created_at")
+#: Qonto rejects dates before this one (as for transactions).
+_QONTO_EPOCH = datetime(2017, 1, 1, tzinfo=UTC)
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str) or len(value) <= 10:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+
+
+def invoice_changed_at(raw: Mapping[str, Any]) -> datetime | None:
+    """The latest change an invoice shows (its ``updated_at``, else the latest of
+    ``paid_at``, ``finalized_at``, ``created_at``), in UTC; ``None`` when it shows none.
+
+    Never later than the invoice's real update time, so a watermark built from it can
+    only make the next pass re-read, never skip. A timestamp without a zone is ignored.
+    """
+    stamps = [t for t in (_timestamp(raw.get(f)) for f in _CHANGE_FIELDS) if t is not None]
+    return max(stamps) if stamps else None
+
+
+def invoices_since(watermark: datetime | None, overlap: timedelta) -> datetime | None:
+    """The ``filter[updated_at_from]`` of the next pass: ``overlap`` before the watermark
+    (what commits late with an earlier time is still read), never before 2017; ``None``
+    (everything) without a watermark."""
+    if watermark is None:
+        return None
+    return max(watermark - overlap, _QONTO_EPOCH)
 
 
 def content_hash(mapping: InvoiceMapping) -> str:

@@ -169,6 +169,10 @@ async def set_webhook_settings(request: Request, sim: SimDep) -> Response:
         if body["bank_account_style"] not in ("object", "id", "both"):
             raise Unprocessable("bank_account_style must be object, id or both")
         settings.bank_account_style = body["bank_account_style"]
+    if "subject_type_case" in body:
+        if body["subject_type_case"] not in ("camel", "lower"):
+            raise Unprocessable("subject_type_case must be camel or lower")
+        settings.subject_type_case = body["subject_type_case"]
     if "concurrency" in body:
         sim.webhooks.concurrency = max(1, int(body["concurrency"]))
     return json_response({**settings.to_dict(), "concurrency": sim.webhooks.concurrency})

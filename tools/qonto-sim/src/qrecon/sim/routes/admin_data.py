@@ -14,6 +14,7 @@ from qrecon.sim.errors import NotFound, Unprocessable
 from qrecon.sim.routes.common import SimDep, json_body, json_response
 from qrecon.sim.state import SCOPES
 from qrecon.sim.stores.ground_truth import GROUND_TRUTH_SECTIONS
+from qrecon.sim.stores.payment_links import PAYMENT_METHODS
 
 router = APIRouter()
 
@@ -105,6 +106,30 @@ async def add_client_invoice(request: Request, sim: SimDep) -> Response:
 async def add_supplier_invoice(request: Request, sim: SimDep) -> Response:
     body = await json_body(request)
     return json_response({"supplier_invoice": sim.invoices.add_supplier_invoice(**body)}, 201)
+
+
+@router.post("/_sim/payment_links")
+async def create_payment_link(request: Request, sim: SimDep) -> Response:
+    """``{"invoice_id": ..., "methods": [...]?}``: a link for a client invoice, and its
+    ``v1/payment-links`` ``created`` webhook."""
+    body = await json_body(request)
+    if not isinstance(body.get("invoice_id"), str):
+        raise Unprocessable("invoice_id is required", parameter="invoice_id")
+    methods = body.get("methods") or list(PAYMENT_METHODS)
+    if not isinstance(methods, list):
+        raise Unprocessable("methods is a list", parameter="methods")
+    link = sim.payment_links.create(body["invoice_id"], methods=methods)
+    return json_response({"payment_link": link}, 201)
+
+
+@router.patch("/_sim/payment_links/{link_id}")
+async def update_payment_link(link_id: str, request: Request, sim: SimDep) -> Response:
+    """``{"status": "paid" | "expired" | "canceled"}``, and its ``updated`` webhook."""
+    body = await json_body(request)
+    status = body.get("status")
+    if not isinstance(status, str):
+        raise Unprocessable("status is required", parameter="status")
+    return json_response({"payment_link": sim.payment_links.update(link_id, status=status)})
 
 
 # --- credentials and OAuth helpers

@@ -1,4 +1,10 @@
-"""OAuth (``/oauth2/auth`` auto-approves, ``/oauth2/token``) and the sandbox's login page."""
+"""OAuth (``/oauth2/auth`` auto-approves, ``/oauth2/token``) and the sandbox's login page.
+
+The token endpoint answers at ``/oauth2/token`` (Qonto's guides, on ``oauth.qonto.com``)
+and at ``/v2/oauth2/token`` (the newer API reference: docs.qonto.com/api-reference/
+business-api/authentication/oauth2/create_tokens); the client's path is
+``QONTO_OAUTH_TOKEN_PATH``.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ async def authorize(request: Request, sim: SimDep) -> Response:
 
 
 @router.post("/oauth2/token")
+@router.post("/v2/oauth2/token")
 async def token(request: Request, sim: SimDep) -> Response:
     content_type = request.headers.get("content-type", "")
     if "application/x-www-form-urlencoded" not in content_type:

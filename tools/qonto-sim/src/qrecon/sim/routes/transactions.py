@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -16,8 +18,18 @@ from qrecon.sim.routes.common import (
     principal,
     timestamp_param,
 )
+from qrecon.sim.shapes import subject_type_in
+from qrecon.sim.state import Simulator
 
 router = APIRouter()
+
+
+def _cased(sim: Simulator, tx: dict[str, Any]) -> dict[str, Any]:
+    """``subject_type`` as ``Simulator.rest_subject_type_case`` says (lower by default)."""
+    subject = tx.get("subject_type")
+    if sim.rest_subject_type_case == "lower" or not isinstance(subject, str):
+        return tx
+    return {**tx, "subject_type": subject_type_in(subject, sim.rest_subject_type_case)}
 
 
 @router.get("/v2/transactions")
@@ -57,7 +69,7 @@ async def list_transactions(request: Request, sim: SimDep) -> Response:
     meta = page_meta(sim, page, per_page, total)
     if includes:
         items = [sim.transactions.includes(tx, includes) for tx in items]
-    return json_response({"transactions": items, "meta": meta})
+    return json_response({"transactions": [_cased(sim, t) for t in items], "meta": meta})
 
 
 @router.get("/v2/transactions/{transaction_id}")
@@ -67,4 +79,4 @@ async def get_transaction(transaction_id: str, request: Request, sim: SimDep) ->
     includes = list_param(request, "includes")
     if includes:
         tx = sim.transactions.includes(tx, includes)
-    return json_response({"transaction": tx})
+    return json_response({"transaction": _cased(sim, tx)})

@@ -13,7 +13,9 @@ Same seed and parameters, same scenario: every choice comes from one ``random.Ra
 
 Modules: ``model`` (parties, events, the scenario), ``builder`` (the seeded builder),
 ``company`` (``generate``: the parties, then month after month), ``month`` and
-``spending`` (the parts of a month), ``payments`` (how payments show up), ``bulk`` (plain
+``spending`` (the parts of a month), ``foreign`` (suppliers abroad, paid in their
+currency), ``links`` (payment links on client invoices), ``payments`` (how payments show
+up), ``bulk`` (plain
 transactions for load tests). Names, IBANs, references and vocabulary come from
 ``qrecon.world``, shared with the matcher's evaluation data.
 """

@@ -15,6 +15,7 @@ class Builder:
     """Draws from one seeded generator; ``add`` keeps the events before ``end``."""
 
     def __init__(self, seed: int, start: datetime, end: datetime) -> None:
+        self.seed = seed
         self.rng = random.Random(seed)
         self.start = start
         self.end = end

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qrecon.sim.scenario.builder import Builder
+from qrecon.sim.scenario.foreign import foreign_suppliers
+from qrecon.sim.scenario.links import payment_links
 from qrecon.sim.scenario.model import (
     DEFAULT_START,
     Cast,
@@ -30,6 +32,8 @@ MONTH_PARTS = (
     direct_debits,
     card_spend,
     salaries_and_savings,
+    foreign_suppliers,
+    payment_links,
 )
 
 

@@ -11,7 +11,13 @@ BASE_TRANSACTIONS_PER_MONTH = 70
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 
 EventKind = Literal[
-    "client_invoice", "supplier_invoice", "tx_create", "tx_update", "invoice_update"
+    "client_invoice",
+    "supplier_invoice",
+    "tx_create",
+    "tx_update",
+    "invoice_update",
+    "payment_link",
+    "payment_link_update",
 ]
 
 

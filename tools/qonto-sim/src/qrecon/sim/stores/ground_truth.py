@@ -22,6 +22,7 @@ GROUND_TRUTH_SECTIONS = (
     "client_invoices",
     "supplier_invoices",
     "bank_accounts",
+    "payment_links",
 )
 
 
@@ -37,12 +38,14 @@ class GroundTruthStore:
         invoices: InvoiceStore,
         accounts: AccountStore,
         webhook_log: Callable[[], list[dict[str, Any]]],
+        payment_links: Callable[[], list[dict[str, Any]]] = list,
     ) -> None:
         self._lock = ctx.lock
         self._transactions = transactions
         self._invoices = invoices
         self._accounts = accounts
         self._webhook_log = webhook_log
+        self._payment_links = payment_links
         self._allocations: dict[str, dict[str, Any]] = {}
 
     def clear(self) -> None:
@@ -81,7 +84,8 @@ class GroundTruthStore:
         the true allocation of every payment, and the invoices (Qonto and contract shapes).
 
         ``sections`` picks some of: transactions, transaction_versions, webhooks,
-        allocations, invoices, client_invoices, supplier_invoices, bank_accounts."""
+        allocations, invoices, client_invoices, supplier_invoices, bank_accounts,
+        payment_links."""
         producers: dict[str, Callable[[], list[dict[str, Any]]]] = {
             "transactions": self._transactions.latest,
             "transaction_versions": self._transactions.versions,
@@ -91,6 +95,7 @@ class GroundTruthStore:
             "client_invoices": self._invoices.client_snapshot,
             "supplier_invoices": self._invoices.supplier_snapshot,
             "bank_accounts": self._accounts.snapshot,
+            "payment_links": self._payment_links,
         }
         wanted = list(producers) if sections is None else list(sections)
         with self._lock:

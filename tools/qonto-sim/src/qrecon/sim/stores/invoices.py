@@ -1,9 +1,16 @@
-"""Invoices: client invoices (receivables) and supplier invoices (payables)."""
+"""Invoices: client invoices (receivables) and supplier invoices (payables).
+
+Both lists filter as Qonto documents (docs: list-client-invoices, list-supplier-invoices):
+by status, ``created_at_from/_to`` and ``updated_at_from/_to`` (inclusive bounds). Every
+change stamps a private ``_updated_at`` (the documented client invoice has no
+``updated_at`` field, yet is filtered on it; a supplier invoice shows it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from qrecon.sim.clock import parse_ts
@@ -17,6 +24,47 @@ from qrecon.sim.shapes import (
 )
 from qrecon.sim.stores.accounts import AccountStore
 from qrecon.sim.stores.base import PARIS, StoreContext, stable_uuid
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFilter:
+    """What a list asks for: statuses (none: every one) and inclusive time bounds."""
+
+    statuses: tuple[str, ...] = ()
+    created_at_from: datetime | None = None
+    created_at_to: datetime | None = None
+    updated_at_from: datetime | None = None
+    updated_at_to: datetime | None = None
+
+    def admits(self, invoice: dict[str, Any]) -> bool:
+        if self.statuses and invoice["status"] not in self.statuses:
+            return False
+        created = parse_ts(invoice["created_at"])
+        updated: datetime = invoice["_updated_at"]
+        return (
+            (self.created_at_from is None or created >= self.created_at_from)
+            and (self.created_at_to is None or created <= self.created_at_to)
+            and (self.updated_at_from is None or updated >= self.updated_at_from)
+            and (self.updated_at_to is None or updated <= self.updated_at_to)
+        )
+
+
+_SORT_FIELDS = ("created_at", "issue_date", "due_date", "updated_at")
+
+
+def _sorted(items: list[dict[str, Any]], sort_by: str) -> list[dict[str, Any]]:
+    field_name, _, direction = sort_by.partition(":")
+    if field_name not in _SORT_FIELDS or direction not in ("", "asc", "desc"):
+        raise Unprocessable(f"invalid sort_by {sort_by!r}", parameter="sort_by")
+
+    def key(invoice: dict[str, Any]) -> tuple[str, str]:
+        if field_name in ("created_at", "updated_at"):
+            stamp = invoice["_updated_at"] if field_name == "updated_at" else None
+            when = stamp or parse_ts(invoice["created_at"])
+            return (when.isoformat(), invoice["id"])
+        return (str(invoice.get(field_name) or ""), invoice["id"])
+
+    return [public(i) for i in sorted(items, key=key, reverse=direction != "asc")]
 
 
 class InvoiceStore:
@@ -108,6 +156,7 @@ class InvoiceStore:
                 "credit_notes_ids": [],
                 "_counterparty_iban": client_iban,
                 "_payment_reference": payment_reference,
+                "_updated_at": self._clock.now(),
             }
             invoice.update(extra)
             self._client[invoice_id] = invoice
@@ -126,9 +175,10 @@ class InvoiceStore:
         payment_reference: str | None = None,
         organization_id: str | None = None,
         id: str | None = None,
+        currency: str = "EUR",
         **extra: Any,
     ) -> dict[str, Any]:
-        """A Qonto supplier invoice (payable)."""
+        """A Qonto supplier invoice (payable), in ``currency`` (a supplier abroad's own)."""
         with self._lock:
             org_id = organization_id or self._accounts.default_organization_id
             assert org_id is not None
@@ -144,7 +194,7 @@ class InvoiceStore:
                 "supplier_name": supplier_name,
                 # Documented supplier invoices carry total_amount {value, currency} only,
                 # no total_amount_cents (docs: list-supplier-invoices).
-                "total_amount": money_object(amount_cents),
+                "total_amount": money_object(amount_cents, currency),
                 "issue_date": issue,
                 "due_date": date_value(due_date) or issue,
                 "payment_date": None,
@@ -154,9 +204,18 @@ class InvoiceStore:
                 "created_at": now,
                 "updated_at": now,
                 "_payment_reference": payment_reference,
+                "_updated_at": self._clock.now(),
             }
             invoice.update(extra)
             self._supplier[invoice_id] = invoice
+            return public(invoice)
+
+    def client_invoice(self, invoice_id: str) -> dict[str, Any]:
+        """One client invoice (any organization) in Qonto's shape."""
+        with self._lock:
+            invoice = self._client.get(invoice_id)
+            if invoice is None:
+                raise NotFound("client invoice not found")
             return public(invoice)
 
     def update_client_invoice(self, invoice_id: str, **changes: Any) -> dict[str, Any]:
@@ -164,7 +223,10 @@ class InvoiceStore:
             invoice = self._client.get(invoice_id)
             if invoice is None:
                 raise NotFound("client invoice not found")
+            if changes.get("status") == "paid" and invoice["status"] != "paid":
+                changes.setdefault("paid_at", self._now_paris())  # as Qonto stamps it
             invoice.update(changes)
+            invoice["_updated_at"] = self._clock.now()
             return public(invoice)
 
     def update_supplier_invoice(self, invoice_id: str, **changes: Any) -> dict[str, Any]:
@@ -174,21 +236,30 @@ class InvoiceStore:
                 raise NotFound("supplier invoice not found")
             invoice["updated_at"] = self._now_paris()
             invoice.update(changes)
+            invoice["_updated_at"] = self._clock.now()
             return public(invoice)
 
     def client_invoices(
-        self, organization_id: str | None = None, statuses: Iterable[str] = ()
+        self,
+        organization_id: str | None = None,
+        statuses: Iterable[str] = (),
+        *,
+        where: InvoiceFilter | None = None,
+        sort_by: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Newest issue first unless ``sort_by`` (``created_at:asc|desc``, as documented)."""
         with self._lock:
             org_id = organization_id or self._accounts.default_organization_id
-            wanted = set(statuses)
+            wanted = where or InvoiceFilter(tuple(statuses))
             items = [
-                public(i)
+                i
                 for i in self._client.values()
-                if i["organization_id"] == org_id and (not wanted or i["status"] in wanted)
+                if i["organization_id"] == org_id and wanted.admits(i)
             ]
+            if sort_by is not None:
+                return _sorted(items, sort_by)
             items.sort(key=lambda i: (i["issue_date"], i["number"]), reverse=True)
-            return items
+            return [public(i) for i in items]
 
     def supplier_invoices(
         self,
@@ -197,30 +268,22 @@ class InvoiceStore:
         created_at_from: str | None = None,
         created_at_to: str | None = None,
         sort_by: str = "created_at:desc",
+        *,
+        where: InvoiceFilter | None = None,
     ) -> list[dict[str, Any]]:
         with self._lock:
             org_id = organization_id or self._accounts.default_organization_id
-            wanted = set(statuses)
-            items = []
-            for invoice in self._supplier.values():
-                if invoice["organization_id"] != org_id:
-                    continue
-                if wanted and invoice["status"] not in wanted:
-                    continue
-                created = parse_ts(invoice["created_at"])
-                if created_at_from and created < parse_ts(created_at_from):
-                    continue
-                if created_at_to and created > parse_ts(created_at_to):
-                    continue
-                items.append(public(invoice))
-            field_name, _, direction = sort_by.partition(":")
-            if field_name not in ("created_at", "issue_date", "due_date", "updated_at"):
-                raise Unprocessable(f"invalid sort_by {sort_by!r}", parameter="sort_by")
-            items.sort(
-                key=lambda i: (str(i.get(field_name) or ""), i["id"]),
-                reverse=direction != "asc",
+            wanted = where or InvoiceFilter(
+                tuple(statuses),
+                created_at_from=parse_ts(created_at_from) if created_at_from else None,
+                created_at_to=parse_ts(created_at_to) if created_at_to else None,
             )
-            return items
+            items = [
+                i
+                for i in self._supplier.values()
+                if i["organization_id"] == org_id and wanted.admits(i)
+            ]
+            return _sorted(items, sort_by)
 
     def contract(self) -> list[dict[str, Any]]:
         """Every invoice in the project's ``Invoice`` contract (``invoices.v1``)."""

@@ -143,9 +143,14 @@ def build_transaction(
     }
     nested = data.pop(subject_type, None)
     if nested is None and subject_type in NESTED_SUBJECTS:
+        # An IBAN, or (a transfer outside SEPA) a bare account number: REST's formats.
+        account_number = counterparty.get("iban") or counterparty.get("account_number")
+        account_format = (
+            "IBAN" if counterparty.get("iban") else ("account_number" if account_number else None)
+        )
         nested = {
-            "counterparty_account_number": counterparty.get("iban"),
-            "counterparty_account_number_format": "IBAN" if counterparty.get("iban") else None,
+            "counterparty_account_number": account_number,
+            "counterparty_account_number_format": account_format,
             "counterparty_bank_identifier": counterparty.get("bic"),
             "counterparty_bank_identifier_format": (
                 "SWIFT_BIC" if counterparty.get("bic") else None
