@@ -97,7 +97,11 @@ async def _trickle_until_closed(
             writer.write(bytes([next(stream, ord(" "))]))
             await writer.drain()
         except (ConnectionError, OSError):
-            return answer + await reader.read()
+            # The server closed and our byte drew a reset: TCP drops whatever answer was
+            # still unread (a busy host makes this likely), so only what came before counts.
+            with contextlib.suppress(ConnectionError, OSError):
+                answer += await reader.read()
+            return answer
         with contextlib.suppress(TimeoutError):
             chunk = await asyncio.wait_for(reader.read(4096), 0.1)
             if not chunk:
@@ -113,7 +117,8 @@ async def test_a_client_sending_its_headers_too_slowly_is_disconnected() -> None
             writer, reader, b"GET / HTTP/1.1\r\nhost: x\r\nx-slow: " + b"a" * 10_000
         )
         writer.close()
-        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        # disconnected; the 408 is read unless a reset destroyed it first (see above)
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), answer
         assert served.processed == []
 
 
