@@ -130,7 +130,9 @@ def matcher_app(postgres_admin_dsn: str) -> Iterator[ASGIApp]:
                 await migrate(pool)
                 state = MatcherState()
                 topics = Topics(testing.unique_prefix())  # no broker here: the outbox only
-                service = build_service(pool, MatchingEngine(EngineConfig()), state, topics)
+                service = build_service(
+                    pool, MatchingEngine(EngineConfig()), state, topics, default_organization="org"
+                )
                 await state.load(service.db)
                 await _seed(service)
 

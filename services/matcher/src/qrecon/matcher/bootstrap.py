@@ -35,6 +35,7 @@ from qrecon.common.topic_admin import require_topics
 from qrecon.common.topics import Topics
 from qrecon.matcher.adapters.http import create_app
 from qrecon.matcher.adapters.kafka import StreamConsumers
+from qrecon.matcher.adapters.postgres_orgs import adopt_default_organization
 from qrecon.matcher.adapters.postgres_uow import OUTBOX_TABLE, PgDatabase
 from qrecon.matcher.adapters.relay import RelayLeadership
 from qrecon.matcher.adapters.runtime import Server, bind, every
@@ -81,6 +82,7 @@ def build_service(
             "conflict_retries": settings.conflict_retries,
             "reexamine_days": settings.reexamine_days,
             "reexamine_limit": settings.reexamine_limit,
+            "default_organization": settings.default_organization,
         }
     tuning.update(overrides)
     return MatcherService(database(pool, topics), engine, state, **tuning)
@@ -130,6 +132,7 @@ class MatcherRuntime:
         applied = await migrate(self.pool)
         if applied:
             log.info("matcher_migrations_applied", migrations=applied)
+        await adopt_default_organization(self.pool, s.default_organization)
         self.service = build_service(self.pool, self.engine, self.state, self.topics, s)
         await self.state.load(self.service.db)
         self.broker = make_broker(
