@@ -151,6 +151,8 @@ class Stack:
                 "MATCHER_HOST": "127.0.0.1",
                 "MATCHER_PORT": str(c.matcher_port),
                 "MATCHER_API_TOKEN": c.matcher_token,
+                # The emulated company: the back office's invoices name no organisation.
+                "MATCHER_DEFAULT_ORGANIZATION": str(self.credentials()["organization_id"]),
             }
             health = f"{c.matcher_url}/readyz"
         elif name == "sync":

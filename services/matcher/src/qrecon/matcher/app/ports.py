@@ -162,6 +162,19 @@ class ResidualViolation(Exception):
     which the row locks should make unreachable): the unit of work rolled back."""
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A review API key as stored: its public id and the SHA-256 digest of its secret."""
+
+    key_id: str
+    digest: bytes
+    organization_id: str
+    name: str
+    admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 # ---------------------------------------------------------------------- ports
 class Repository(Protocol):
     """The matcher's state, scoped to one organisation (every id is the organisation's;
@@ -238,6 +251,18 @@ class Repository(Protocol):
     async def last_undoable_decision(self, transaction_id: str) -> DecisionRecord | None: ...
     async def mark_undone(self, decision_id: int) -> None: ...
     async def decisions_of(self, transaction_id: str) -> list[DecisionRecord]: ...
+
+
+class KeyStore(Protocol):
+    """Where review API keys are kept (digests only, never a secret)."""
+
+    async def insert_key(
+        self, key_id: str, digest: bytes, organization: str, name: str, admin: bool
+    ) -> None: ...
+    async def get_key(self, key_id: str) -> ApiKeyRecord | None: ...
+    async def revoke_key(self, key_id: str) -> bool: ...
+    async def list_keys(self, organization: str | None) -> list[ApiKeyRecord]: ...
+    async def organizations(self) -> list[str]: ...
 
 
 class ResultPublisher(Protocol):
