@@ -185,6 +185,25 @@ def _review_item(row: ReviewRecord) -> ReviewItem:
     )
 
 
+async def _caller(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Who calls: what the guard found (``RequestGuard``), or found again here should a
+    route ever sit outside ``/v1``."""
+    held = (request.scope.get("state") or {}).get(PRINCIPAL)
+    if isinstance(held, Principal):
+        return held
+    header = request.headers.get("authorization")
+    principal: Principal = await request.app.state.authenticate(
+        header.encode("latin-1") if header is not None else None
+    )
+    return principal
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+
+
 def create_app(
     service: MatcherService,
     *,
@@ -203,18 +222,7 @@ def create_app(
     # RequestGuard checks the token before the body is read; the dependency declares the
     # scheme in OpenAPI and checks again, should a route ever sit outside /v1/.
     authenticate = authenticator(api_token, keys, service.default_organization)
-
-    async def caller(
-        request: Request,
-        _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        held = (request.scope.get("state") or {}).get(PRINCIPAL)
-        if isinstance(held, Principal):
-            return held
-        header = request.headers.get("authorization")
-        return await authenticate(header.encode("latin-1") if header is not None else None)
-
-    Caller = Annotated[Principal, Depends(caller)]
+    app.state.authenticate = authenticate
 
     def scoped(who: Principal) -> OrgServices:
         """The use cases of the caller's organisation: another organisation's ids are
