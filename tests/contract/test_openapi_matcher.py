@@ -47,6 +47,8 @@ BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 class Placeholder:
     """Stands for the service while only the OpenAPI is built (no route runs)."""
 
+    default_organization = None
+
 
 async def _always_ready() -> dict[str, bool]:
     return {"postgres": True}
