@@ -64,11 +64,30 @@ class PgKeyStore:
         return [_key(row) for row in rows]
 
     async def organizations(self) -> list[str]:
-        """Every organisation the matcher holds state of, or has keys for."""
+        """Every organisation the matcher holds state of, or has keys for.
+
+        A loose index scan of the primary keys (which lead with ``organization_id``): one
+        index probe per organisation, not a scan of every invoice and transaction.
+        """
         rows = await self.pool.fetch(
-            "SELECT organization_id FROM matcher_invoices"
-            " UNION SELECT organization_id FROM matcher_transactions"
-            " UNION SELECT organization_id FROM matcher_api_keys"
-            " ORDER BY 1"
+            """
+            WITH RECURSIVE inv(o) AS (
+                SELECT min(organization_id) FROM matcher_invoices
+                UNION ALL
+                SELECT (SELECT min(organization_id) FROM matcher_invoices
+                        WHERE organization_id > inv.o)
+                FROM inv WHERE inv.o IS NOT NULL
+            ), txs(o) AS (
+                SELECT min(organization_id) FROM matcher_transactions
+                UNION ALL
+                SELECT (SELECT min(organization_id) FROM matcher_transactions
+                        WHERE organization_id > txs.o)
+                FROM txs WHERE txs.o IS NOT NULL
+            )
+            SELECT o AS organization_id FROM inv WHERE o IS NOT NULL
+            UNION SELECT o FROM txs WHERE o IS NOT NULL
+            UNION SELECT organization_id FROM matcher_api_keys
+            ORDER BY 1
+            """
         )
         return [row["organization_id"] for row in rows if row["organization_id"]]
