@@ -47,6 +47,8 @@ BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 class Placeholder:
     """Stands for the service while only the OpenAPI is built (no route runs)."""
 
+    default_organization = None
+
 
 async def _always_ready() -> dict[str, bool]:
     return {"postgres": True}
@@ -130,7 +132,9 @@ def matcher_app(postgres_admin_dsn: str) -> Iterator[ASGIApp]:
                 await migrate(pool)
                 state = MatcherState()
                 topics = Topics(testing.unique_prefix())  # no broker here: the outbox only
-                service = build_service(pool, MatchingEngine(EngineConfig()), state, topics)
+                service = build_service(
+                    pool, MatchingEngine(EngineConfig()), state, topics, default_organization="org"
+                )
                 await state.load(service.db)
                 await _seed(service)
 

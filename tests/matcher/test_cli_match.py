@@ -157,3 +157,36 @@ def test_console_script_writes_to_stdout_and_fails_cleanly(tmp_path: Path) -> No
     )
     assert missing.returncode == 1
     assert "qonto-matcher match" in missing.stderr
+
+
+def test_matching_never_crosses_organisations(tmp_path: Path) -> None:
+    """Two organisations with the same invoices (ids, numbers, customers): each payment
+    settles its own organisation's invoice; one without an organisation settles nothing of
+    theirs (it belongs to the default organisation, which holds no invoice)."""
+    books = [{**row, "organization_id": org} for org in ("org-a", "org-b") for row in INVOICES[:1]]
+    invoices = write_jsonl(tmp_path / "invoices.jsonl", books)
+    lines = [
+        {**qonto_tx("a1", "1000.00", "MAISON DUPONT", "FAC-2025-0001"), "organization_id": "org-a"},
+        {
+            "event_id": "e1",
+            "source": "webhook",
+            "organization_id": "org-b",
+            "transaction": qonto_tx("b1", "600.00", "MAISON DUPONT", "FAC-2025-0001"),
+        },
+        {**qonto_tx("a2", "400.00", "MAISON DUPONT", "FAC-2025-0001"), "organization_id": "org-a"},
+        qonto_tx("x1", "1000.00", "MAISON DUPONT", "FAC-2025-0001"),
+    ]
+    txs = write_jsonl(tmp_path / "transactions.jsonl", lines)
+    out = tmp_path / "results.jsonl"
+    args = build_parser().parse_args(
+        ["match", "--invoices", str(invoices), "--transactions", str(txs), "--out", str(out)]
+    )
+    assert args.handler(args) == 0
+    results = [MatchResult.model_validate_json(line) for line in out.read_text().splitlines()]
+    assert [(r.transaction_id, r.organization_id, r.status) for r in results] == [
+        ("a1", "org-a", "auto_matched"),
+        ("b1", "org-b", "auto_matched"),  # org-a's payment did not settle org-b's invoice
+        ("a2", "org-a", "unmatched"),  # org-a's invoice is paid; org-b's is not org-a's
+        ("x1", None, "unmatched"),
+    ]
+    assert [a.amount_cents for a in results[1].allocations] == [60000]

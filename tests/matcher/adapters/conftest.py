@@ -17,6 +17,8 @@ from qrecon.matcher.core import EngineConfig, MatchingEngine
 from qrecon.matcher.settings import MatcherSettings
 
 RuntimeFactory = Callable[..., Awaitable[MatcherRuntime]]
+# The organisation of the events these tests publish without one (MATCHER_DEFAULT_ORGANIZATION).
+DEFAULT_ORG = "org-default"
 
 
 @pytest.fixture
@@ -32,7 +34,14 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def service(pool: asyncpg.Pool, topics: Topics) -> MatcherService:
     state = MatcherState()
-    service = build_service(pool, MatchingEngine(EngineConfig()), state, topics, conflict_retries=3)
+    service = build_service(
+        pool,
+        MatchingEngine(EngineConfig()),
+        state,
+        topics,
+        conflict_retries=3,
+        default_organization=DEFAULT_ORG,
+    )
     await state.load(service.db)
     return service
 
@@ -109,6 +118,7 @@ def settings_for(
         "MATCHER_HEARTBEAT_INTERVAL_MS": 300,
         "MATCHER_OUTBOX_POLL_SECONDS": 0.1,
         "LOG_LEVEL": "WARNING",
+        "MATCHER_DEFAULT_ORGANIZATION": DEFAULT_ORG,
     }
     values.update(extra)
     return MatcherSettings(**values)

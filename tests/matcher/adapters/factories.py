@@ -152,10 +152,11 @@ async def assert_allocations_consistent(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         bad = await conn.fetch(
             """
-            SELECT i.invoice_id, i.amount_cents, i.allocated_cents,
+            SELECT i.organization_id, i.invoice_id, i.amount_cents, i.allocated_cents,
                    COALESCE(SUM(a.amount_cents), 0) AS total
-            FROM matcher_invoices i LEFT JOIN matcher_allocations a USING (invoice_id)
-            GROUP BY i.invoice_id
+            FROM matcher_invoices i
+            LEFT JOIN matcher_allocations a USING (organization_id, invoice_id)
+            GROUP BY i.organization_id, i.invoice_id
             HAVING i.allocated_cents <> COALESCE(SUM(a.amount_cents), 0)
                 OR COALESCE(SUM(a.amount_cents), 0)
                    NOT BETWEEN LEAST(0, i.amount_cents) AND GREATEST(0, i.amount_cents)
@@ -166,7 +167,8 @@ async def assert_allocations_consistent(pool: asyncpg.Pool) -> None:
             """
             SELECT t.transaction_id, t.result_status FROM matcher_transactions t
             WHERE EXISTS (SELECT 1 FROM matcher_allocations a
-                          WHERE a.transaction_id = t.transaction_id)
+                          WHERE a.transaction_id = t.transaction_id
+                            AND a.organization_id = t.organization_id)
               AND t.result_status <> 'auto_matched'
             """
         )
@@ -175,6 +177,7 @@ async def assert_allocations_consistent(pool: asyncpg.Pool) -> None:
             """
             SELECT t.transaction_id FROM matcher_transactions t
             JOIN matcher_results r ON r.transaction_id = t.transaction_id
+                                  AND r.organization_id = t.organization_id
                                   AND r.seq = t.result_seq
             WHERE r.result <> t.result
             """

@@ -18,6 +18,7 @@ from qrecon.matcher.app.service import MatcherService
 from qrecon.matcher.bootstrap import build_service
 from qrecon.matcher.core import EngineConfig, MatchingEngine
 
+from .conftest import DEFAULT_ORG
 from .factories import (
     assert_allocations_consistent,
     invoice,
@@ -277,7 +278,13 @@ async def test_unknown_transaction_is_404(client: httpx.AsyncClient) -> None:
 async def test_other_replicas_learn_and_forget_through_postgresql(
     client: httpx.AsyncClient, service: MatcherService, topics: Topics
 ) -> None:
-    other = build_service(service.db.pool, MatchingEngine(EngineConfig()), MatcherState(), topics)
+    other = build_service(
+        service.db.pool,
+        MatchingEngine(EngineConfig()),
+        MatcherState(),
+        topics,
+        default_organization=DEFAULT_ORG,
+    )
     await other.state.load(service.db)
     tx_id = await _decide(service, 80000, "SCI TILLEULS IMMOBILIER GESTION")
     assert (await client.post(f"/v1/transactions/{tx_id}/confirm", headers=AUTH)).status_code == 200

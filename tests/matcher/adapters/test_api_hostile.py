@@ -184,7 +184,7 @@ async def test_an_unexpected_error_is_a_json_500_without_traceback(
     async def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("internal detail: password=hunter2")
 
-    monkeypatch.setattr(service, "undo", broken)
+    monkeypatch.setattr(service.for_organization().reviews, "undo", broken)
     response = await client.post("/v1/transactions/x/undo", headers=AUTH)
     assert _assert_json_error(response, 500)["error"]["code"] == "internal_error"
     assert "hunter2" not in response.text

@@ -15,7 +15,7 @@ from qrecon.matcher.adapters.postgres import PgRepository
 from qrecon.matcher.app.service import MatcherService
 from qrecon.matcher.bootstrap import MatcherRuntime
 
-from .conftest import RuntimeFactory, free_port
+from .conftest import DEFAULT_ORG, RuntimeFactory, free_port
 from .factories import transaction, tx_event
 
 TOKEN = "test-token-0123456789"
@@ -30,7 +30,7 @@ async def test_a_rejection_of_many_pairs_is_one_statement(
     ids = [f"inv-{i:03}" for i in range(100)]
     statements: list[str] = []
     async with pool.acquire() as conn:
-        repo = PgRepository(conn)
+        repo = PgRepository(conn, DEFAULT_ORG)
         decision = await repo.insert_decision(tx.id, "reject", {"invoice_ids": ids}, "desk")
         conn.add_query_logger(lambda record: statements.append(record.query))
         assert await repo.add_rejections(tx.id, ids[:10], decision) == ids[:10]
@@ -56,7 +56,7 @@ async def test_a_reject_of_the_largest_list_allowed_is_answered(
     assert response.status_code == 200, response.text
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
-        assert len(await PgRepository(conn).rejections_of(tx.id)) == 100
+        assert len(await PgRepository(conn, DEFAULT_ORG).rejections_of(tx.id)) == 100
 
 
 async def _with_api(runtimes: RuntimeFactory, **extra: object) -> MatcherRuntime:

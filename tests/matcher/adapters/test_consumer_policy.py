@@ -110,3 +110,35 @@ async def test_an_undecodable_record_goes_to_the_dlq_at_once(
     [dead] = published
     assert dead["headers"][topic_names.HEADER_DLQ_ATTEMPTS] == "1"
     assert dead["headers"]["bad"] == "\ufffd"
+
+
+async def test_an_event_without_organisation_and_no_default_is_dead_lettered_at_once() -> None:
+    """Never guessed, never retried: the DLQ says why, the record is kept whole."""
+    from qrecon.common.schemas import TransactionEvent
+    from qrecon.matcher.app.cache import MatcherState
+    from qrecon.matcher.app.service import MatcherService
+    from qrecon.matcher.core import EngineConfig, MatchingEngine
+
+    from .factories import transaction
+
+    settings = MatcherSettings(MATCHER_MAX_ATTEMPTS=3, MATCHER_RETRY_BACKOFF_SECONDS=0.001)
+    broker = make_broker("127.0.0.1:1", client_id="policy-test")
+    published: list[dict[str, Any]] = []
+
+    async def publish(value: bytes, topic: str, **kwargs: Any) -> None:
+        published.append({"value": value, "topic": topic, **kwargs})
+
+    broker.publish = publish  # type: ignore[method-assign]
+    service = MatcherService(None, MatchingEngine(EngineConfig()), MatcherState())  # type: ignore[arg-type]
+    stream = StreamConsumers(broker, service, settings, Topics("p."))
+    value = (
+        TransactionEvent(event_id="e-1", source="webhook", transaction=transaction(1000))
+        .model_dump_json()
+        .encode()
+    )
+    assert await stream._process(Record(value), stream._apply_transaction) is None
+    [dead] = published
+    assert dead["topic"] == "p.qonto.transactions.v1.dlq"
+    assert dead["value"] == value
+    assert dead["headers"][topic_names.HEADER_DLQ_ATTEMPTS] == "1"
+    assert "MATCHER_DEFAULT_ORGANIZATION" in dead["headers"][topic_names.HEADER_DLQ_ERROR]

@@ -120,6 +120,7 @@ async def test_kill_9_mid_stream_loses_and_doubles_nothing(
         "MATCHER_HEARTBEAT_INTERVAL_MS": "300",
         "MATCHER_SESSION_TIMEOUT_MS": "6000",
         "MATCHER_BATCH_SIZE": "20",
+        "MATCHER_DEFAULT_ORGANIZATION": "org-default",
         "MATCHER_OUTBOX_POLL_SECONDS": "0.1",
         "LOG_LEVEL": "WARNING",
     }

@@ -77,6 +77,7 @@ async def test_every_line_of_the_matcher_is_json_and_auth_failures_are_counted(
         "MATCHER_GROUP_ID": f"{topics.prefix}matcher",
         "MATCHER_PORT": str(port),
         "MATCHER_API_TOKEN": TOKEN,
+        "MATCHER_DEFAULT_ORGANIZATION": "org-default",
         "HTTP_HEADER_TIMEOUT_SECONDS": "1",
         "HTTP_BODY_TIMEOUT_SECONDS": "1",
         "LOG_LEVEL": "INFO",

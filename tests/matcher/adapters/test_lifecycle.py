@@ -21,6 +21,7 @@ from qrecon.matcher.app.service import MatcherService
 from qrecon.matcher.bootstrap import build_service
 from qrecon.matcher.core import EngineConfig, MatchingEngine
 
+from .conftest import DEFAULT_ORG
 from .factories import (
     BASE,
     assert_allocations_consistent,
@@ -57,7 +58,7 @@ async def test_match_commits_allocation_result_and_outbox_together(
     assert [r.status for r in published] == ["auto_matched"]
     assert published[0].transaction_id == tx.id
     assert published[0].transaction_version == tx.updated_at
-    assert service.state.book.residual(inv.id) == 0
+    assert service.state.org(DEFAULT_ORG).book.residual(inv.id) == 0
     await assert_allocations_consistent(service.db.pool)
 
 
@@ -94,7 +95,7 @@ async def test_declined_version_reverts_and_restores_the_residual(
     assert outcome.result.allocations == []
     assert lifecycle.REASON_DECLINED in outcome.result.reasons
     assert await invoice_state(service.db.pool, inv.id) == (80000, 0, "open")
-    assert service.state.book.residual(inv.id) == 80000
+    assert service.state.org(DEFAULT_ORG).book.residual(inv.id) == 80000
     assert [r.status for r in await outbox_results(service.db.pool, tx.id)] == [
         "auto_matched",
         "reverted",
@@ -235,7 +236,7 @@ async def test_cancelled_invoice_releases_its_allocations_and_redecides(
         for a in results[-1].allocations
     )
     async with service.db.pool.acquire() as conn:
-        row = await PgRepository(conn).get_transaction(tx.id)
+        row = await PgRepository(conn, DEFAULT_ORG).get_transaction(tx.id)
     assert row is not None
     assert not row.needs_redecide
     await assert_allocations_consistent(service.db.pool)
@@ -272,7 +273,10 @@ async def test_invoice_events_apply_in_observed_order(service: MatcherService) -
     await service.handle_invoice_event(cancel)
     late = invoice_event(ghost, at=cancel.observed_at.replace(year=2024))
     assert not (await service.handle_invoice_event(late)).applied
-    assert ghost.id not in service.state.book or service.state.book.residual(ghost.id) == 0
+    assert (
+        ghost.id not in service.state.org(DEFAULT_ORG).book
+        or service.state.org(DEFAULT_ORG).book.residual(ghost.id) == 0
+    )
 
 
 async def test_a_failure_before_commit_publishes_nothing_and_changes_nothing(
@@ -306,7 +310,14 @@ async def test_stale_replica_cache_cannot_over_allocate(pool: asyncpg.Pool, topi
     for _ in range(2):
         state = MatcherState()
         replicas.append(
-            build_service(pool, MatchingEngine(EngineConfig()), state, topics, conflict_retries=2)
+            build_service(
+                pool,
+                MatchingEngine(EngineConfig()),
+                state,
+                topics,
+                conflict_retries=2,
+                default_organization=DEFAULT_ORG,
+            )
         )
     a, b = replicas
     inv = invoice("FAC-2025-0900", 60000)
@@ -319,7 +330,7 @@ async def test_stale_replica_cache_cannot_over_allocate(pool: asyncpg.Pool, topi
         await a.handle_transaction_event(tx_event(transaction(60000, reference="FAC-2025-0900")))
     ).result
     # b still believes the invoice is open for 60000: PostgreSQL says otherwise.
-    assert b.state.book.residual(inv.id) == 60000
+    assert b.state.org(DEFAULT_ORG).book.residual(inv.id) == 60000
     second = (
         await b.handle_transaction_event(tx_event(transaction(60000, reference="FAC-2025-0900")))
     ).result
@@ -329,7 +340,9 @@ async def test_stale_replica_cache_cannot_over_allocate(pool: asyncpg.Pool, topi
     assert first.status == "auto_matched"
     assert second.status != "auto_matched"
     assert metrics.CONFLICTS._value.get() > conflicts_before
-    assert b.state.book.residual(inv.id) == 0  # refreshed from the rows read under lock
+    assert (
+        b.state.org(DEFAULT_ORG).book.residual(inv.id) == 0
+    )  # refreshed from the rows read under lock
     assert await invoice_state(pool, inv.id) == (60000, 60000, "open")
     await assert_allocations_consistent(pool)
 
@@ -346,10 +359,12 @@ async def test_the_database_refuses_over_allocation_whatever_the_code(
     async with pool.acquire() as conn:
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute(
-                "INSERT INTO matcher_allocations (transaction_id, invoice_id, amount_cents)"
-                " VALUES ($1, $2, 1)",
+                "INSERT INTO matcher_allocations"
+                " (organization_id, transaction_id, invoice_id, amount_cents)"
+                " VALUES ($3, $1, $2, 1)",
                 other.id,
                 inv.id,
+                DEFAULT_ORG,
             )
 
 
@@ -360,7 +375,7 @@ async def test_sweep_finishes_a_release_interrupted_by_a_crash(service: MatcherS
     await service.handle_transaction_event(tx_event(tx))
     # What a crash right after an invoice change leaves: released, flagged, not re-decided.
     async with service.db.pool.acquire() as conn, conn.transaction():
-        repo = PgRepository(conn)
+        repo = PgRepository(conn, DEFAULT_ORG)
         await repo.delete_allocations([tx.id])
         await repo.flag_redecide([tx.id])
     await service.state.load(service.db)

@@ -16,6 +16,8 @@ from qrecon.ingest.core.payload import PayloadError, route_webhook
 from qrecon.matcher.adapters.postgres import PgRepository
 from qrecon.matcher.app.service import MatcherService
 
+from .conftest import DEFAULT_ORG
+
 
 def _webhook(**data: Any) -> str:
     transaction = {
@@ -41,7 +43,7 @@ async def test_a_nul_in_a_label_reaches_postgresql_removed(service: MatcherServi
     event = TransactionEvent.model_validate_json(value)  # as the consumer decodes it
     await service.handle_transaction_event(event)
     async with service.db.pool.acquire() as conn:
-        row = await PgRepository(conn).get_transaction(event.transaction.id)
+        row = await PgRepository(conn, DEFAULT_ORG).get_transaction(event.transaction.id)
     assert row is not None
     assert row.transaction["label"] == "Client SAS"
     assert row.transaction["extra"] == {"k": ""}

@@ -18,7 +18,7 @@ from qrecon.common.topics import Topics
 from qrecon.matcher import metrics
 from qrecon.matcher.core import InvoiceBook, Knowledge
 
-from .conftest import RuntimeFactory, produce
+from .conftest import DEFAULT_ORG, RuntimeFactory, produce
 from .factories import assert_allocations_consistent, invoice, invoice_event, transaction, tx_event
 
 INVOICES = 4
@@ -83,7 +83,7 @@ async def test_three_replicas_never_over_allocate(
         [(i.id, invoice_event(i).model_dump_json().encode()) for i in invoices],
     )
     for _ in range(200):  # every replica's cache has them (consumed by one, refreshed by all)
-        if all(len(r.state.book) == INVOICES for r in replicas):
+        if all(len(r.state.org(DEFAULT_ORG).book) == INVOICES for r in replicas):
             break
         await asyncio.sleep(0.05)
     conflicts_before = metrics.CONFLICTS._value.get()

@@ -14,7 +14,7 @@ from qrecon.common.topics import Topics
 from qrecon.matcher.bootstrap import MatcherRuntime
 from qrecon.matcher.core import EngineConfig, InvoiceBook, Knowledge, MatchingEngine
 
-from .conftest import RuntimeFactory, committed_lag, free_port, produce
+from .conftest import DEFAULT_ORG, RuntimeFactory, committed_lag, free_port, produce
 from .factories import (
     assert_allocations_consistent,
     bump,
@@ -175,4 +175,4 @@ async def test_stream_lifecycle_dead_letters_and_offsets(
 
 
 def iter_ids(runtime: MatcherRuntime) -> list[str]:
-    return [i.id for i in runtime.state.book]
+    return [i.id for i in runtime.state.org(DEFAULT_ORG).book]

@@ -10,7 +10,7 @@ from qrecon.matcher.app.cache import MatcherState
 from qrecon.matcher.app.service import MatcherService
 from qrecon.matcher.core import EngineConfig, MatchingEngine
 
-from .fakes import FakeDatabase
+from .fakes import ORG, FakeDatabase
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -22,7 +22,12 @@ def clock() -> datetime:
 def new_service(db: FakeDatabase) -> MatcherService:
     """One replica: its own cache, the shared store."""
     return MatcherService(
-        db, MatchingEngine(EngineConfig()), MatcherState(), conflict_retries=2, clock=clock
+        db,
+        MatchingEngine(EngineConfig()),
+        MatcherState(),
+        conflict_retries=2,
+        clock=clock,
+        default_organization=ORG,
     )
 
 

@@ -34,6 +34,9 @@ from qrecon.matcher.app.ports import (
 )
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+# The one organisation a fake store holds (isolation between organisations is shown on
+# PostgreSQL: tests/matcher/adapters/test_organizations.py, tests/e2e).
+ORG = "org-a"
 
 
 @dataclass
@@ -138,8 +141,9 @@ class FakeRepository:
     async def clear_redecide(self, transaction_id: str) -> None:
         self._set_redecide(transaction_id, False)
 
-    async def transactions_to_redecide(self, limit: int) -> list[str]:
-        return sorted(t for t, h in self.s.transactions.items() if h.record.needs_redecide)[:limit]
+    async def transactions_to_redecide(self, limit: int) -> list[tuple[str, str]]:
+        flagged = sorted(t for t, h in self.s.transactions.items() if h.record.needs_redecide)
+        return [(ORG, t) for t in flagged[:limit]]
 
     async def transactions_suggesting(self, invoice_id: str) -> list[str]:
         return sorted(
@@ -255,6 +259,7 @@ class FakeRepository:
             last_event_at=saved.event_at,
             row_version=(before.row_version if before else 0) + 1,
             updated_at=self.s.now(),
+            organization_id=ORG,
         )
 
     async def invoices_changed_since(self, since: datetime | None) -> list[InvoiceRecord]:
@@ -285,7 +290,7 @@ class FakeRepository:
         key = (observed_counterparty, observed_iban, invoice_name)
         if any(a[1:] == key for a, _ in self.s.aliases):
             return None
-        alias = AliasRecord(self.s.next_id(), *key)
+        alias = AliasRecord(self.s.next_id(), *key, ORG)
         self.s.aliases.append((alias, decision_id))
         return alias.id
 
@@ -296,7 +301,7 @@ class FakeRepository:
         for invoice_id in invoice_ids:
             if invoice_id in await self.rejections_of(transaction_id) or invoice_id in added:
                 continue
-            record = RejectionRecord(self.s.next_id(), transaction_id, invoice_id)
+            record = RejectionRecord(self.s.next_id(), transaction_id, invoice_id, ORG)
             self.s.rejections.append((record, decision_id))
             added.append(invoice_id)
         return added
@@ -411,6 +416,14 @@ class FakeDatabase:
         self.commits = 0
         self.rollbacks = 0
         self.fail_next_commit = False
+
+    @property
+    def organization(self) -> str | None:
+        return None  # the whole store (of one organisation, ORG)
+
+    def for_organization(self, organization: str) -> FakeDatabase:
+        assert organization == ORG, f"a fake store holds {ORG} only"
+        return self
 
     def unit_of_work(self) -> FakeUnitOfWork:
         return FakeUnitOfWork(self)

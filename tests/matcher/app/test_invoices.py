@@ -7,7 +7,7 @@ from datetime import timedelta
 from qrecon.matcher.app.service import MatcherService
 
 from .builders import BASE, cancel_event, invoice, invoice_event, transaction, tx_event
-from .fakes import FakeDatabase
+from .fakes import ORG, FakeDatabase
 
 
 async def test_a_new_invoice_is_held_open_and_offered_to_the_engine(
@@ -19,7 +19,7 @@ async def test_a_new_invoice_is_held_open_and_offered_to_the_engine(
 
     assert (outcome.applied, outcome.open, outcome.currency) == (True, True, "EUR")
     assert (db.invoice(inv.id).status, db.invoice(inv.id).amount_cents) == ("open", 99000)
-    assert service.state.book.residual(inv.id) == 99000
+    assert service.state.org(ORG).book.residual(inv.id) == 99000
     assert db.published == []
 
 
@@ -82,7 +82,7 @@ async def test_a_cancellation_of_an_unknown_invoice_is_kept_against_reordering(
         "unknown",
         "canceled",
     )
-    assert "inv-ghost" not in service.state.book
+    assert "inv-ghost" not in service.state.org(ORG).book
 
 
 async def test_an_unmatched_payment_is_matched_once_its_invoice_arrives(

@@ -9,7 +9,7 @@ from qrecon.matcher.app.errors import Conflict, InvalidRequest, NotFound
 from qrecon.matcher.app.service import MatcherService
 
 from .builders import invoice, invoice_event, transaction, tx_event
-from .fakes import FakeDatabase
+from .fakes import ORG, FakeDatabase
 
 TILLEULS_1 = invoice("FAC-2025-1100", 150000, counterparty="Tilleuls Immobilier")
 TILLEULS_2 = invoice("FAC-2025-1101", 80000, counterparty="Tilleuls Immobilier")
@@ -237,4 +237,4 @@ async def test_a_review_decision_that_fails_to_commit_publishes_nothing(
     assert db.state.rejections == []
     assert len(db.published) == 1
     # the in-memory rejection was forgotten with the rollback
-    assert not service.state.knowledge.is_rejected(tx_id, TILLEULS_2.id)
+    assert not service.state.org(ORG).knowledge.is_rejected(tx_id, TILLEULS_2.id)

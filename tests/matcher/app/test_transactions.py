@@ -9,7 +9,7 @@ from qrecon.matcher.app.service import MatcherService
 
 from .builders import bump, invoice, invoice_event, transaction, tx_event
 from .conftest import NOW, new_service
-from .fakes import FakeDatabase
+from .fakes import ORG, FakeDatabase
 
 TILLEULS = invoice("FAC-2025-1101", 80000, counterparty="Tilleuls Immobilier")
 
@@ -30,10 +30,10 @@ async def test_a_payment_quoting_its_invoice_is_auto_matched_and_published_once(
     assert outcome.result.decided_at == NOW
     assert db.allocations(tx.id) == {inv.id: 120000}
     assert db.invoice(inv.id).residual_cents == 0
-    assert service.state.book.residual(inv.id) == 0
+    assert service.state.org(ORG).book.residual(inv.id) == 0
     [published] = db.published
     assert (published.result, published.seq) == (outcome.result, 1)
-    assert published.event_id == lifecycle.result_event_id(tx.id, 1)
+    assert published.event_id == lifecycle.result_event_id(tx.id, 1, ORG)
 
 
 async def test_a_plausible_but_unsure_payment_is_suggested_and_allocates_nothing(
@@ -142,7 +142,7 @@ async def test_a_stale_replica_cache_cannot_over_allocate(db: FakeDatabase) -> N
     for replica in (a, b):
         await replica.state.load(db)
     await a.handle_transaction_event(tx_event(transaction(60000, reference="FAC-2025-0500")))
-    assert b.state.book.residual(inv.id) == 60000  # b has not seen it
+    assert b.state.org(ORG).book.residual(inv.id) == 60000  # b has not seen it
 
     second = transaction(60000, reference="FAC-2025-0500")
     result = (await b.handle_transaction_event(tx_event(second))).result
@@ -151,7 +151,7 @@ async def test_a_stale_replica_cache_cannot_over_allocate(db: FakeDatabase) -> N
     assert result.status != "auto_matched"
     assert db.allocations(second.id) == {}
     assert db.invoice(inv.id).allocated_cents == 60000
-    assert b.state.book.residual(inv.id) == 0  # refreshed by the conflict
+    assert b.state.org(ORG).book.residual(inv.id) == 0  # refreshed by the conflict
 
 
 async def test_the_sweep_decides_again_what_a_crash_left_flagged(

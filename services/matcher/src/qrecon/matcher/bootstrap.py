@@ -20,6 +20,7 @@ import contextlib
 import logging
 import signal
 import socket
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -35,10 +36,13 @@ from qrecon.common.topic_admin import require_topics
 from qrecon.common.topics import Topics
 from qrecon.matcher.adapters.http import create_app
 from qrecon.matcher.adapters.kafka import StreamConsumers
+from qrecon.matcher.adapters.postgres_keys import PgKeyStore
+from qrecon.matcher.adapters.postgres_orgs import adopt_default_organization
 from qrecon.matcher.adapters.postgres_uow import OUTBOX_TABLE, PgDatabase
 from qrecon.matcher.adapters.relay import RelayLeadership
 from qrecon.matcher.adapters.runtime import Server, bind, every
 from qrecon.matcher.app.cache import MatcherState
+from qrecon.matcher.app.keys import ApiKeys
 from qrecon.matcher.app.ports import Engine
 from qrecon.matcher.app.service import MatcherService
 from qrecon.matcher.core import EngineConfig, MatchingEngine
@@ -81,9 +85,21 @@ def build_service(
             "conflict_retries": settings.conflict_retries,
             "reexamine_days": settings.reexamine_days,
             "reexamine_limit": settings.reexamine_limit,
+            "default_organization": settings.default_organization,
         }
     tuning.update(overrides)
     return MatcherService(database(pool, topics), engine, state, **tuning)
+
+
+@contextlib.asynccontextmanager
+async def key_store(database_url: str) -> AsyncIterator[ApiKeys]:
+    """The review API keys (``qonto-matcher keys``), on a migrated database."""
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    try:
+        await migrate(pool)
+        yield ApiKeys(PgKeyStore(pool))
+    finally:
+        await pool.close()
 
 
 class MatcherRuntime:
@@ -130,6 +146,7 @@ class MatcherRuntime:
         applied = await migrate(self.pool)
         if applied:
             log.info("matcher_migrations_applied", migrations=applied)
+        await adopt_default_organization(self.pool, s.default_organization)
         self.service = build_service(self.pool, self.engine, self.state, self.topics, s)
         await self.state.load(self.service.db)
         self.broker = make_broker(
@@ -184,6 +201,7 @@ class MatcherRuntime:
             api_token=s.api_token,
             readiness=self.readiness,
             max_body_bytes=s.api_max_body_bytes,
+            keys=ApiKeys(PgKeyStore(self.api_pool)),
         )
         config = uvicorn.Config(
             bounded(app, s), host=s.host, port=s.port, lifespan="off", **uvicorn_options(s)

@@ -27,6 +27,12 @@ class MatcherSettings(ServiceSettings):
     api_token: SecretStr | None = Field(None, validation_alias=_env("MATCHER_API_TOKEN"))
     api_enabled: bool = Field(True, validation_alias=_env("MATCHER_API_ENABLED"))
 
+    # The organisation of an event that names none (and of the state kept before
+    # organisations existed, adopted at startup). Unset: such events are dead-lettered.
+    default_organization: str | None = Field(
+        None, min_length=1, max_length=255, validation_alias=_env("MATCHER_DEFAULT_ORGANIZATION")
+    )
+
     group_id: str = Field("qonto-matcher", validation_alias=_env("MATCHER_GROUP_ID"))
     client_id: str = Field(
         default_factory=_default_client_id, validation_alias=_env("MATCHER_CLIENT_ID")

@@ -152,6 +152,10 @@ class Stack:
                 "MATCHER_PORT": str(c.matcher_port),
                 "MATCHER_API_TOKEN": c.matcher_token,
             }
+            organization = self.emulated_organization()
+            if organization is not None:
+                # The emulated company: the back office's invoices name no organisation.
+                env["MATCHER_DEFAULT_ORGANIZATION"] = organization
             health = f"{c.matcher_url}/readyz"
         elif name == "sync":
             creds = self.credentials()
@@ -220,6 +224,14 @@ class Stack:
         if response.headers.get("content-type", "").startswith("application/x-ndjson"):
             return [json.loads(line) for line in response.text.splitlines() if line.strip()]
         return response.json()
+
+    def emulated_organization(self) -> str | None:
+        """The emulator's organisation id, or None when no emulator runs (a stack of some
+        services only)."""
+        try:
+            return str(self.credentials()["organization_id"])
+        except httpx.HTTPError:
+            return None
 
     def credentials(self) -> dict[str, Any]:
         if self._credentials is None:

@@ -133,6 +133,10 @@ class Invoice(BaseModel):
     due_date: date | None = None
     status: InvoiceStatus = "open"
     payment_reference: str | None = None
+    # Added after v1 (a new field with a default): the Qonto organisation whose books hold
+    # the invoice. None: the deployment's default organisation, when exactly one is
+    # configured (the matcher dead-letters it otherwise, never guesses).
+    organization_id: Id | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -161,6 +165,9 @@ class InvoiceEvent(BaseModel):
     observed_at: datetime = Field(default_factory=utcnow)
     invoice_id: OptionalId = ""
     invoice: Invoice | None = None
+    # Added after v1: the organisation of the invoice (taken from ``invoice`` when only it
+    # carries one; the two must agree). None: the deployment's default organisation.
+    organization_id: Id | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> InvoiceEvent:
@@ -170,6 +177,10 @@ class InvoiceEvent(BaseModel):
             if self.invoice_id and self.invoice_id != self.invoice.id:
                 raise ValueError("invoice_id differs from invoice.id")
             self.invoice_id = self.invoice.id
+            inner = self.invoice.organization_id
+            if inner is not None and self.organization_id not in (None, inner):
+                raise ValueError("organization_id differs from invoice.organization_id")
+            self.organization_id = self.organization_id or inner
         if not self.invoice_id:
             raise ValueError("invoice_id is required")
         return self
@@ -212,6 +223,9 @@ class MatchResult(BaseModel):
     # who decided — the engine, or a reviewer through the review API (confirm, manual
     # match, undo, reject). A reviewer's match is published with status auto_matched.
     decided_by: Literal["engine", "review"] = "engine"
+    # Added after v1: the organisation of the transaction (and of every invoice allocated:
+    # matching never crosses organisations). None only from a matcher that predates it.
+    organization_id: str | None = None
 
     @property
     def key(self) -> str:

@@ -1,11 +1,17 @@
 """The review API of ``qonto-matcher run`` (FastAPI, JSON, OpenAPI at ``/openapi.json``).
 
-Every ``/v1`` endpoint, reads included, needs ``Authorization: Bearer <MATCHER_API_TOKEN>``
-(compared in constant time); without a configured token the review API answers 503 and
-nothing can be written. ``/healthz``, ``/readyz`` and ``/metrics`` are open, for probes
-and Prometheus. Errors: ``{"error": {"code": "...", "detail": "...", ...}}``, for every
-status (422 lists each error's location and message, never the input; 500 carries no
-traceback): see ``http_errors``.
+Every ``/v1`` endpoint, reads included, needs ``Authorization: Bearer <token>``: a
+per-person key of one organisation (``qonto-matcher keys create --organization ORG --name
+NAME``; stored as a SHA-256 digest, compared in constant time), or the shared
+``MATCHER_API_TOKEN``, which acts for ``MATCHER_DEFAULT_ORGANIZATION``. Every route works
+on the caller's organisation only: another organisation's transactions and invoices answer
+404. A key's decisions are recorded with its owner's name as ``actor`` (only the shared
+token's callers name themselves in the body). ``GET /v1/organizations`` lists the
+organisations, for admin keys and the shared token. Without a configured token the review
+API answers 503 and nothing can be written. ``/healthz``, ``/readyz`` and ``/metrics`` are
+open, for probes and Prometheus. Errors: ``{"error": {"code": "...", "detail": "...",
+...}}``, for every status (422 lists each error's location and message, never the
+input; 500 carries no traceback): see ``http_errors``.
 
 Limits (``http_limits``): the token is checked before the body is read; a body over
 ``MATCHER_API_MAX_BODY_BYTES`` (1 MiB) is a 413; lists hold at most 100 items, ids at most
@@ -41,13 +47,18 @@ from qrecon.matcher.adapters.access_log import AccessLog
 from qrecon.matcher.adapters.http_errors import ApiError, install_error_handlers
 from qrecon.matcher.adapters.http_limits import (
     DEFAULT_MAX_BODY_BYTES,
+    PRINCIPAL,
     RequestGuard,
-    check_bearer,
+    authenticator,
 )
+from qrecon.matcher.app.keys import ApiKeys, Principal
 from qrecon.matcher.app.ports import ReviewRecord
-from qrecon.matcher.app.service import MatcherService
+from qrecon.matcher.app.service import MatcherService, OrgServices
 
-_bearer = HTTPBearer(auto_error=False, description="MATCHER_API_TOKEN")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A per-person key (qonto-matcher keys create) or MATCHER_API_TOKEN",
+)
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
@@ -86,7 +97,11 @@ class DecisionBody(BaseModel):
     expected_result_seq: ResultSeq | None = Field(
         None, description="Refuse (409) if the transaction's result changed since read"
     )
-    actor: Actor | None = Field(None, description="Who decides (audit)")
+    actor: Actor | None = Field(
+        None,
+        description="Who decides (audit), with the shared MATCHER_API_TOKEN only: a"
+        " per-person key's decisions are its owner's, whatever this says",
+    )
 
 
 class RejectBody(DecisionBody):
@@ -116,6 +131,10 @@ class TransactionDetail(BaseModel):
     allocations: dict[str, int]
     history: list[dict[str, Any]]
     decisions: list[dict[str, Any]]
+
+
+class Organizations(BaseModel):
+    items: list[str]
 
 
 class InvoiceDetail(BaseModel):
@@ -166,12 +185,32 @@ def _review_item(row: ReviewRecord) -> ReviewItem:
     )
 
 
+async def _caller(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Who calls: what the guard found (``RequestGuard``), or found again here should a
+    route ever sit outside ``/v1``."""
+    held = (request.scope.get("state") or {}).get(PRINCIPAL)
+    if isinstance(held, Principal):
+        return held
+    header = request.headers.get("authorization")
+    principal: Principal = await request.app.state.authenticate(
+        header.encode("latin-1") if header is not None else None
+    )
+    return principal
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+
+
 def create_app(
     service: MatcherService,
     *,
     api_token: SecretStr | None,
     readiness: ReadinessCheck,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    keys: ApiKeys | None = None,
 ) -> FastAPI:
     # Swagger UI's assets are served by the app itself, never from a CDN.
     app = FastAPIOffline(
@@ -182,15 +221,32 @@ def create_app(
 
     # RequestGuard checks the token before the body is read; the dependency declares the
     # scheme in OpenAPI and checks again, should a route ever sit outside /v1/.
-    def authorised(
-        request: Request,
-        _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> None:
-        header = request.headers.get("authorization")
-        check_bearer(api_token, header.encode("latin-1") if header is not None else None)
+    authenticate = authenticator(api_token, keys, service.default_organization)
+    app.state.authenticate = authenticate
 
-    Auth = Depends(authorised)
-    app.add_middleware(RequestGuard, api_token=api_token, max_body_bytes=max_body_bytes)
+    def scoped(who: Principal) -> OrgServices:
+        """The use cases of the caller's organisation: another organisation's ids are
+        unknown to them (404)."""
+        if who.organization is None:
+            raise ApiError(
+                503,
+                "no_default_organization",
+                "MATCHER_API_TOKEN acts for MATCHER_DEFAULT_ORGANIZATION, which is not set:"
+                " use a key of an organisation (qonto-matcher keys create)",
+            )
+        return service.for_organization(who.organization)
+
+    def actor(who: Principal, given: str | None) -> str | None:
+        """A key's decisions are its owner's; only the shared token's callers name
+        themselves."""
+        return who.name if who.name is not None else given
+
+    app.add_middleware(
+        RequestGuard,
+        api_token=api_token,
+        max_body_bytes=max_body_bytes,
+        authenticate=authenticate,
+    )
     app.add_middleware(AccessLog)  # added last, so outermost: it sees the guard's 401s too
     install_error_handlers(app)
 
@@ -218,32 +274,31 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # ------------------------------------------------------------------ reads
-    async def _page(status: str, limit: int, cursor: str | None) -> Page:
+    async def _page(who: Principal, status: str, limit: int, cursor: str | None) -> Page:
         after = _decode_cursor(cursor) if cursor else None
-        page = await service.queries.review_queue(status, limit, after)
+        page = await scoped(who).queries.review_queue(status, limit, after)
         return Page(
             items=[_review_item(row) for row in page.items],
             next_cursor=_encode_cursor(*page.next_after) if page.next_after else None,
         )
 
-    @app.get("/v1/suggestions", dependencies=[Auth], tags=["review"], responses=openapi.LISTING)
-    async def suggestions(limit: Limit = 50, cursor: Cursor | None = None) -> Page:
+    @app.get("/v1/suggestions", tags=["review"], responses=openapi.LISTING)
+    async def suggestions(who: Caller, limit: Limit = 50, cursor: Cursor | None = None) -> Page:
         """Transactions whose result is ``suggested``, newest first."""
-        return await _page("suggested", limit, cursor)
+        return await _page(who, "suggested", limit, cursor)
 
-    @app.get("/v1/unmatched", dependencies=[Auth], tags=["review"], responses=openapi.LISTING)
-    async def unmatched(limit: Limit = 50, cursor: Cursor | None = None) -> Page:
+    @app.get("/v1/unmatched", tags=["review"], responses=openapi.LISTING)
+    async def unmatched(who: Caller, limit: Limit = 50, cursor: Cursor | None = None) -> Page:
         """Transactions whose result is ``unmatched``, newest first."""
-        return await _page("unmatched", limit, cursor)
+        return await _page(who, "unmatched", limit, cursor)
 
     @app.get(
         "/v1/transactions/{transaction_id}",
-        dependencies=[Auth],
         tags=["review"],
         responses=openapi.ITEM,
     )
-    async def transaction(transaction_id: Id) -> TransactionDetail:
-        view = await service.queries.transaction(transaction_id)
+    async def transaction(who: Caller, transaction_id: Id) -> TransactionDetail:
+        view = await scoped(who).queries.transaction(transaction_id)
         row = view.transaction
         return TransactionDetail(
             transaction_id=row.transaction_id,
@@ -276,11 +331,9 @@ def create_app(
             ],
         )
 
-    @app.get(
-        "/v1/invoices/{invoice_id}", dependencies=[Auth], tags=["review"], responses=openapi.ITEM
-    )
-    async def invoice(invoice_id: Id) -> InvoiceDetail:
-        view = await service.queries.invoice(invoice_id)
+    @app.get("/v1/invoices/{invoice_id}", tags=["review"], responses=openapi.ITEM)
+    async def invoice(who: Caller, invoice_id: Id) -> InvoiceDetail:
+        view = await scoped(who).queries.invoice(invoice_id)
         row = view.invoice
         return InvoiceDetail(
             invoice_id=row.invoice_id,
@@ -295,61 +348,77 @@ def create_app(
     # ------------------------------------------------------------------ decisions
     @app.post(
         "/v1/transactions/{transaction_id}/confirm",
-        dependencies=[Auth],
         tags=["review"],
         responses=openapi.DECISION,
     )
-    async def confirm(transaction_id: Id, body: DecisionBody | None = None) -> MatchResult:
+    async def confirm(
+        who: Caller, transaction_id: Id, body: DecisionBody | None = None
+    ) -> MatchResult:
         """Accept the suggestion: allocate it and learn the counterparty alias."""
         body = body or DecisionBody()
-        return await service.confirm(
-            transaction_id, expected_seq=body.expected_result_seq, actor=body.actor
+        return await scoped(who).reviews.confirm(
+            transaction_id, expected_seq=body.expected_result_seq, actor=actor(who, body.actor)
         )
 
     @app.post(
         "/v1/transactions/{transaction_id}/reject",
-        dependencies=[Auth],
         tags=["review"],
         responses=openapi.DECISION,
     )
-    async def reject(transaction_id: Id, body: RejectBody | None = None) -> MatchResult:
+    async def reject(
+        who: Caller, transaction_id: Id, body: RejectBody | None = None
+    ) -> MatchResult:
         """Reject pairs (never suggested again) and decide the transaction again."""
         body = body or RejectBody()
-        return await service.reject(
+        return await scoped(who).reviews.reject(
             transaction_id,
             body.invoice_ids,
             expected_seq=body.expected_result_seq,
-            actor=body.actor,
+            actor=actor(who, body.actor),
         )
 
     @app.post(
         "/v1/transactions/{transaction_id}/match",
-        dependencies=[Auth],
         tags=["review"],
         responses=openapi.DECISION,
     )
-    async def match(transaction_id: Id, body: ManualMatchBody) -> MatchResult:
+    async def match(who: Caller, transaction_id: Id, body: ManualMatchBody) -> MatchResult:
         """Allocate explicitly; validated against the invoices' residuals."""
         allocations: dict[str, int] = {}
         for item in body.allocations:
             if item.invoice_id in allocations:
                 raise ApiError(422, "invalid_request", f"invoice {item.invoice_id} given twice")
             allocations[item.invoice_id] = item.amount_cents
-        return await service.match_manually(
-            transaction_id, allocations, expected_seq=body.expected_result_seq, actor=body.actor
+        return await scoped(who).reviews.match_manually(
+            transaction_id,
+            allocations,
+            expected_seq=body.expected_result_seq,
+            actor=actor(who, body.actor),
         )
 
     @app.post(
         "/v1/transactions/{transaction_id}/undo",
-        dependencies=[Auth],
         tags=["review"],
         responses=openapi.DECISION,
     )
-    async def undo(transaction_id: Id, body: DecisionBody | None = None) -> MatchResult:
+    async def undo(
+        who: Caller, transaction_id: Id, body: DecisionBody | None = None
+    ) -> MatchResult:
         """Undo the last review decision of this transaction and decide it again."""
         body = body or DecisionBody()
-        return await service.undo(
-            transaction_id, expected_seq=body.expected_result_seq, actor=body.actor
+        return await scoped(who).reviews.undo(
+            transaction_id, expected_seq=body.expected_result_seq, actor=actor(who, body.actor)
         )
+
+    # ------------------------------------------------------------------ organisations
+    @app.get("/v1/organizations", tags=["admin"], responses=openapi.ADMIN)
+    async def organizations(who: Caller) -> Organizations:
+        """The organisations the matcher holds state of or has keys for (admin keys and
+        the shared token only: 403 otherwise)."""
+        if not who.admin:
+            raise ApiError(403, "forbidden", "an admin key is required")
+        if keys is None:
+            return Organizations(items=[])
+        return Organizations(items=await keys.store.organizations())
 
     return app

@@ -17,14 +17,19 @@ Lists and strings inside a body are bounded by the request models (``http.py``).
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qrecon.matcher.adapters.access_log import ACTOR, AUTH_FAILURE
 from qrecon.matcher.adapters.http_errors import ApiError, error_json
+from qrecon.matcher.app.keys import ApiKeys, Principal, is_key
 
 PROTECTED_PREFIX = "/v1/"
+# Where the guard leaves who called (scope["state"]), for the routes.
+PRINCIPAL = "principal"
+Authenticate = Callable[[bytes | None], Awaitable[Principal]]
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # a decision body is a few kB; 100 allocations ~ 10 kB
 
 
@@ -40,6 +45,28 @@ def check_bearer(api_token: SecretStr | None, authorization: bytes | None) -> No
     # constant time: the comparison must not tell how much of a guess was right
     if not hmac.compare_digest(credentials.strip(), api_token.get_secret_value().encode()):
         raise ApiError(401, "unauthorized", "wrong token")
+
+
+def authenticator(
+    api_token: SecretStr | None,
+    keys: ApiKeys | None = None,
+    default_organization: str | None = None,
+) -> Authenticate:
+    """Who a bearer token is: a per-person key (``qmk_...``, its organisation and name), or
+    the shared ``MATCHER_API_TOKEN`` (admin, acting for the default organisation)."""
+
+    async def authenticate(authorization: bytes | None) -> Principal:
+        scheme, _, credentials = (authorization or b"").strip().partition(b" ")
+        token = credentials.strip()
+        if keys is not None and scheme.lower() == b"bearer" and is_key(token):
+            principal = await keys.authenticate(token)
+            if principal is None:
+                raise ApiError(401, "unauthorized", "wrong token")
+            return principal
+        check_bearer(api_token, authorization)
+        return Principal(default_organization, None, admin=True)
+
+    return authenticate
 
 
 class _TooLarge(Exception):
@@ -59,9 +86,11 @@ class RequestGuard:
         *,
         api_token: SecretStr | None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        authenticate: Authenticate | None = None,
     ) -> None:
         self.app = app
         self.api_token = api_token
+        self.authenticate = authenticate or authenticator(api_token)
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,9 +104,10 @@ class RequestGuard:
             if _route_path(scope).startswith(PROTECTED_PREFIX):
                 authorization = headers.get(b"authorization")
                 state[AUTH_FAILURE] = _failure_reason(authorization)
-                check_bearer(self.api_token, authorization)
+                principal = await self.authenticate(authorization)
                 del state[AUTH_FAILURE]
-                state[ACTOR] = "api_token"  # the one shared token; per-person keys later
+                state[PRINCIPAL] = principal
+                state[ACTOR] = principal.label
             declared = headers.get(b"content-length")
             if declared is not None and (
                 not declared.isdigit()

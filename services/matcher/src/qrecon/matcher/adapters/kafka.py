@@ -45,6 +45,7 @@ from qrecon.common.logging import get_logger
 from qrecon.common.schemas import InvoiceEvent, TransactionEvent
 from qrecon.common.topics import Topics
 from qrecon.matcher import metrics
+from qrecon.matcher.app.errors import MissingOrganization
 from qrecon.matcher.app.service import MatcherService
 from qrecon.matcher.settings import MatcherSettings
 
@@ -148,13 +149,16 @@ class StreamConsumers:
                 raise outcome
 
     async def _invoices_batch(self, records: Sequence[Any]) -> None:
-        currencies: set[str] = set()
+        currencies: dict[str, set[str]] = {}  # organisation -> currencies of new open invoices
         for record in records:
             outcome = await self._process(record, self._apply_invoice)
-            if isinstance(outcome, str):
-                currencies.add(outcome)
-        if currencies:
-            await self._retry_transient(lambda: self.service.reexamine(currencies), "reexamine")
+            if isinstance(outcome, tuple):
+                currencies.setdefault(outcome[0], set()).add(outcome[1])
+        for organization, wanted in sorted(currencies.items()):
+            await self._retry_transient(
+                lambda o=organization, w=wanted: self.service.reexamine(w, o),  # type: ignore[misc]
+                "reexamine",
+            )
 
     # ------------------------------------------------------------------ records
     async def _apply_transaction(self, value: bytes) -> str:
@@ -162,11 +166,11 @@ class StreamConsumers:
         outcome = await self.service.handle_transaction_event(event)
         return "applied" if outcome.applied else outcome.reason or "skipped"
 
-    async def _apply_invoice(self, value: bytes) -> str | None:
+    async def _apply_invoice(self, value: bytes) -> tuple[str, str] | None:
         event = InvoiceEvent.model_validate_json(value)
         outcome = await self.service.handle_invoice_event(event)
         # A new open invoice (or the replay of one): re-examine once per batch.
-        return outcome.currency if outcome.open else None
+        return (outcome.organization, outcome.currency) if outcome.open else None
 
     async def _process(self, record: Any, apply: Callable[[bytes], Awaitable[Any]]) -> Any:
         """Effect one record: apply it, or dead-letter it. Raises only Interrupted."""
@@ -178,7 +182,7 @@ class StreamConsumers:
             try:
                 outcome = await apply(record.value or b"")
             except (ValidationError, ValueError, UnicodeDecodeError) as exc:
-                if isinstance(exc, ValidationError) or _is_decode_error(exc):
+                if isinstance(exc, ValidationError | MissingOrganization) or _is_decode_error(exc):
                     await self._dead_letter(record, exc, attempts)
                     return None
                 error: BaseException = exc

@@ -24,8 +24,10 @@ _DESCRIPTIONS = {
     404: "Unknown transaction or invoice.",
     409: "The transaction's result changed since it was read (`expected_result_seq`), "
     "or the decision does not apply to it.",
+    403: "Not an admin key.",
     422: "Parameters or body not valid (never echoed back).",
-    503: "The review API is off: MATCHER_API_TOKEN is not configured.",
+    503: "The review API is off: MATCHER_API_TOKEN is not configured (or, with that shared"
+    " token, MATCHER_DEFAULT_ORGANIZATION is not).",
 }
 
 
@@ -43,5 +45,6 @@ READINESS: Responses = {
 LISTING: Responses = _errors(401, 422, 500, 503)
 ITEM: Responses = _errors(401, 404, 422, 500, 503)
 DECISION: Responses = _errors(400, 401, 404, 409, 413, 422, 500, 503)
+ADMIN: Responses = _errors(401, 403, 500, 503)
 
-__all__ = ["DECISION", "ITEM", "LISTING", "METRICS", "OPERABILITY", "READINESS"]
+__all__ = ["ADMIN", "DECISION", "ITEM", "LISTING", "METRICS", "OPERABILITY", "READINESS"]

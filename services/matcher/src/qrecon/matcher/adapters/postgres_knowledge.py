@@ -15,6 +15,14 @@ class PgKnowledgeSql:
     """Knowledge and review decisions, on one connection."""
 
     conn: asyncpg.Connection
+    organization: str | None
+
+    @property
+    def org(self) -> str:
+        """The organisation this repository is scoped to (a write needs one)."""
+        if self.organization is None:
+            raise RuntimeError("this repository is not scoped to an organisation")
+        return self.organization
 
     # ------------------------------------------------------------------ knowledge
     async def knowledge_epoch(self) -> int:
@@ -24,10 +32,13 @@ class PgKnowledgeSql:
         await self.conn.execute("UPDATE matcher_knowledge_epoch SET epoch = epoch + 1")
 
     async def aliases_after(self, after_id: int) -> list[AliasRecord]:
+        """Of this organisation, or of every organisation when unscoped (the cache)."""
         rows = await self.conn.fetch(
-            "SELECT id, observed_counterparty, observed_iban, invoice_counterparty_name"
-            " FROM matcher_aliases WHERE id > $1 ORDER BY id",
+            "SELECT id, observed_counterparty, observed_iban, invoice_counterparty_name,"
+            " organization_id FROM matcher_aliases"
+            " WHERE id > $1 AND ($2::text IS NULL OR organization_id = $2) ORDER BY id",
             after_id,
+            self.organization,
         )
         return [
             AliasRecord(
@@ -35,24 +46,31 @@ class PgKnowledgeSql:
                 row["observed_counterparty"],
                 row["observed_iban"],
                 row["invoice_counterparty_name"],
+                row["organization_id"],
             )
             for row in rows
         ]
 
     async def rejections_after(self, after_id: int) -> list[RejectionRecord]:
         rows = await self.conn.fetch(
-            "SELECT id, transaction_id, invoice_id FROM matcher_rejections"
-            " WHERE id > $1 ORDER BY id",
+            "SELECT id, transaction_id, invoice_id, organization_id FROM matcher_rejections"
+            " WHERE id > $1 AND ($2::text IS NULL OR organization_id = $2) ORDER BY id",
             after_id,
+            self.organization,
         )
         return [
-            RejectionRecord(row["id"], row["transaction_id"], row["invoice_id"]) for row in rows
+            RejectionRecord(
+                row["id"], row["transaction_id"], row["invoice_id"], row["organization_id"]
+            )
+            for row in rows
         ]
 
     async def rejections_of(self, transaction_id: str) -> list[str]:
         rows = await self.conn.fetch(
-            "SELECT invoice_id FROM matcher_rejections WHERE transaction_id = $1",
+            "SELECT invoice_id FROM matcher_rejections"
+            " WHERE organization_id = $2 AND transaction_id = $1",
             transaction_id,
+            self.org,
         )
         return [row["invoice_id"] for row in rows]
 
@@ -61,12 +79,13 @@ class PgKnowledgeSql:
     ) -> int | None:
         value: int | None = await self.conn.fetchval(
             "INSERT INTO matcher_aliases"
-            " (observed_counterparty, observed_iban, invoice_counterparty_name, decision_id)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
+            " (observed_counterparty, observed_iban, invoice_counterparty_name, decision_id,"
+            " organization_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
             observed_counterparty,
             observed_iban,
             invoice_name,
             decision_id,
+            self.org,
         )
         return value
 
@@ -75,12 +94,14 @@ class PgKnowledgeSql:
     ) -> list[str]:
         """Record the rejected pairs in one statement; the ids newly rejected, in order."""
         rows = await self.conn.fetch(
-            "INSERT INTO matcher_rejections (transaction_id, invoice_id, decision_id)"
-            " SELECT $1, invoice_id, $3 FROM unnest($2::text[]) AS invoice_id"
+            "INSERT INTO matcher_rejections"
+            " (transaction_id, invoice_id, decision_id, organization_id)"
+            " SELECT $1, invoice_id, $3, $4 FROM unnest($2::text[]) AS invoice_id"
             " ON CONFLICT DO NOTHING RETURNING invoice_id",
             transaction_id,
             invoice_ids,
             decision_id,
+            self.org,
         )
         added = {row["invoice_id"] for row in rows}
         return [invoice_id for invoice_id in invoice_ids if invoice_id in added]
@@ -100,12 +121,14 @@ class PgKnowledgeSql:
         self, transaction_id: str, action: str, payload: dict[str, Any], actor: str | None
     ) -> int:
         value: int = await self.conn.fetchval(
-            "INSERT INTO matcher_decisions (transaction_id, action, payload, actor)"
-            " VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO matcher_decisions"
+            " (transaction_id, action, payload, actor, organization_id)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
             transaction_id,
             action,
             payload,
             actor,
+            self.org,
         )
         return value
 
@@ -117,10 +140,11 @@ class PgKnowledgeSql:
     async def last_undoable_decision(self, transaction_id: str) -> DecisionRecord | None:
         row = await self.conn.fetchrow(
             "SELECT id, transaction_id, action, payload, actor, created_at, undone_at"
-            " FROM matcher_decisions WHERE transaction_id = $1 AND undone_at IS NULL"
-            " AND action IN ('confirm', 'reject', 'match')"
+            " FROM matcher_decisions WHERE organization_id = $2 AND transaction_id = $1"
+            " AND undone_at IS NULL AND action IN ('confirm', 'reject', 'match')"
             " ORDER BY id DESC LIMIT 1",
             transaction_id,
+            self.org,
         )
         return None if row is None else _decision(row)
 
@@ -132,8 +156,10 @@ class PgKnowledgeSql:
     async def decisions_of(self, transaction_id: str) -> list[DecisionRecord]:
         rows = await self.conn.fetch(
             "SELECT id, transaction_id, action, payload, actor, created_at, undone_at"
-            " FROM matcher_decisions WHERE transaction_id = $1 ORDER BY id",
+            " FROM matcher_decisions WHERE organization_id = $2 AND transaction_id = $1"
+            " ORDER BY id",
             transaction_id,
+            self.org,
         )
         return [_decision(row) for row in rows]
 

@@ -57,8 +57,9 @@ class PgResultPublisher:
 
 
 class PgUnitOfWork:
-    def __init__(self, pool: asyncpg.Pool, results_topic: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, results_topic: str, organization: str) -> None:
         self._pool = pool
+        self._organization = organization
         self._topic = results_topic
         self._conn: asyncpg.pool.PoolConnectionProxy | None = None
         self._tx: asyncpg.transaction.Transaction | None = None
@@ -76,7 +77,7 @@ class PgUnitOfWork:
             await self._pool.release(conn)
             raise
         self._conn, self._tx = conn, tx
-        self.repo = PgRepository(conn)  # type: ignore[arg-type]
+        self.repo = PgRepository(conn, self._organization)  # type: ignore[arg-type]
         self.results = PgResultPublisher(conn, self._topic)  # type: ignore[arg-type]
         return self
 
@@ -130,14 +131,24 @@ class PgUnitOfWork:
 
 
 class PgDatabase:
-    """Units of work and reads on one pool (the consumers' or the review API's own)."""
+    """Units of work and reads on one pool (the consumers' or the review API's own), scoped
+    to one organisation (``for_organization``); unscoped, only the reads that span
+    organisations work (the cache's loads, the sweep's list)."""
 
-    def __init__(self, pool: asyncpg.Pool, results_topic: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, results_topic: str, organization: str | None = None
+    ) -> None:
         self.pool = pool
         self.results_topic = results_topic
+        self.organization = organization
+
+    def for_organization(self, organization: str) -> PgDatabase:
+        return PgDatabase(self.pool, self.results_topic, organization)
 
     def unit_of_work(self) -> PgUnitOfWork:
-        return PgUnitOfWork(self.pool, self.results_topic)
+        if self.organization is None:
+            raise RuntimeError("a unit of work is scoped to an organisation")
+        return PgUnitOfWork(self.pool, self.results_topic, self.organization)
 
     def reading(self) -> AbstractAsyncContextManager[Repository]:
         return self._reading()
@@ -145,4 +156,4 @@ class PgDatabase:
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[Repository]:
         async with self.pool.acquire() as conn:
-            yield PgRepository(conn)
+            yield PgRepository(conn, self.organization)

@@ -20,6 +20,10 @@ How it stays fresh:
   the cache applies a row only when it is newer than the one it holds, so a slow reader
   never overwrites a fresher row.
 
+Organisations: the state holds one InvoiceBook and one Knowledge per organisation
+(:class:`OrgBook`); a transaction is decided against its organisation's only
+(:meth:`MatcherState.scope`), so nothing another organisation holds can change a decision.
+
 Knowledge: aliases and rejections are append-mostly (read by ``id``); an undo deletes some
 and bumps ``matcher_knowledge_epoch``, upon which every replica rebuilds its Knowledge.
 """
@@ -53,74 +57,116 @@ def invoice_from_row(row: InvoiceRecord) -> Invoice:
     return Invoice.model_validate(data)
 
 
+class OrgBook:
+    """One organisation's InvoiceBook and Knowledge, and the row versions applied."""
+
+    def __init__(self) -> None:
+        self.book = InvoiceBook()
+        self.knowledge = Knowledge()
+        self.versions: dict[str, int] = {}
+
+    def apply(self, row: InvoiceRecord, *, force: bool = False) -> None:
+        """Apply a row read from PostgreSQL, unless a newer one is held (``force``: read
+        under lock, the truth at that moment)."""
+        if not force and self.versions.get(row.invoice_id, 0) >= row.row_version:
+            return
+        self.versions[row.invoice_id] = row.row_version
+        if row.kind not in ("receivable", "payable"):  # a cancellation of an unknown invoice
+            self.book.remove(row.invoice_id)
+            return
+        self.book.upsert(invoice_from_row(row), row.residual_cents if row.allocatable else 0)
+
+
 class MatcherState:
-    """The InvoiceBook and Knowledge of this replica (asyncio: one writer at a time)."""
+    """The books and knowledge of this replica, one per organisation (asyncio: one writer
+    at a time)."""
 
     def __init__(self, *, refresh_overlap: timedelta = DEFAULT_REFRESH_OVERLAP) -> None:
         self.refresh_overlap = refresh_overlap
-        self.book = InvoiceBook()
-        self.knowledge = Knowledge()
-        self._versions: dict[str, int] = {}
+        self._orgs: dict[str, OrgBook] = {}
         self._invoice_watermark: datetime | None = None
         self._alias_id = 0
         self._rejection_id = 0
         self._epoch: int | None = None
         self.loaded = False
 
+    # ------------------------------------------------------------------ organisations
+    def org(self, organization: str) -> OrgBook:
+        """The organisation's book and knowledge (empty until it has invoices)."""
+        held = self._orgs.get(organization)
+        if held is None:
+            held = self._orgs[organization] = OrgBook()
+        return held
+
+    def scope(self, organization: str) -> OrgState:
+        """What a use case of one organisation sees."""
+        return OrgState(self, organization)
+
+    @property
+    def organizations(self) -> list[str]:
+        return sorted(self._orgs)
+
+    def open_invoices(self) -> int:
+        return sum(len(held.book) for held in self._orgs.values())
+
     # ------------------------------------------------------------------ invoices
     def apply_invoice(self, row: InvoiceRecord) -> None:
         """Apply a row read from PostgreSQL, unless this replica holds a newer one."""
-        if self._versions.get(row.invoice_id, 0) >= row.row_version:
-            return
-        self._versions[row.invoice_id] = row.row_version
-        if row.kind not in ("receivable", "payable"):  # a cancellation of an unknown invoice
-            self.book.remove(row.invoice_id)
-            return
-        invoice = invoice_from_row(row)
-        residual = row.residual_cents if row.allocatable else 0
-        self.book.upsert(invoice, residual_cents=residual)
+        self.org(row.organization_id).apply(row)
 
     def apply_invoices(self, rows: list[InvoiceRecord]) -> None:
         for row in rows:
             self.apply_invoice(row)
-        metrics.OPEN_INVOICES.set(len(self.book))
+        metrics.OPEN_INVOICES.set(self.open_invoices())
 
     def force_invoices(self, rows: list[InvoiceRecord]) -> None:
         """Apply rows read under lock (the truth at that moment), whatever is held."""
         for row in rows:
-            self._versions.pop(row.invoice_id, None)
-        self.apply_invoices(rows)
+            self.org(row.organization_id).apply(row, force=True)
+        metrics.OPEN_INVOICES.set(self.open_invoices())
 
     async def load(self, db: Database) -> None:
-        """Build everything from the store (at start and every full-reload period)."""
+        """Build everything from the store (at start and every full-reload period); a
+        database scoped to one organisation rebuilds that organisation only."""
         async with db.reading() as repo:
             clock = await repo.clock()
             rows = await repo.invoices_changed_since(None)
             epoch = await repo.knowledge_epoch()
             aliases = await repo.aliases_after(0)
             rejections = await repo.rejections_after(0)
-        book = InvoiceBook()
-        versions: dict[str, int] = {}
+        orgs: dict[str, OrgBook] = {}
+        if db.organization is not None:
+            orgs[db.organization] = OrgBook()
         for row in rows:
-            versions[row.invoice_id] = row.row_version
-            if row.kind in ("receivable", "payable"):
-                book.upsert(invoice_from_row(row), row.residual_cents if row.allocatable else 0)
-        knowledge = Knowledge()
-        self._alias_id = self._learn(knowledge, aliases, rejections)
-        self._rejection_id = max((r[0] for r in rejections), default=0)
+            held = orgs.get(row.organization_id)
+            if held is None:
+                held = orgs[row.organization_id] = OrgBook()
+            held.apply(row)
+        alias_id = self._learn(orgs, aliases, rejections)
         # Swapped in one step: a decision in progress keeps the objects it started with.
-        self.book, self.knowledge, self._versions = book, knowledge, versions
+        if db.organization is not None:
+            self._orgs[db.organization] = orgs[db.organization]
+            metrics.OPEN_INVOICES.set(self.open_invoices())
+            return
+        self._orgs = orgs
+        self._alias_id = alias_id
+        self._rejection_id = max((r.id for r in rejections), default=0)
         self._invoice_watermark = clock
         self._epoch = epoch
         self.loaded = True
-        metrics.OPEN_INVOICES.set(len(self.book))
-        log.info("matcher_cache_loaded", invoices=len(rows), aliases=len(aliases))
+        metrics.OPEN_INVOICES.set(self.open_invoices())
+        log.info(
+            "matcher_cache_loaded",
+            invoices=len(rows),
+            aliases=len(aliases),
+            organizations=len(orgs),
+        )
 
     async def refresh(self, db: Database) -> int:
         """Apply what changed in the store since the last read. Returns rows applied."""
         if not self.loaded:
             await self.load(db)
-            return len(self.book)
+            return self.open_invoices()
         since = (
             None
             if self._invoice_watermark is None
@@ -139,17 +185,17 @@ class MatcherState:
         self.apply_invoices(rows)
         self._invoice_watermark = clock
         if epoch != self._epoch:
-            knowledge = Knowledge()
-            self._alias_id = self._learn(knowledge, aliases, rejections)
-            self.knowledge = knowledge
+            for held in self._orgs.values():
+                held.knowledge = Knowledge()
+            self._alias_id = self._learn(self._orgs, aliases, rejections)
             self._epoch = epoch
         else:
-            self._alias_id = max(self._alias_id, self._learn(self.knowledge, aliases, rejections))
-        self._rejection_id = max([self._rejection_id, *(r[0] for r in rejections)])
+            self._alias_id = max(self._alias_id, self._learn(self._orgs, aliases, rejections))
+        self._rejection_id = max([self._rejection_id, *(r.id for r in rejections)])
         return len(rows)
 
     async def refresh_invoices(self, db: Database, invoice_ids: set[str]) -> None:
-        """Re-read some invoices now (after a conflict: the store knows better)."""
+        """Re-read some invoices of ``db``'s organisation now (after a conflict)."""
         if not invoice_ids:
             return
         async with db.reading() as repo:
@@ -157,29 +203,73 @@ class MatcherState:
         self.force_invoices(rows)
 
     # ------------------------------------------------------------------ knowledge
-    @staticmethod
     def _learn(
-        knowledge: Knowledge,
+        self,
+        orgs: dict[str, OrgBook],
         aliases: list[AliasRecord],
         rejections: list[RejectionRecord],
     ) -> int:
-        for _, observed, iban, target in aliases:
-            knowledge.add_alias(observed or None, iban or None, target)
-        for _, transaction_id, invoice_id in rejections:
-            knowledge.reject(transaction_id, invoice_id)
-        return max((a[0] for a in aliases), default=0)
+        for alias in aliases:
+            held = orgs.get(alias.organization_id)
+            if held is None:
+                held = orgs[alias.organization_id] = OrgBook()
+            held.knowledge.add_alias(
+                alias.observed_counterparty or None,
+                alias.observed_iban or None,
+                alias.invoice_counterparty_name,
+            )
+        for rejection in rejections:
+            held = orgs.get(rejection.organization_id)
+            if held is None:
+                held = orgs[rejection.organization_id] = OrgBook()
+            held.knowledge.reject(rejection.transaction_id, rejection.invoice_id)
+        return max((a.id for a in aliases), default=0)
 
-    async def rebuild_knowledge(self, repo: Repository) -> None:
-        """Rebuild Knowledge from what ``repo`` sees (inside an undo, its own deletions)."""
-        epoch = await repo.knowledge_epoch()
+    async def rebuild_knowledge(self, repo: Repository, organization: str) -> None:
+        """Rebuild an organisation's Knowledge from what ``repo`` (scoped to it) sees:
+        inside an undo, its own deletions. The others are rebuilt at the next refresh."""
         aliases = await repo.aliases_after(0)
         rejections = await repo.rejections_after(0)
-        knowledge = Knowledge()
-        self._alias_id = self._learn(knowledge, aliases, rejections)
-        self._rejection_id = max((r[0] for r in rejections), default=0)
-        self.knowledge = knowledge
-        self._epoch = epoch
+        fresh = {organization: OrgBook()}
+        self._learn(fresh, aliases, rejections)
+        self.org(organization).knowledge = fresh[organization].knowledge
+        self._epoch = None
 
     def invalidate_knowledge(self) -> None:
         """Force a rebuild at the next refresh."""
         self._epoch = None
+
+
+class OrgState:
+    """One organisation's view of the replica's state: what its use cases decide with."""
+
+    def __init__(self, state: MatcherState, organization: str) -> None:
+        self.state = state
+        self.organization = organization
+
+    @property
+    def book(self) -> InvoiceBook:
+        return self.state.org(self.organization).book
+
+    @property
+    def knowledge(self) -> Knowledge:
+        return self.state.org(self.organization).knowledge
+
+    @property
+    def loaded(self) -> bool:
+        return self.state.loaded
+
+    def apply_invoices(self, rows: list[InvoiceRecord]) -> None:
+        self.state.apply_invoices(rows)
+
+    async def refresh_invoices(self, db: Database, invoice_ids: set[str]) -> None:
+        await self.state.refresh_invoices(db, invoice_ids)
+
+    async def load(self, db: Database) -> None:
+        await self.state.load(db)
+
+    async def rebuild_knowledge(self, repo: Repository) -> None:
+        await self.state.rebuild_knowledge(repo, self.organization)
+
+    def invalidate_knowledge(self) -> None:
+        self.state.invalidate_knowledge()

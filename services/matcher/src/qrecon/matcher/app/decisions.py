@@ -42,7 +42,7 @@ from qrecon.common.logging import get_logger
 from qrecon.common.schemas import Allocation, MatchResult, QontoTransaction, TransactionEvent
 from qrecon.matcher import metrics
 from qrecon.matcher.app import lifecycle
-from qrecon.matcher.app.cache import MatcherState
+from qrecon.matcher.app.cache import OrgState
 from qrecon.matcher.app.errors import AllocationConflict
 from qrecon.matcher.app.ports import (
     Clock,
@@ -88,13 +88,15 @@ def check_residuals(
 
 
 class Decisions:
-    """Decide with the engine on this replica's cache; commit against the store."""
+    """Decide with the engine on this replica's cache; commit against the store. One per
+    organisation: ``db`` and ``state`` are scoped to it, so a decision reads and writes
+    that organisation's rows, and the engine sees that organisation's book only."""
 
     def __init__(
         self,
         db: Database,
         engine: Engine,
-        state: MatcherState,
+        state: OrgState,
         *,
         clock: Clock,
         matcher_version: str,
@@ -106,6 +108,7 @@ class Decisions:
         self.clock = clock
         self.matcher_version = matcher_version
         self.conflict_retries = conflict_retries
+        self.organization = state.organization
 
     def decide(
         self, tx: QontoTransaction, held: dict[str, int], rejected: Iterable[str], degrade: bool
@@ -171,6 +174,7 @@ class Decisions:
         AllocationConflict."""
         # Stamped on the caller's result too, so what the API answers is what is published.
         result.decided_by = decided_by
+        result.organization_id = self.organization
         repo = uow.repo
         wanted = held if keep_allocations else lifecycle.reserved_by(result)
         touched = set(held) | set(wanted)
@@ -202,7 +206,7 @@ class Decisions:
             if held:
                 await repo.delete_allocations([tx.id])
             await repo.insert_allocations(tx.id, wanted)
-        event_id = lifecycle.result_event_id(tx.id, seq)
+        event_id = lifecycle.result_event_id(tx.id, seq, self.organization)
         await repo.record_result(result, seq=seq, cause=cause, event_id=event_id)
         await uow.results.publish(result, seq=seq, event_id=event_id)
         if touched:

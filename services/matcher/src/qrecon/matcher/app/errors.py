@@ -40,3 +40,8 @@ class AllocationConflict(Exception):
         super().__init__(detail or "residual moved")
         self.invoice_ids = set(invoice_ids)
         self.detail = detail
+
+
+class MissingOrganization(ValueError):
+    """An event names no organisation and the deployment has no default one: it is
+    dead-lettered at once (never guessed, never retried)."""

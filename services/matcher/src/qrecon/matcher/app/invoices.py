@@ -33,6 +33,7 @@ class InvoiceOutcome:
     open: bool = False
     currency: str = "EUR"
     redecided: int = 0
+    organization: str = ""
 
 
 class _Retry(Exception):
@@ -90,7 +91,7 @@ class Invoices:
                     repo = uow.repo
                     current = await repo.get_invoice(invoice_id)
                     if current is not None and event.observed_at < current.last_event_at:
-                        return InvoiceOutcome(False)
+                        return InvoiceOutcome(False, organization=d.organization)
                     fields = invoice_fields(event, current, cancel)
                     new_status, new_currency = fields["status"], fields["currency"]
                     material = current is None or any(
@@ -153,7 +154,11 @@ class Invoices:
                 if await d.redecide(transaction_id, cause=cause, statuses=("suggested",)):
                     redecided += 1
         return InvoiceOutcome(
-            True, open=new_status == "open", currency=new_currency, redecided=redecided
+            True,
+            open=new_status == "open",
+            currency=new_currency,
+            redecided=redecided,
+            organization=d.organization,
         )
 
     async def reexamine(self, currencies: Iterable[str]) -> int:

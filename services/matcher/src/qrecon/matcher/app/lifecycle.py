@@ -35,10 +35,14 @@ REASON_UNDONE = "review.undone"
 _RESULT_NAMESPACE = uuid.UUID("3f0f6a52-2a57-4c4e-8d7e-5b1b9a6f0c21")
 
 
-def result_event_id(transaction_id: str, seq: int) -> str:
+def result_event_id(transaction_id: str, seq: int, organization: str = "") -> str:
     """The ``event-id`` of a transaction's ``seq``-th result: deterministic, so that a
-    relay publishing a row twice publishes the same id (consumers deduplicate on it)."""
-    return str(uuid.uuid5(_RESULT_NAMESPACE, f"{transaction_id}#{seq}"))
+    relay publishing a row twice publishes the same id (consumers deduplicate on it).
+    Distinct per organisation (the sentinel ``""`` keeps the ids given before them)."""
+    name = (
+        f"{transaction_id}#{seq}" if not organization else f"{organization}/{transaction_id}#{seq}"
+    )
+    return str(uuid.uuid5(_RESULT_NAMESPACE, name))
 
 
 def reversal_reason(tx: QontoTransaction) -> str | None:

@@ -46,6 +46,7 @@ class InvoiceRecord:
     last_event_at: datetime
     row_version: int
     updated_at: datetime
+    organization_id: str = ""
 
     @property
     def residual_cents(self) -> int:
@@ -112,12 +113,14 @@ class AliasRecord(NamedTuple):
     observed_counterparty: str
     observed_iban: str
     invoice_counterparty_name: str
+    organization_id: str = ""
 
 
 class RejectionRecord(NamedTuple):
     id: int
     transaction_id: str
     invoice_id: str
+    organization_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +162,29 @@ class ResidualViolation(Exception):
     which the row locks should make unreachable): the unit of work rolled back."""
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A review API key as stored: its public id and the SHA-256 digest of its secret."""
+
+    key_id: str
+    digest: bytes
+    organization_id: str
+    name: str
+    admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 # ---------------------------------------------------------------------- ports
 class Repository(Protocol):
-    """The matcher's state. Locking discipline (no deadlock between replicas): first the
-    transactions (in key order), then the invoices (in ``invoice_id`` order)."""
+    """The matcher's state, scoped to one organisation (every id is the organisation's;
+    another organisation's rows do not exist for it). Unscoped (``Database`` without an
+    organisation), only the reads that span organisations work: ``invoices_changed_since``,
+    ``aliases_after``, ``rejections_after``, ``knowledge_epoch``, ``clock`` and
+    ``transactions_to_redecide`` (``(organization, transaction)`` pairs).
+
+    Locking discipline (no deadlock between replicas): first the transactions (in key
+    order), then the invoices (in ``invoice_id`` order)."""
 
     # locks
     async def lock_transactions(self, transaction_ids: Iterable[str]) -> None: ...
@@ -173,7 +195,7 @@ class Repository(Protocol):
     async def save_transaction(self, saved: SavedTransaction) -> None: ...
     async def flag_redecide(self, transaction_ids: Iterable[str]) -> None: ...
     async def clear_redecide(self, transaction_id: str) -> None: ...
-    async def transactions_to_redecide(self, limit: int) -> list[str]: ...
+    async def transactions_to_redecide(self, limit: int) -> list[tuple[str, str]]: ...
     async def transactions_suggesting(self, invoice_id: str) -> list[str]: ...
     async def latest_transaction_date(self) -> datetime | None: ...
     async def reexamine_candidates(
@@ -231,6 +253,18 @@ class Repository(Protocol):
     async def decisions_of(self, transaction_id: str) -> list[DecisionRecord]: ...
 
 
+class KeyStore(Protocol):
+    """Where review API keys are kept (digests only, never a secret)."""
+
+    async def insert_key(
+        self, key_id: str, digest: bytes, organization: str, name: str, admin: bool
+    ) -> None: ...
+    async def get_key(self, key_id: str) -> ApiKeyRecord | None: ...
+    async def revoke_key(self, key_id: str) -> bool: ...
+    async def list_keys(self, organization: str | None) -> list[ApiKeyRecord]: ...
+    async def organizations(self) -> list[str]: ...
+
+
 class ResultPublisher(Protocol):
     """Publishes a transaction's ``seq``-th result once the unit of work commits (and
     never if it rolls back); ``event_id`` is deterministic, so a republication is an
@@ -260,8 +294,13 @@ class UnitOfWork(Protocol):
 
 
 class Database(Protocol):
-    """Where units of work and reads come from."""
+    """Where units of work and reads come from, scoped to ``organization`` (``None``: the
+    reads that span organisations only; a unit of work needs an organisation)."""
 
+    @property
+    def organization(self) -> str | None: ...
+
+    def for_organization(self, organization: str) -> Database: ...
     def unit_of_work(self) -> UnitOfWork: ...
     def reading(self) -> AbstractAsyncContextManager[Repository]: ...
 

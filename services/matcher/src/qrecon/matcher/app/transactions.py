@@ -85,7 +85,7 @@ class Transactions:
     async def sweep(self, limit: int = 100) -> int:
         """Decide again the transactions flagged ``needs_redecide`` (after a crash)."""
         async with self.decisions.db.reading() as repo:
-            ids = await repo.transactions_to_redecide(limit)
-        for transaction_id in ids:
+            pairs = await repo.transactions_to_redecide(limit)
+        for _, transaction_id in pairs:
             await self.decisions.redecide(transaction_id, cause="sweep")
-        return len(ids)
+        return len(pairs)

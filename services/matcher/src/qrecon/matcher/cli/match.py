@@ -12,7 +12,13 @@ from typing import IO
 from pydantic import ValidationError
 
 from qrecon.common.schemas import Invoice, MatchResult, QontoTransaction
-from qrecon.matcher.core import EngineConfig, InvoiceBook, MatchingEngine, reconcile
+from qrecon.matcher.core import (
+    EngineConfig,
+    InvoiceBook,
+    MatchingEngine,
+    reconcile,
+    reconcile_organizations,
+)
 
 DESCRIPTION = """\
 Match Qonto transactions to invoices with the same engine as the service.
@@ -26,6 +32,11 @@ the order given and invoice residuals are carried from one to the next: the allo
 of an `auto_matched` result are applied to the invoices before the next transaction is
 decided. A `suggested` result is NOT applied (a suggestion has no effect until a reviewer
 confirms it), so its invoices stay open for later transactions.
+
+Organisations: each invoice line and each transaction line may carry `organization_id`
+(a transaction line at its top level, or on its event envelope). A transaction is matched
+against its organisation's invoices only; lines without one belong to one default
+organisation. Results name their organisation.
 """
 
 
@@ -66,9 +77,27 @@ def parse_transaction(line: bytes | str) -> QontoTransaction:
         raise
 
 
+def organization_of(line: bytes | str) -> str | None:
+    """The ``organization_id`` a transaction line carries at its top level, if any."""
+    obj = json.loads(line)
+    value = obj.get("organization_id") if isinstance(obj, dict) else None
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError("organization_id must be a non-empty string")
+    return value
+
+
 def load_transactions(path: Path) -> Iterator[QontoTransaction]:
     for line in _lines(path):
         yield parse_transaction(line)
+
+
+def load_scoped_transactions(path: Path) -> Iterator[tuple[str | None, QontoTransaction]]:
+    """``(organisation, transaction)`` per line (``None``: the default organisation)."""
+    for number, line in enumerate(_lines(path), start=1):
+        try:
+            yield organization_of(line), parse_transaction(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from exc
 
 
 def run_match(
@@ -79,6 +108,21 @@ def run_match(
     """What ``match`` does, without files (``evaluate`` uses it too)."""
     book = InvoiceBook(invoices)
     return reconcile(transactions, book, engine or MatchingEngine(EngineConfig()))
+
+
+def run_match_organizations(
+    invoices: Iterable[Invoice],
+    transactions: Iterable[tuple[str | None, QontoTransaction]],
+    engine: MatchingEngine | None = None,
+) -> Iterator[MatchResult]:
+    """``match`` with organisations: one book per organisation, never crossed."""
+    books: dict[str | None, InvoiceBook] = {}
+    for invoice in invoices:
+        book = books.get(invoice.organization_id)
+        if book is None:
+            book = books[invoice.organization_id] = InvoiceBook()
+        book.upsert(invoice)
+    return reconcile_organizations(transactions, books, engine or MatchingEngine(EngineConfig()))
 
 
 def write_results(results: Iterable[MatchResult], out: IO[str]) -> int:
@@ -93,7 +137,7 @@ def write_results(results: Iterable[MatchResult], out: IO[str]) -> int:
 def main(args: argparse.Namespace) -> int:
     try:
         invoices = load_invoices(args.invoices)
-        results = run_match(invoices, load_transactions(args.transactions))
+        results = run_match_organizations(invoices, load_scoped_transactions(args.transactions))
         if args.out is None:
             write_results(results, sys.stdout)
         else:

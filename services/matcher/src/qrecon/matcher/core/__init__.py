@@ -13,7 +13,7 @@ credit notes, confidence, reasons).
 """
 
 from qrecon.matcher.core import rules
-from qrecon.matcher.core.batch import reconcile
+from qrecon.matcher.core.batch import reconcile, reconcile_organizations
 from qrecon.matcher.core.book import InvoiceBook, OverAllocation
 from qrecon.matcher.core.config import MATCHER_VERSION, EngineConfig, Weights
 from qrecon.matcher.core.engine import Candidate, Explanation, MatchingEngine, transaction_date
@@ -30,6 +30,7 @@ __all__ = [
     "OverAllocation",
     "Weights",
     "reconcile",
+    "reconcile_organizations",
     "rules",
     "transaction_date",
 ]

@@ -24,14 +24,43 @@ def reconcile(
     invoices equally well then takes an unreserved one.
     """
     for tx in transactions:
-        result = engine.decide(tx, book, knowledge)
-        book.unreserve(tx.id)  # a later version supersedes the earlier decision
-        if result.status == "auto_matched" and result.allocations:
-            book.allocate(result.allocations)
-        elif (
-            result.status == "suggested"
-            and result.allocations
-            and result.confidence >= engine.config.reserve_threshold
-        ):
-            book.reserve(tx.id, result.allocations)
+        yield decide_and_apply(tx, book, engine, knowledge)
+
+
+def decide_and_apply(
+    tx: QontoTransaction,
+    book: InvoiceBook,
+    engine: MatchingEngine,
+    knowledge: Knowledge | None = None,
+) -> MatchResult:
+    """One step of :func:`reconcile`: decide, then apply the result to the book."""
+    result = engine.decide(tx, book, knowledge)
+    book.unreserve(tx.id)  # a later version supersedes the earlier decision
+    if result.status == "auto_matched" and result.allocations:
+        book.allocate(result.allocations)
+    elif (
+        result.status == "suggested"
+        and result.allocations
+        and result.confidence >= engine.config.reserve_threshold
+    ):
+        book.reserve(tx.id, result.allocations)
+    return result
+
+
+def reconcile_organizations(
+    transactions: Iterable[tuple[str | None, QontoTransaction]],
+    books: dict[str | None, InvoiceBook],
+    engine: MatchingEngine,
+) -> Iterator[MatchResult]:
+    """:func:`reconcile` for several organisations at once: each transaction is decided
+    against its organisation's book only (``None``: the default organisation), so matching
+    never crosses organisations and what one holds never changes another's decisions.
+    Results name their organisation (``organization_id``)."""
+    for organization, tx in transactions:
+        book = books.get(organization)
+        if book is None:
+            book = books[organization] = InvoiceBook()
+        result = decide_and_apply(tx, book, engine)
+        if organization is not None:
+            result = result.model_copy(update={"organization_id": organization})
         yield result
