@@ -190,6 +190,21 @@ class Allocation(BaseModel):
     amount_cents: int
 
 
+class Alternative(BaseModel):
+    """Another reading of the same payment the engine considered (``MatchResult.alternatives``):
+    what the review desk shows next to the proposal."""
+
+    model_config = ConfigDict(extra="allow")
+
+    allocations: list[Allocation] = []
+    residual_cents: int = 0
+    confidence: float = Field(ge=0.0, le=1.0)
+    reasons: list[str] = []
+
+
+MAX_ALTERNATIVES = 3
+
+
 class MatchResult(BaseModel):
     """Value of ``reconciliation.matches.v1`` (key: the transaction UUID).
 
@@ -212,6 +227,9 @@ class MatchResult(BaseModel):
     # who decided — the engine, or a reviewer through the review API (confirm, manual
     # match, undo, reject). A reviewer's match is published with status auto_matched.
     decided_by: Literal["engine", "review"] = "engine"
+    # Added after v1 (a new field with a default): up to MAX_ALTERNATIVES other
+    # allocations the engine found credible, best first (empty when there were none).
+    alternatives: list[Alternative] = Field(default=[], max_length=MAX_ALTERNATIVES)
 
     @property
     def key(self) -> str:

@@ -53,10 +53,17 @@ them in order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from qrecon.common.schemas import Allocation, MatchResult, QontoTransaction
+from qrecon.common.schemas import (
+    MAX_ALTERNATIVES,
+    Allocation,
+    Alternative,
+    MatchResult,
+    QontoTransaction,
+)
 from qrecon.matcher.core.book import InvoiceBook
 from qrecon.matcher.core.candidates import Proposal, allocate, find_candidates
 from qrecon.matcher.core.config import MATCHER_VERSION, EngineConfig
@@ -69,7 +76,14 @@ from qrecon.matcher.core.evidence import (
     transaction_date,
 )
 from qrecon.matcher.core.knowledge import Knowledge
-from qrecon.matcher.core.scoring import competitor, confidence, noise, score, status_of
+from qrecon.matcher.core.scoring import (
+    competitor,
+    confidence,
+    equal_explanation,
+    noise,
+    score,
+    status_of,
+)
 
 __all__ = ["Candidate", "Explanation", "MatchingEngine", "transaction_date"]
 
@@ -188,6 +202,8 @@ class MatchingEngine:
         best_confidence = confidence(cfg, best.score)
         close = competitor(cfg, best, candidates[1:])
         reasons = [*pre, *best.reasons, *self._warnings(ev, best, close)]
+        if close and equal_explanation(cfg, best, candidates[1:]):
+            reasons.append("competitor.equal_explanation")
         status = status_of(cfg, best, best_confidence, capped=gate.capped, close=close)  # 5.
         return self._explained(
             tx,
@@ -197,7 +213,33 @@ class MatchingEngine:
             best_confidence,
             reasons,
             candidates if views else None,
+            self._alternatives(tx, best, candidates) if status != "unmatched" else (),
         )
+
+    def _alternatives(
+        self, tx: QontoTransaction, best: Proposal, candidates: list[Proposal]
+    ) -> list[Alternative]:
+        """The other credible readings, best first (at most ``MAX_ALTERNATIVES``)."""
+        cfg = self.config
+        out: list[Alternative] = []
+        for c in candidates:
+            if c is best or c.ids == best.ids:
+                continue
+            confidence_ = confidence(cfg, c.score)
+            if confidence_ < cfg.suggest_threshold:
+                break  # best first: the rest are less credible still
+            allocations, residual = allocate(c, tx.amount_cents)
+            out.append(
+                Alternative.model_construct(
+                    allocations=allocations,
+                    residual_cents=residual,
+                    confidence=round(min(1.0, confidence_), 6),
+                    reasons=list(dict.fromkeys(c.reasons)),
+                )
+            )
+            if len(out) >= MAX_ALTERNATIVES:
+                break
+        return out
 
     @staticmethod
     def _warnings(ev: Evidence, best: Proposal, close: bool) -> list[str]:
@@ -221,8 +263,11 @@ class MatchingEngine:
         confidence_: float,
         reasons: list[str],
         candidates: list[Proposal] | None = None,
+        alternatives: Sequence[Alternative] = (),
     ) -> Explanation:
         result = self._result(tx, stamp, status, best, confidence_, reasons)
+        if alternatives:
+            result.alternatives = list(alternatives)
         views = []
         for c in candidates or ():
             allocations, residual = allocate(c, tx.amount_cents)
@@ -263,4 +308,5 @@ class MatchingEngine:
             reasons=list(dict.fromkeys(reasons)),
             matcher_version=self.version,
             decided_at=decided_at,
+            alternatives=[],
         )
