@@ -81,6 +81,7 @@ def build_service(
             "conflict_retries": settings.conflict_retries,
             "reexamine_days": settings.reexamine_days,
             "reexamine_limit": settings.reexamine_limit,
+            "auto_match": settings.auto_match,
         }
     tuning.update(overrides)
     return MatcherService(database(pool, topics), engine, state, **tuning)

@@ -33,6 +33,7 @@ class MatcherService:
         conflict_retries: int = 8,
         reexamine_days: int = 180,
         reexamine_limit: int = 2000,
+        auto_match: bool = True,
         matcher_version: str = MATCHER_VERSION,
         clock: Clock = utcnow,
     ) -> None:
@@ -44,6 +45,7 @@ class MatcherService:
             "reexamine_days": reexamine_days,
             "reexamine_limit": reexamine_limit,
         }
+        self.auto_match = auto_match
         self.matcher_version = matcher_version
         self.clock = clock
         self.decisions = Decisions(
@@ -53,6 +55,7 @@ class MatcherService:
             clock=clock,
             matcher_version=matcher_version,
             conflict_retries=conflict_retries,
+            auto_match=auto_match,
         )
         self.transactions = Transactions(self.decisions)
         self.invoices = Invoices(
@@ -71,6 +74,7 @@ class MatcherService:
             conflict_retries=self._options["conflict_retries"],
             reexamine_days=self._options["reexamine_days"],
             reexamine_limit=self._options["reexamine_limit"],
+            auto_match=self.auto_match,
             matcher_version=self.matcher_version,
             clock=self.clock,
         )
