@@ -31,7 +31,9 @@ def test_every_code_written_in_the_engine_and_the_lifecycle_has_both_sentences()
     assert missing == []
     for code in codes:
         fr, en = SENTENCES[code]
-        assert fr.strip() and en.strip() and fr != en
+        assert fr.strip()
+        assert en.strip()
+        assert fr != en
 
 
 def test_the_sentences_name_the_invoices_and_the_fee(make: Make, run: Any) -> None:
@@ -64,6 +66,7 @@ def test_every_reason_of_real_decisions_is_explained(make: Make, run: Any) -> No
 
 def test_an_unknown_code_still_gets_a_sentence() -> None:
     [text] = explain_reasons(["something.new"])
-    assert text.code == "something.new" and "something.new" in text.en
+    assert text.code == "something.new"
+    assert "something.new" in text.en
     [status] = explain_reasons(["status.pending"])
     assert status.fr == "Statut de l'opération : en attente"
