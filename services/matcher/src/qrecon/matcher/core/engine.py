@@ -82,6 +82,7 @@ from qrecon.matcher.core.scoring import (
     equal_explanation,
     noise,
     score,
+    share,
     status_of,
 )
 
@@ -201,6 +202,8 @@ class MatchingEngine:
         best = candidates[0]
         best_confidence = confidence(cfg, best.score)
         close = competitor(cfg, best, candidates[1:])
+        if close:  # the readings within the margin share the probability
+            best_confidence *= share(cfg, best, candidates[1:])
         reasons = [*pre, *best.reasons, *self._warnings(ev, best, close)]
         if close and equal_explanation(cfg, best, candidates[1:]):
             reasons.append("competitor.equal_explanation")

@@ -40,6 +40,7 @@ __all__ = [
     "equal_explanation",
     "noise",
     "score",
+    "share",
     "sigmoid",
     "status_of",
 ]
@@ -128,6 +129,21 @@ def competitor(cfg: EngineConfig, best: Proposal, others: list[Proposal]) -> boo
             continue
         return True
     return False
+
+
+def share(cfg: EngineConfig, best: Proposal, others: list[Proposal]) -> float:
+    """The best candidate's share of the probability among the different readings within
+    ``competitor_margin`` (a softmax of their calibrated log-odds): 1/2 for two readings
+    that score the same."""
+    a = cfg.calibration[0]
+    floor = best.score - cfg.competitor_margin
+    total = 1.0
+    for other in others:
+        if other.score < floor:
+            break
+        if other.ids != best.ids:
+            total += math.exp(a * (other.score - best.score))
+    return 1.0 / total
 
 
 _REF_FEATURES = frozenset(_LEVEL_FEATURES.values())
