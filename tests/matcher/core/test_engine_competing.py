@@ -125,3 +125,19 @@ def test_alternatives_are_other_readings_best_first_and_at_most_three(make: Make
     for alternative in result.alternatives:
         assert _numbers(alternative.allocations) != proposal
         assert alternative.reasons
+
+
+def test_a_number_that_reads_like_a_date_still_tells_equal_invoices_apart(
+    make: Make, run: Any
+) -> None:
+    book = make.book(
+        make.invoice("F2024-0978", "Roy Etudes Grenoble EURL", 853871, issue="2024-11-28"),
+        make.invoice("F2025-0012", "Roy Etudes Grenoble EURL", 853871, issue="2025-01-02"),
+    )
+    tx = make.tx(
+        853871, label="ROY ETUDES GRENOBLE EURL", reference="Règlement de la facture 2025-12"
+    )
+    result = run(tx, book)
+    assert _numbers(result.allocations) == {"F2025-0012"}
+    assert "reference.invoice_number.partial" in result.reasons
+    assert "amount.tie_oldest_first" not in result.reasons
