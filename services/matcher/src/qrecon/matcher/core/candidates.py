@@ -6,7 +6,8 @@ debit), candidates over its open items, in this order:
 
 1. the invoices the reference names (with or without extra items such as credit notes,
    found by a bounded subset-sum);
-2. a single invoice of the exact amount (the oldest of equal ones);
+2. a single invoice of the exact amount (the one the text names among equal ones, else
+   the oldest), and the groups of other items adding up to it exactly (another reading);
 3. a bounded subset-sum (exact, then within the fee tolerance), for a counterparty the
    evidence points to firmly;
 4. a partial payment of the oldest item larger than the payment;

@@ -17,9 +17,12 @@ How a decision is made
    (a credit pays receivables or is the refund of a payable credit note, and the other
    way round for a debit), candidate allocations over its open items: the invoices the
    reference names (with or without extra items such as credit notes), a single invoice
-   of the exact amount (the oldest of equal ones), a bounded subset-sum (exact, then
-   within the fee tolerance), a partial payment of the oldest item; and, when nothing
-   else exists, invoices of exactly this amount anywhere (``amount.only``).
+   of the exact amount (the one the text names, partially, among equal ones; else the
+   oldest due, ``amount.tie_oldest_first``) and beside it the groups of other open items
+   adding up to it exactly (competing readings), a bounded subset-sum (exact, then within
+   the fee tolerance), a partial payment of the oldest item; and, when nothing else
+   exists, invoices of exactly this amount anywhere (``amount.only``). A number in the
+   text, whole or partial, picks among equal amounts before any date does.
 4. *Scores.* Each candidate's score is the sum of the weights of its signals
    (``Weights``, log-odds); its confidence is ``sigmoid(a * score + b)`` with ``(a, b)``
    = ``EngineConfig.calibration`` (Platt scaling fitted on generated tuning seeds).
@@ -28,6 +31,9 @@ How a decision is made
    reaches ``auto_threshold``, no different candidate scores within
    ``competitor_margin``, nothing caps it (status, noise, an invoice issued after the
    payment); otherwise ``suggested`` above ``suggest_threshold``; otherwise ``unmatched``.
+   A close competitor shares the probability (``scoring.share``); two structurally
+   different readings that fit exactly with no reference to tell them apart add
+   ``competitor.equal_explanation``.
 
 The result
 ----------
@@ -44,7 +50,10 @@ The result
 * ``confidence``: the estimated probability that ``allocations`` is right; for
   ``unmatched``, that of the best candidate discarded (0.0 if there was none).
 * ``reasons``: machine-readable signals, e.g. ``reference.invoice_number.exact``,
-  ``counterparty.iban``, ``amount.subset_sum``, ``competitor.close``, ``noise.card``.
+  ``counterparty.iban``, ``amount.subset_sum``, ``competitor.close``, ``noise.card``;
+  each has a French and an English sentence in ``explanations``.
+* ``alternatives``: up to ``MAX_ALTERNATIVES`` other credible readings (allocations,
+  confidence, reasons), best first, for the review desk; empty when unmatched.
 
 Where each step lives: the gates, scores and status in ``scoring``, the evidence in
 ``evidence``, the candidates and their allocations in ``candidates``; this module runs
