@@ -117,6 +117,9 @@ async def test_listings_are_paginated(client: httpx.AsyncClient, service: Matche
         page = (await client.get("/v1/suggestions", params=params, headers=AUTH)).json()
         seen += [item["transaction_id"] for item in page["items"]]
         assert all(item["result"]["status"] == "suggested" for item in page["items"])
+        for item in page["items"]:  # every reason, in plain French and English
+            assert [e["code"] for e in item["explanations"]] == item["result"]["reasons"]
+            assert all(e["fr"] and e["en"] for e in item["explanations"])
         cursor = page["next_cursor"]
         if cursor is None:
             break
@@ -135,6 +138,8 @@ async def test_confirm_allocates_and_teaches_an_alias_used_later(
     tx_id = await _decide(service, 80000, "SCI TILLEULS IMMOBILIER GESTION")
     detail = (await client.get(f"/v1/transactions/{tx_id}", headers=AUTH)).json()
     assert detail["result"]["status"] == "suggested"
+    assert [e["code"] for e in detail["explanations"]] == detail["result"]["reasons"]
+    assert "alternatives" in detail["result"]
 
     stale = await client.post(
         f"/v1/transactions/{tx_id}/confirm", json={"expected_result_seq": 99}, headers=AUTH

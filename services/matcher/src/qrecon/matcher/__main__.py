@@ -1,4 +1,5 @@
-"""``qonto-matcher``: the engine offline (``match``, ``evaluate``) and the service (``run``).
+"""``qonto-matcher``: the engine offline (``match``, ``evaluate``, ``backtest``) and the
+service (``run``).
 
 Each subcommand's module is imported only when used, so the offline commands start fast
 and need no Kafka or PostgreSQL.
@@ -15,6 +16,10 @@ from collections.abc import Callable, Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "match": ("qrecon.matcher.cli.match", "Match transactions to invoices offline (JSONL)."),
     "evaluate": ("qrecon.matcher.cli.evaluate", "Generate labelled data and score the engine."),
+    "backtest": (
+        "qrecon.matcher.cli.backtest",
+        "Replay the history in PostgreSQL and compare with reviewers' decisions.",
+    ),
     "run": ("qrecon.matcher.cli.run", "Run the streaming service and its review API."),
     "keys": ("qrecon.matcher.cli.keys", "Create, revoke and list the review API's keys."),
 }

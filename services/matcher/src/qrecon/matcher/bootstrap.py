@@ -86,6 +86,7 @@ def build_service(
             "reexamine_days": settings.reexamine_days,
             "reexamine_limit": settings.reexamine_limit,
             "default_organization": settings.default_organization,
+            "auto_match": settings.auto_match,
         }
     tuning.update(overrides)
     return MatcherService(database(pool, topics), engine, state, **tuning)

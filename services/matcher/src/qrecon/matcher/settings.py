@@ -62,6 +62,10 @@ class MatcherSettings(ServiceSettings):
     # Optimistic allocation: decisions re-taken after a conflict on an invoice's residual.
     conflict_retries: int = Field(8, ge=0, validation_alias=_env("MATCHER_CONFLICT_RETRIES"))
 
+    # Shadow mode (false): the engine's auto_matched decisions are published as suggested
+    # (reason matcher.shadow_mode), so nothing is matched without a reviewer.
+    auto_match: bool = Field(True, validation_alias=_env("MATCHER_AUTO_MATCH"))
+
     reexamine_days: int = Field(180, ge=0, validation_alias=_env("MATCHER_REEXAMINE_DAYS"))
     reexamine_limit: int = Field(2000, ge=0, validation_alias=_env("MATCHER_REEXAMINE_LIMIT"))
 

@@ -8,6 +8,7 @@ MATCHABLE_CASES = (
     "ref_messy",
     "ref_typo",
     "ref_multi",
+    "ref_partial_multi",
     "rf_reference",
     "name_amount",
     "iban_only",
@@ -22,7 +23,11 @@ MATCHABLE_CASES = (
     "direct_debit",
     "supplier_refund",
 )
+# A payment that fits two readings exactly (one invoice, or several of the same customer
+# adding up to it) and names none: it must not be auto-matched (a suggestion with the
+# other reading as an alternative); its label still says which the customer paid.
 NON_MATCHABLE_CASES = (
+    "competing_group",
     "duplicate_payment",
     "prepayment",
     "declined",
@@ -44,6 +49,7 @@ SCENARIO_WEIGHTS: dict[str, float] = {
     "ref_messy": 10.0,
     "ref_typo": 2.0,
     "ref_multi": 3.0,
+    "ref_partial_multi": 1.0,
     "rf_reference": 2.5,
     "name_amount": 9.0,
     "iban_only": 2.0,
@@ -57,6 +63,7 @@ SCENARIO_WEIGHTS: dict[str, float] = {
     "supplier_transfer": 9.0,
     "direct_debit": 6.0,
     "supplier_refund": 0.5,
+    "competing_group": 0.8,
     "duplicate_payment": 0.8,
     "prepayment": 0.8,
     "declined": 0.8,

@@ -51,6 +51,10 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _pct4(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
 def print_report(evaluation: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -98,22 +102,34 @@ def print_report(evaluation: dict[str, Any]) -> None:
             str(overall["unmatched"]),
         )
     console.print(summary)
-    calibration = Table(title=f"seed {seed}: calibration (auto + suggested)")
-    for column in ("confidence", "n", "mean confidence", "accuracy"):
+    rel = engine["reliability"]
+    calibration = Table(
+        title=f"seed {seed}: reliability (auto + suggested, {rel['n']} decisions)",
+        caption=f"expected calibration error {100 * rel['ece']:.2f} points; "
+        f"confidence ≥ auto threshold {rel['auto_threshold']}: {rel['at_or_above_threshold']} "
+        f"decisions, precision {_pct4(rel['precision_at_or_above_threshold'])}; "
+        f"auto_matched: {rel['auto_matched']}, precision "
+        f"{_pct4(rel['auto_matched_precision'])}",
+    )
+    for column in ("confidence", "n", "mean confidence", "observed precision", "gap"):
         calibration.add_column(column, justify="right")
     for row in engine["calibration"]:
         calibration.add_row(
-            row["bin"], str(row["n"]), f"{row['mean_confidence']:.3f}", f"{row['accuracy']:.3f}"
+            row["bin"],
+            str(row["n"]),
+            f"{row['mean_confidence']:.3f}",
+            f"{row['accuracy']:.3f}",
+            f"{row['mean_confidence'] - row['accuracy']:+.3f}",
         )
     console.print(calibration)
     goals = engine["overall"]
     ok = (
-        (goals["auto_precision"] or 0) >= 0.995
-        and (goals["coverage"] or 0) >= 0.95
-        and (goals["wrong_auto_non_matchable"] or 0) <= 0.005
+        (goals["auto_precision"] or 0) >= 0.999
+        and (goals["coverage"] or 0) >= 0.98
+        and (goals["wrong_auto_non_matchable"] or 0) <= 0.001
     )
     console.print(
-        f"goals (precision ≥ 99.5%, coverage ≥ 95%, wrong auto on non-matchable ≤ 0.5%): "
+        f"goals (precision ≥ 99.9%, coverage ≥ 98%, wrong auto on non-matchable ≤ 0.1%): "
         f"{'MET' if ok else 'NOT MET'}"
     )
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qrecon.common.schemas import MatchResult
+from qrecon.matcher.core import EngineConfig
+from qrecon.matcher.core.reliability import BUCKETS, at_least, reliability
 from qrecon.matcher_eval.cases import ALL_CASES
 from qrecon.matcher_eval.dataset import Label
 
-CALIBRATION_BINS = (0.0, 0.3, 0.5, 0.7, 0.9, 0.97, 0.99, 1.0001)
+CALIBRATION_BINS = BUCKETS
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -49,6 +51,7 @@ class CaseStats:
 class Report:
     cases: dict[str, CaseStats] = field(default_factory=dict)
     calibration: list[dict[str, Any]] = field(default_factory=list)
+    reliability: dict[str, Any] = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -80,6 +83,7 @@ class Report:
             "overall": self.totals,
             "cases": [self.cases[c].as_dict() for c in ALL_CASES if c in self.cases],
             "calibration": self.calibration,
+            "reliability": self.reliability,
         }
 
 
@@ -90,12 +94,18 @@ def allocation_map(result: MatchResult) -> dict[str, int]:
     return out
 
 
-def score(labels: Sequence[Label], results: Sequence[MatchResult]) -> Report:
-    """Compare results (one per line, in order) with the labels of the same lines."""
+def score(
+    labels: Sequence[Label],
+    results: Sequence[MatchResult],
+    threshold: float = EngineConfig().auto_threshold,
+) -> Report:
+    """Compare results (one per line, in order) with the labels of the same lines;
+    ``threshold``: the auto threshold whose precision the reliability table reports."""
     if len(labels) != len(results):
         raise ValueError(f"{len(labels)} labels but {len(results)} results")
     report = Report()
-    bins = [[0, 0, 0.0] for _ in CALIBRATION_BINS[:-1]]  # count, correct, sum of confidence
+    pairs: list[tuple[float, bool]] = []  # (confidence, right) of auto + suggested
+    auto_pairs: list[tuple[float, bool]] = []
     for label, result in zip(labels, results, strict=True):
         stats = report.cases.setdefault(label.case, CaseStats(label.case))
         stats.n += 1
@@ -114,22 +124,20 @@ def score(labels: Sequence[Label], results: Sequence[MatchResult]) -> Report:
         else:
             stats.unmatched += 1
         if result.status in ("auto_matched", "suggested"):
-            for i in range(len(CALIBRATION_BINS) - 1):
-                if CALIBRATION_BINS[i] <= result.confidence < CALIBRATION_BINS[i + 1]:
-                    bins[i][0] += 1
-                    bins[i][1] += int(
-                        correct and (label.matchable or result.status != "auto_matched")
-                    )
-                    bins[i][2] += result.confidence
-                    break
-    for i, (count, correct_count, total) in enumerate(bins):
-        if count:
-            report.calibration.append(
-                {
-                    "bin": f"[{CALIBRATION_BINS[i]:.2f}, {min(1.0, CALIBRATION_BINS[i + 1]):.2f})",
-                    "n": int(count),
-                    "mean_confidence": total / count,
-                    "accuracy": correct_count / count,
-                }
-            )
+            right = correct and (label.matchable or result.status != "auto_matched")
+            pairs.append((result.confidence, right))
+            if result.status == "auto_matched":
+                auto_pairs.append((result.confidence, right))
+    table = reliability(pairs)
+    report.calibration = [bucket.as_dict() for bucket in table.buckets]
+    n_above, precision_above = at_least(pairs, threshold)
+    report.reliability = {
+        "n": table.n,
+        "ece": table.ece,
+        "auto_threshold": threshold,
+        "at_or_above_threshold": n_above,
+        "precision_at_or_above_threshold": precision_above,
+        "auto_matched": len(auto_pairs),
+        "auto_matched_precision": at_least(auto_pairs, 0.0)[1],
+    }
     return report

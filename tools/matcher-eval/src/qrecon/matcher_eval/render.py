@@ -62,6 +62,11 @@ def payment_reference(g: Generator, intent: Intent, invoices: list[InvoiceState]
         if rng.random() < 0.6:
             return spaced_in_fours(ref)
         return ref
+    if mode == "partial_multi":
+        # only the last digits of each number: "Factures 2633, 2634"
+        tails = [(digit_groups(n) or [n])[-1].lstrip("0") or "0" for n in numbers]
+        sep = rng.choice((", ", " ET ", " / ", " + "))
+        return f"{rng.choice(('Factures ', 'FACT ', 'REGLEMENT FACTURES ', ''))}{sep.join(tails)}"
     if mode == "multi" or len(numbers) > 1:
         if rng.random() < 0.25 and len(numbers) > 1:
             # shorthand: "FAC-2025-0123/0124/0125" or "FACTURES 2025-123, 124 ET 125"

@@ -64,6 +64,48 @@ def draw_scenario(g: Generator, case: str) -> int:
         )
         g.add_payment(case, party, invs, mode)
         return 1
+    if case == "ref_partial_multi":
+        # "Factures 2633, 2634" for two invoices while an older open invoice has the
+        # amount of one of them: the numbers, not the dates, say which is paid
+        party = g.pick_customer()
+        first = g.random_day(30)
+        invs = [g.add_invoice(party, first + timedelta(days=rng.randint(0, 10))) for _ in range(2)]
+        g.add_invoice(party, first - timedelta(days=rng.randint(10, 60)), invs[1].amount)
+        g.add_payment(case, party, invs, "partial_multi")
+        return 1
+    if case == "competing_group":
+        # two or three open invoices of a customer, and another of exactly their sum: a
+        # payment of that amount naming none fits both readings (the customer paid the
+        # group, or, less often, the single invoice)
+        party = g.pick_customer()
+        first = g.random_day(0, DAYS - 60)
+        invs = [
+            g.add_invoice(party, first + timedelta(days=rng.randint(0, 25)))
+            for _ in range(rng.randint(2, 3))
+        ]
+        total = sum(inv.amount for inv in invs)
+        single = g.add_invoice(party, first + timedelta(days=rng.randint(-20, 25)), total)
+        paid, other = (invs, [single]) if rng.random() < 0.6 else ([single], invs)
+        day = max(g.pay_day(inv) for inv in [*invs, single])  # all issued by then
+        g.add_intent(
+            day,
+            case,
+            party,
+            targets=[inv.id for inv in paid],
+            planned=[inv.amount for inv in paid],
+            ref_mode=NO_REFERENCE,
+            matchable=False,
+        )
+        # the other reading is paid later, naming its invoices
+        g.add_intent(
+            day + timedelta(days=rng.randint(10, 40)),
+            "ref_multi" if len(other) > 1 else "ref_exact",
+            party,
+            targets=[inv.id for inv in other],
+            planned=[inv.amount for inv in other],
+            ref_mode="multi" if len(other) > 1 else "exact",
+        )
+        return 2
     if case == "instalment":
         party = g.pick_customer()
         inv = g.add_invoice(

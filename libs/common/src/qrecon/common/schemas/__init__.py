@@ -1,8 +1,10 @@
 """Event schemas: the source of truth for the contracts of ``shared/architecture.md``."""
 
 from qrecon.common.schemas.events import (
+    MAX_ALTERNATIVES,
     SCHEMA_VERSION,
     Allocation,
+    Alternative,
     Invoice,
     InvoiceEvent,
     MatchResult,
@@ -14,8 +16,10 @@ from qrecon.common.schemas.events import (
 from qrecon.common.schemas.qonto import QontoTransaction
 
 __all__ = [
+    "MAX_ALTERNATIVES",
     "SCHEMA_VERSION",
     "Allocation",
+    "Alternative",
     "Invoice",
     "InvoiceEvent",
     "MatchResult",

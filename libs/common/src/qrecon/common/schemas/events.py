@@ -201,6 +201,21 @@ class Allocation(BaseModel):
     amount_cents: int
 
 
+class Alternative(BaseModel):
+    """Another reading of the same payment the engine considered (``MatchResult.alternatives``):
+    what the review desk shows next to the proposal."""
+
+    model_config = ConfigDict(extra="allow")
+
+    allocations: list[Allocation] = []
+    residual_cents: int = 0
+    confidence: float = Field(ge=0.0, le=1.0)
+    reasons: list[str] = []
+
+
+MAX_ALTERNATIVES = 3
+
+
 class MatchResult(BaseModel):
     """Value of ``reconciliation.matches.v1`` (key: the transaction UUID).
 
@@ -226,6 +241,9 @@ class MatchResult(BaseModel):
     # Added after v1: the organisation of the transaction (and of every invoice allocated:
     # matching never crosses organisations). None only from a matcher that predates it.
     organization_id: str | None = None
+    # Added after v1 (a new field with a default): up to MAX_ALTERNATIVES other
+    # allocations the engine found credible, best first (empty when there were none).
+    alternatives: list[Alternative] = Field(default=[], max_length=MAX_ALTERNATIVES)
 
     @property
     def key(self) -> str:

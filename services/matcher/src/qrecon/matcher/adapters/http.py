@@ -54,6 +54,7 @@ from qrecon.matcher.adapters.http_limits import (
 from qrecon.matcher.app.keys import ApiKeys, Principal
 from qrecon.matcher.app.ports import ReviewRecord
 from qrecon.matcher.app.service import MatcherService, OrgServices
+from qrecon.matcher.core.explanations import explain
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -74,6 +75,16 @@ __all__ = ["ApiError", "create_app"]
 
 
 # ---------------------------------------------------------------------- models
+class ReasonExplanation(BaseModel):
+    code: str = Field(description="A reason code of the result")
+    fr: str = Field(description="The reason in plain French")
+    en: str = Field(description="The reason in plain English")
+
+
+def _explanations(result: MatchResult) -> list[ReasonExplanation]:
+    return [ReasonExplanation(code=t.code, fr=t.fr, en=t.en) for t in explain(result)]
+
+
 class ReviewItem(BaseModel):
     transaction_id: str
     transaction_date: datetime
@@ -86,6 +97,9 @@ class ReviewItem(BaseModel):
     reference: str | None = None
     result_seq: int
     result: MatchResult
+    explanations: list[ReasonExplanation] = Field(
+        default=[], description="The result's reasons in plain language, in order"
+    )
 
 
 class Page(BaseModel):
@@ -127,6 +141,9 @@ class TransactionDetail(BaseModel):
     transaction: dict[str, Any]
     result_seq: int
     result: MatchResult
+    explanations: list[ReasonExplanation] = Field(
+        default=[], description="The result's reasons in plain language, in order"
+    )
     decided_by: str
     allocations: dict[str, int]
     history: list[dict[str, Any]]
@@ -170,6 +187,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def _review_item(row: ReviewRecord) -> ReviewItem:
     tx = row.transaction
+    result = MatchResult.model_validate(row.result)
     return ReviewItem(
         transaction_id=row.transaction_id,
         transaction_date=row.tx_date,
@@ -181,7 +199,8 @@ def _review_item(row: ReviewRecord) -> ReviewItem:
         counterparty=tx.get("clean_counterparty_name"),
         reference=tx.get("reference"),
         result_seq=row.result_seq,
-        result=MatchResult.model_validate(row.result),
+        result=result,
+        explanations=_explanations(result),
     )
 
 
@@ -300,12 +319,14 @@ def create_app(
     async def transaction(who: Caller, transaction_id: Id) -> TransactionDetail:
         view = await scoped(who).queries.transaction(transaction_id)
         row = view.transaction
+        result = MatchResult.model_validate(row.result)
         return TransactionDetail(
             transaction_id=row.transaction_id,
             version=row.version,
             transaction=row.transaction,
             result_seq=row.result_seq,
-            result=MatchResult.model_validate(row.result),
+            result=result,
+            explanations=_explanations(result),
             decided_by=row.decided_by,
             allocations=view.allocations,
             history=[

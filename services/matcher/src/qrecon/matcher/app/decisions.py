@@ -101,8 +101,10 @@ class Decisions:
         clock: Clock,
         matcher_version: str,
         conflict_retries: int,
+        auto_match: bool = True,
     ) -> None:
         self.db = db
+        self.auto_match = auto_match  # False: shadow mode, the engine only suggests
         self.engine = engine
         self.state = state
         self.clock = clock
@@ -149,6 +151,10 @@ class Decisions:
         if degrade and result.status == "auto_matched":
             result = lifecycle.with_reasons(
                 result.model_copy(update={"status": "suggested"}), lifecycle.REASON_CONFLICT
+            )
+        if not self.auto_match and result.status == "auto_matched":
+            result = lifecycle.with_reasons(
+                result.model_copy(update={"status": "suggested"}), lifecycle.REASON_SHADOW
             )
         return result
 

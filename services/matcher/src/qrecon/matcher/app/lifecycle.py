@@ -31,6 +31,7 @@ REASON_CONFIRMED = "review.confirmed"
 REASON_REJECTED = "review.rejected"
 REASON_MANUAL = "review.manual_match"
 REASON_UNDONE = "review.undone"
+REASON_SHADOW = "matcher.shadow_mode"  # MATCHER_AUTO_MATCH=false: auto_matched -> suggested
 
 _RESULT_NAMESPACE = uuid.UUID("3f0f6a52-2a57-4c4e-8d7e-5b1b9a6f0c21")
 

@@ -41,6 +41,7 @@ class OrgServices:
             clock=service.clock,
             matcher_version=service.matcher_version,
             conflict_retries=service.options["conflict_retries"],
+            auto_match=service.auto_match,
         )
         self.transactions = Transactions(self.decisions)
         self.invoices = Invoices(
@@ -64,6 +65,7 @@ class MatcherService:
         conflict_retries: int = 8,
         reexamine_days: int = 180,
         reexamine_limit: int = 2000,
+        auto_match: bool = True,
         matcher_version: str = MATCHER_VERSION,
         clock: Clock = utcnow,
         default_organization: str | None = None,
@@ -76,6 +78,7 @@ class MatcherService:
             "reexamine_days": reexamine_days,
             "reexamine_limit": reexamine_limit,
         }
+        self.auto_match = auto_match
         self.matcher_version = matcher_version
         self.clock = clock
         self.default_organization = default_organization or None
@@ -91,6 +94,7 @@ class MatcherService:
             conflict_retries=self.options["conflict_retries"],
             reexamine_days=self.options["reexamine_days"],
             reexamine_limit=self.options["reexamine_limit"],
+            auto_match=self.auto_match,
             matcher_version=self.matcher_version,
             clock=self.clock,
             default_organization=self.default_organization,

@@ -20,8 +20,9 @@ def reconcile(
     the book before the next transaction is decided. A suggestion changes nothing until a
     reviewer confirms it (the service's job), so it is not applied here; its invoices are
     only *reserved* (``InvoiceBook.reserve``) when the suggestion is confident
-    (``EngineConfig.reserve_threshold``): a later payment that fits interchangeable
-    invoices equally well then takes an unreserved one.
+    (``EngineConfig.reserve_threshold``), or with its alternatives when they are together
+    that confident: a later payment that fits interchangeable invoices equally well then
+    takes an unreserved one.
     """
     for tx in transactions:
         yield decide_and_apply(tx, book, engine, knowledge)
@@ -38,12 +39,8 @@ def decide_and_apply(
     book.unreserve(tx.id)  # a later version supersedes the earlier decision
     if result.status == "auto_matched" and result.allocations:
         book.allocate(result.allocations)
-    elif (
-        result.status == "suggested"
-        and result.allocations
-        and result.confidence >= engine.config.reserve_threshold
-    ):
-        book.reserve(tx.id, result.allocations)
+    elif result.status == "suggested" and result.allocations:
+        _reserve(book, tx.id, result, engine.config.reserve_threshold)
     return result
 
 
@@ -64,3 +61,15 @@ def reconcile_organizations(
         if organization is not None:
             result = result.model_copy(update={"organization_id": organization})
         yield result
+
+
+def _reserve(book: InvoiceBook, tx_id: str, result: MatchResult, threshold: float) -> None:
+    """A confident suggestion claims its invoices; so do competing readings that are
+    together confident (one invoice, or several that add up to it: one of them is paid)."""
+    if result.confidence >= threshold:
+        book.reserve(tx_id, result.allocations)
+        return
+    readings = [result.allocations, *(a.allocations for a in result.alternatives)]
+    confidence = result.confidence + sum(a.confidence for a in result.alternatives)
+    if confidence >= threshold:
+        book.reserve(tx_id, [a for allocations in readings for a in allocations])

@@ -6,7 +6,8 @@ debit), candidates over its open items, in this order:
 
 1. the invoices the reference names (with or without extra items such as credit notes,
    found by a bounded subset-sum);
-2. a single invoice of the exact amount (the oldest of equal ones);
+2. a single invoice of the exact amount (the one the text names among equal ones, else
+   the oldest), and the groups of other items adding up to it exactly (another reading);
 3. a bounded subset-sum (exact, then within the fee tolerance), for a counterparty the
    evidence points to firmly;
 4. a partial payment of the oldest item larger than the payment;
@@ -267,12 +268,27 @@ class _PartySearch:
         """``search`` allows the subset-sum (for a counterparty the evidence points to firmly)."""
         decided_by_reference = self._named_by_reference(search)
         if self._single_exact():
+            if search and not decided_by_reference:
+                self._competing_groups()
             return
         if not search or decided_by_reference:
             return
         if self._subset_sums():
             return
         self._partial()
+
+    def _named_first(self, indices: list[int]) -> list[int]:
+        """``indices`` with the items the text names (at any level, a partial number
+        too) first, the rest after, each part in its order (oldest first): a number in
+        the text decides between equal amounts before any date does."""
+        hits = self.ev.ref_hits
+        if not hits:
+            return indices
+        items = self.items
+        named = [i for i in indices if items[i].id in hits]
+        if not named:
+            return indices
+        return named + [i for i in indices if items[i].id not in hits]
 
     def _make(self, indices: Sequence[int], fit: str, tie: bool = False) -> Proposal:
         chosen = tuple(self.items[i] for i in indices)
@@ -312,7 +328,7 @@ class _PartySearch:
     ) -> None:
         """The named items plus a few others that make the amount (exact or fee-short)."""
         cfg, values, amount = self.cfg, self.values, self.amount
-        rest = _pool(cfg, rest, values)
+        rest = self._named_first(_pool(cfg, rest, values))
         rest_values = [values[i] for i in rest]
         need = amount - total
         for combo in find_subsets(
@@ -333,6 +349,12 @@ class _PartySearch:
         exact = [i for i, v in enumerate(self.values) if v == self.amount]
         if not exact:
             return False
+        hits = self.ev.ref_hits
+        named = [i for i in exact if self.items[i].id in hits]
+        if len(named) == 1:  # the text tells the equal invoices apart
+            self._make(named, "exact")
+            return True
+        exact = named or exact
         oldest = self._make([exact[0]], "exact", tie=len(exact) > 1)
         book = self.ev.book
         if oldest.tie and book.has_reservations:
@@ -358,7 +380,7 @@ class _PartySearch:
             pool = [i for i, v in enumerate(values) if v <= amount + tolerance]
             if sum(values[i] for i in pool) < amount:
                 pool = []
-        pool = _pool(cfg, pool, values)
+        pool = self._named_first(_pool(cfg, pool, values))
         pool_values = [values[i] for i in pool]
         solutions = find_subsets(
             pool_values,
@@ -376,6 +398,26 @@ class _PartySearch:
             if fit in ("exact", "fee"):
                 self._make([pool[j] for j in combo], fit)
         return bool(fits)
+
+    def _competing_groups(self) -> None:
+        """2b. Beside a single invoice of exactly this amount, two or more other invoices
+        that add up to it exactly: another reading of the same payment (competing
+        explanations; the scores and ``scoring.competitor`` weigh them)."""
+        cfg, values, amount = self.cfg, self.values, self.amount
+        pool = [i for i, v in enumerate(values) if 0 < v < amount]
+        if len(pool) < 2 or sum(values[i] for i in pool) < amount:
+            return
+        pool = self._named_first(_pool(cfg, pool, values))
+        pool_values = [values[i] for i in pool]
+        for combo in find_subsets(
+            pool_values,
+            amount,
+            amount,
+            max_size=cfg.max_subset_size,
+            min_size=2,
+            limit=cfg.max_subset_solutions,
+        ):
+            self._make([pool[j] for j in combo], "exact")
 
     def _partial(self) -> None:
         """4. A partial payment of the oldest item larger than the payment."""

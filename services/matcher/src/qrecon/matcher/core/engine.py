@@ -17,9 +17,12 @@ How a decision is made
    (a credit pays receivables or is the refund of a payable credit note, and the other
    way round for a debit), candidate allocations over its open items: the invoices the
    reference names (with or without extra items such as credit notes), a single invoice
-   of the exact amount (the oldest of equal ones), a bounded subset-sum (exact, then
-   within the fee tolerance), a partial payment of the oldest item; and, when nothing
-   else exists, invoices of exactly this amount anywhere (``amount.only``).
+   of the exact amount (the one the text names, partially, among equal ones; else the
+   oldest due, ``amount.tie_oldest_first``) and beside it the groups of other open items
+   adding up to it exactly (competing readings), a bounded subset-sum (exact, then within
+   the fee tolerance), a partial payment of the oldest item; and, when nothing else
+   exists, invoices of exactly this amount anywhere (``amount.only``). A number in the
+   text, whole or partial, picks among equal amounts before any date does.
 4. *Scores.* Each candidate's score is the sum of the weights of its signals
    (``Weights``, log-odds); its confidence is ``sigmoid(a * score + b)`` with ``(a, b)``
    = ``EngineConfig.calibration`` (Platt scaling fitted on generated tuning seeds).
@@ -28,6 +31,9 @@ How a decision is made
    reaches ``auto_threshold``, no different candidate scores within
    ``competitor_margin``, nothing caps it (status, noise, an invoice issued after the
    payment); otherwise ``suggested`` above ``suggest_threshold``; otherwise ``unmatched``.
+   A close competitor shares the probability (``scoring.share``); two structurally
+   different readings that fit exactly with no reference to tell them apart add
+   ``competitor.equal_explanation``.
 
 The result
 ----------
@@ -44,7 +50,10 @@ The result
 * ``confidence``: the estimated probability that ``allocations`` is right; for
   ``unmatched``, that of the best candidate discarded (0.0 if there was none).
 * ``reasons``: machine-readable signals, e.g. ``reference.invoice_number.exact``,
-  ``counterparty.iban``, ``amount.subset_sum``, ``competitor.close``, ``noise.card``.
+  ``counterparty.iban``, ``amount.subset_sum``, ``competitor.close``, ``noise.card``;
+  each has a French and an English sentence in ``explanations``.
+* ``alternatives``: up to ``MAX_ALTERNATIVES`` other credible readings (allocations,
+  confidence, reasons), best first, for the review desk; empty when unmatched.
 
 Where each step lives: the gates, scores and status in ``scoring``, the evidence in
 ``evidence``, the candidates and their allocations in ``candidates``; this module runs
@@ -53,10 +62,17 @@ them in order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from qrecon.common.schemas import Allocation, MatchResult, QontoTransaction
+from qrecon.common.schemas import (
+    MAX_ALTERNATIVES,
+    Allocation,
+    Alternative,
+    MatchResult,
+    QontoTransaction,
+)
 from qrecon.matcher.core.book import InvoiceBook
 from qrecon.matcher.core.candidates import Proposal, allocate, find_candidates
 from qrecon.matcher.core.config import MATCHER_VERSION, EngineConfig
@@ -70,7 +86,15 @@ from qrecon.matcher.core.evidence import (
     transaction_date,
 )
 from qrecon.matcher.core.knowledge import Knowledge
-from qrecon.matcher.core.scoring import competitor, confidence, noise, score, status_of
+from qrecon.matcher.core.scoring import (
+    competitor,
+    confidence,
+    equal_explanation,
+    noise,
+    score,
+    share,
+    status_of,
+)
 
 __all__ = ["Candidate", "Explanation", "MatchingEngine", "transaction_date"]
 
@@ -189,7 +213,11 @@ class MatchingEngine:
         best = candidates[0]
         best_confidence = confidence(cfg, best.score)
         close = competitor(cfg, best, candidates[1:])
+        if close:  # the readings within the margin share the probability
+            best_confidence *= share(cfg, best, candidates[1:])
         reasons = [*pre, *best.reasons, *self._warnings(ev, best, close)]
+        if close and equal_explanation(cfg, best, candidates[1:]):
+            reasons.append("competitor.equal_explanation")
         status = status_of(cfg, best, best_confidence, capped=gate.capped, close=close)  # 5.
         return self._explained(
             tx,
@@ -199,7 +227,33 @@ class MatchingEngine:
             best_confidence,
             reasons,
             candidates if views else None,
+            self._alternatives(tx, best, candidates) if status != "unmatched" else (),
         )
+
+    def _alternatives(
+        self, tx: QontoTransaction, best: Proposal, candidates: list[Proposal]
+    ) -> list[Alternative]:
+        """The other credible readings, best first (at most ``MAX_ALTERNATIVES``)."""
+        cfg = self.config
+        out: list[Alternative] = []
+        for c in candidates:
+            if c is best or c.ids == best.ids:
+                continue
+            confidence_ = confidence(cfg, c.score)
+            if confidence_ < cfg.suggest_threshold:
+                break  # best first: the rest are less credible still
+            allocations, residual = allocate(c, tx.amount_cents)
+            out.append(
+                Alternative.model_construct(
+                    allocations=allocations,
+                    residual_cents=residual,
+                    confidence=round(min(1.0, confidence_), 6),
+                    reasons=list(dict.fromkeys(c.reasons)),
+                )
+            )
+            if len(out) >= MAX_ALTERNATIVES:
+                break
+        return out
 
     @staticmethod
     def _warnings(ev: Evidence, best: Proposal, close: bool) -> list[str]:
@@ -223,8 +277,11 @@ class MatchingEngine:
         confidence_: float,
         reasons: list[str],
         candidates: list[Proposal] | None = None,
+        alternatives: Sequence[Alternative] = (),
     ) -> Explanation:
         result = self._result(tx, stamp, status, best, confidence_, reasons)
+        if alternatives:
+            result.alternatives = list(alternatives)
         views = []
         for c in candidates or ():
             allocations, residual = allocate(c, tx.amount_cents)
@@ -265,4 +322,5 @@ class MatchingEngine:
             reasons=list(dict.fromkeys(reasons)),
             matcher_version=self.version,
             decided_at=decided_at,
+            alternatives=[],
         )

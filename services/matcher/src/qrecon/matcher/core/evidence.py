@@ -209,7 +209,13 @@ def _reference_hits(
                 prefix and entry is not None and entry.prefix and prefix == entry.prefix
             )
             hit(invoice_id, level, same_prefix)
-    # weak keys: the last group of digits
+    # a year and a group read as a date ("2025-12"), and weak keys (the last group of
+    # digits): partial evidence, that tells equal amounts apart
+    for key in refs.date_keys:
+        ids = book.ids_by_digit_key(key)
+        if ids and len(ids) <= cfg.weak_reference_max_fanout:  # type: ignore[arg-type]
+            for invoice_id in ids:
+                hit(invoice_id, REF_PARTIAL)
     for key in refs.weak_keys:
         if len(key) < 2:
             continue

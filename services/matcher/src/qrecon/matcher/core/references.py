@@ -85,6 +85,9 @@ class ReferenceQuery:
 
     keys: dict[str, str] = field(default_factory=dict)  # digit key -> alpha prefix seen
     weak_keys: dict[str, None] = field(default_factory=dict)  # single groups: "123"
+    # a year and one more group, read as a date ("2025-12": December 2025?) yet maybe an
+    # invoice number with its zeros dropped (FAC-2025-0012): weak evidence only
+    date_keys: dict[str, None] = field(default_factory=dict)
     digit_strings: list[str] = field(default_factory=list)  # for typo comparison
     tokens: dict[str, None] = field(default_factory=dict)  # words, for payment references
     rf_valid: list[str] = field(default_factory=list)
@@ -157,6 +160,7 @@ def read_references(
         for key, prefix in part.keys.items():
             _add(query, key, prefix)
         query.weak_keys.update(part.weak_keys)
+        query.date_keys.update(part.date_keys)
         query.digit_strings.extend(part.digit_strings)
         query.tokens.update(part.tokens)
         query.rf_valid.extend(part.rf_valid)
@@ -185,7 +189,11 @@ def _read_text(raw: str, patterns: tuple[tuple[int, ...], ...]) -> ReferenceQuer
             stripped = [strip_zeros(g) for g in groups]
             n = len(groups)
             if _date_like(groups):
-                continue  # "ECH 09/02/2025", "MARS 2025": a date names no invoice
+                # "ECH 09/02/2025", "MARS 2025": a date names no invoice; but "2025-12"
+                # may be FAC-2025-0012 written without its zeros
+                if n == 2:
+                    query.date_keys["-".join(stripped)] = None
+                continue
             query.digit_strings.append("".join(stripped))
             query.digit_strings.append("".join(groups))
             if sum(map(len, stripped)) >= 4:

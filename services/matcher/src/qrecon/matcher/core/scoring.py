@@ -34,7 +34,16 @@ from qrecon.matcher.core.evidence import (
 )
 from qrecon.matcher.core.normalize import fold
 
-__all__ = ["competitor", "confidence", "noise", "score", "sigmoid", "status_of"]
+__all__ = [
+    "competitor",
+    "confidence",
+    "equal_explanation",
+    "noise",
+    "score",
+    "share",
+    "sigmoid",
+    "status_of",
+]
 
 _SALARY_WORDS = frozenset(
     {"SALAIRE", "SALAIRES", "PAIE", "REMUNERATION", "SALARY", "PAYROLL", "NDF", "FRAIS"}
@@ -119,6 +128,46 @@ def competitor(cfg: EngineConfig, best: Proposal, others: list[Proposal]) -> boo
         if other.ids == best_ids:
             continue
         return True
+    return False
+
+
+def share(cfg: EngineConfig, best: Proposal, others: list[Proposal]) -> float:
+    """The best candidate's share of the probability among the different readings within
+    ``competitor_margin`` (a softmax of their calibrated log-odds): 1/2 for two readings
+    that score the same."""
+    a = cfg.calibration[0]
+    floor = best.score - cfg.competitor_margin
+    total = 1.0
+    for other in others:
+        if other.score < floor:
+            break
+        if other.ids != best.ids:
+            total += math.exp(a * (other.score - best.score))
+    return 1.0 / total
+
+
+_REF_FEATURES = frozenset(_LEVEL_FEATURES.values())
+
+
+def equal_explanation(cfg: EngineConfig, best: Proposal, others: list[Proposal]) -> bool:
+    """Whether a structurally different allocation over the same counterparty's items
+    fits the amount exactly as well, within ``competitor_margin``, and the text names the
+    invoices of neither: two readings of one payment (one invoice, or several that add up
+    to it), neither ahead on evidence."""
+    if best.fit != "exact" or _REF_FEATURES & best.features.keys():
+        return False
+    floor = best.score - cfg.competitor_margin
+    for other in others:
+        if other.score < floor:
+            return False
+        if (
+            other.ids != best.ids
+            and other.name == best.name
+            and other.fit == "exact"
+            and len(other.entries) != len(best.entries)
+            and not _REF_FEATURES & other.features.keys()
+        ):
+            return True
     return False
 
 
