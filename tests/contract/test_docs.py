@@ -38,9 +38,14 @@ def sync() -> FastAPI:
     return create_sync(SyncService(SyncSettings(_env_file=None, admin_token="t")))
 
 
+class _NoService:
+    """Routes that would reach the service are not called here."""
+
+    default_organization = None
+
+
 def matcher() -> FastAPI:
-    # Routes that would reach the service are not called here.
-    return create_matcher(None, api_token=SecretStr("t"), readiness=_ready)  # type: ignore[arg-type]
+    return create_matcher(_NoService(), api_token=SecretStr("t"), readiness=_ready)  # type: ignore[arg-type]
 
 
 def sim() -> FastAPI:

@@ -34,13 +34,13 @@ async def test_the_history_and_reviewers_verdicts_are_replayed(
     confirmed = await _record(
         service, transaction(80000, counterparty="SCI TILLEULS IMMOBILIER GESTION")
     )
-    await service.reviews.confirm(confirmed, actor="alice")
+    await service.for_organization().reviews.confirm(confirmed, actor="alice")
     rejected = await _record(service, transaction(50000, counterparty="ROUX SCI"))
-    await service.reviews.reject(rejected, actor="alice")
+    await service.for_organization().reviews.reject(rejected, actor="alice")
     by_hand = await _record(service, transaction(3300, counterparty="Inconnu"))
-    await service.reviews.match_manually(by_hand, {other.id: 3300}, actor="bob")
+    await service.for_organization().reviews.match_manually(by_hand, {other.id: 3300}, actor="bob")
 
-    history = await load_history(pool)
+    history = await load_history(pool, service.for_organization().organization)
 
     assert {inv.id for inv in history.invoices} == {sure.id, unsure.id, other.id}
     assert {tx.id for tx in history.transactions} == {auto, confirmed, rejected, by_hand}

@@ -11,13 +11,18 @@ from qrecon.matcher.settings import MatcherSettings
 
 from .builders import invoice, invoice_event, transaction, tx_event
 from .conftest import clock
-from .fakes import FakeDatabase
+from .fakes import ORG, FakeDatabase
 
 
 async def test_in_shadow_mode_a_sure_match_is_only_suggested() -> None:
     db = FakeDatabase()
     service = MatcherService(
-        db, MatchingEngine(EngineConfig()), MatcherState(), clock=clock, auto_match=False
+        db,
+        MatchingEngine(EngineConfig()),
+        MatcherState(),
+        clock=clock,
+        auto_match=False,
+        default_organization=ORG,
     )
     await service.state.load(db)
     inv = invoice("FAC-2025-0100", 120000)

@@ -24,28 +24,46 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def load_history(conn: asyncpg.Connection | asyncpg.Pool) -> History:
-    """Every invoice and transaction, and each transaction's latest review decision not
-    undone (confirm, match by hand, reject) with every invoice rejected for it."""
+async def organizations(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+    """The organisations the matcher holds transactions of."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT organization_id FROM matcher_transactions ORDER BY organization_id"
+    )
+    return [row["organization_id"] for row in rows]
+
+
+async def load_history(conn: asyncpg.Connection | asyncpg.Pool, organization: str) -> History:
+    """One organisation's invoices and transactions, and each transaction's latest review
+    decision not undone (confirm, match by hand, reject) with every invoice rejected for
+    it. Matching never crosses organisations, so neither does its back-test."""
     invoices = [
         Invoice.model_validate(_json(row["invoice"]))
-        for row in await conn.fetch("SELECT invoice FROM matcher_invoices ORDER BY invoice_id")
+        for row in await conn.fetch(
+            "SELECT invoice FROM matcher_invoices WHERE organization_id = $1 ORDER BY invoice_id",
+            organization,
+        )
     ]
     transactions = [
         QontoTransaction.model_validate(_json(row["transaction"]))
         for row in await conn.fetch(
-            "SELECT transaction FROM matcher_transactions ORDER BY tx_date, transaction_id"
+            "SELECT transaction FROM matcher_transactions WHERE organization_id = $1"
+            " ORDER BY tx_date, transaction_id",
+            organization,
         )
     ]
     latest = await conn.fetch(
         "SELECT DISTINCT ON (transaction_id) transaction_id, action, payload"
         " FROM matcher_decisions"
-        " WHERE undone_at IS NULL AND action = ANY($1::text[])"
+        " WHERE organization_id = $2 AND undone_at IS NULL AND action = ANY($1::text[])"
         " ORDER BY transaction_id, id DESC",
         [CONFIRM, MATCH, REJECT],
+        organization,
     )
     rejected: dict[str, set[str]] = {}
-    for row in await conn.fetch("SELECT transaction_id, invoice_id FROM matcher_rejections"):
+    for row in await conn.fetch(
+        "SELECT transaction_id, invoice_id FROM matcher_rejections WHERE organization_id = $1",
+        organization,
+    ):
         rejected.setdefault(row["transaction_id"], set()).add(row["invoice_id"])
     verdicts: dict[str, Verdict] = {}
     for row in latest:

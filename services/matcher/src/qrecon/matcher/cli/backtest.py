@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-from qrecon.matcher.adapters.postgres_backtest import History, load_history
+from qrecon.matcher.adapters.postgres_backtest import History, load_history, organizations
 from qrecon.matcher.core import EngineConfig, MatchingEngine
 from qrecon.matcher.core.backtest import BacktestReport, backtest
 
@@ -30,16 +30,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="PostgreSQL DSN (default: DATABASE_URL, as `qonto-matcher run` reads it)",
     )
+    parser.add_argument(
+        "--organization",
+        default=None,
+        help="the organisation to replay (default: MATCHER_DEFAULT_ORGANIZATION, or the only"
+        " one the database holds)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--top", type=int, default=25, help="reasons shown (default 25)")
 
 
-async def _load(dsn: str) -> History:
+class NoOrganization(ValueError):
+    """Which organisation to replay is ambiguous or unknown."""
+
+
+async def _load(dsn: str, organization: str | None) -> History:
     import asyncpg
 
     conn = await asyncpg.connect(dsn)
     try:
-        return await load_history(conn)
+        held = await organizations(conn)
+        if organization is None:
+            if len(held) != 1:
+                raise NoOrganization(
+                    f"the database holds {len(held)} organisations ({', '.join(held) or '-'});"
+                    " name one with --organization"
+                )
+            organization = held[0]
+        return await load_history(conn, organization)
     finally:
         await conn.close()
 
@@ -91,14 +109,16 @@ def print_report(report: BacktestReport, top: int) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    dsn = args.database_url
-    if dsn is None:
+    dsn, organization = args.database_url, args.organization
+    if dsn is None:  # as the service is configured
         from qrecon.matcher.settings import MatcherSettings
 
-        dsn = MatcherSettings().database_url.get_secret_value()
+        settings = MatcherSettings()
+        dsn = settings.database_url.get_secret_value()
+        organization = organization or settings.default_organization
     try:
-        history = asyncio.run(_load(dsn))
-    except (OSError, ValueError) as exc:
+        history = asyncio.run(_load(dsn, organization))
+    except (OSError, ValueError) as exc:  # NoOrganization is a ValueError
         print(f"qonto-matcher backtest: cannot read the history: {exc}", file=sys.stderr)
         return 2
     report = backtest(
