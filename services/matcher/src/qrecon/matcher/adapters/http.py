@@ -44,6 +44,7 @@ from qrecon.matcher.adapters.http_limits import (
     RequestGuard,
     check_bearer,
 )
+from qrecon.matcher.adapters.web import Desk
 from qrecon.matcher.app.ports import ReviewRecord
 from qrecon.matcher.app.service import MatcherService
 
@@ -172,6 +173,7 @@ def create_app(
     api_token: SecretStr | None,
     readiness: ReadinessCheck,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    desk: Desk | None = None,
 ) -> FastAPI:
     # Swagger UI's assets are served by the app itself, never from a CDN.
     app = FastAPIOffline(
@@ -193,6 +195,8 @@ def create_app(
     app.add_middleware(RequestGuard, api_token=api_token, max_body_bytes=max_body_bytes)
     app.add_middleware(AccessLog)  # added last, so outermost: it sees the guard's 401s too
     install_error_handlers(app)
+    if desk is not None:  # the review desk's pages, under /desk (adapters/web)
+        desk.mount(app)
 
     # ------------------------------------------------------------------ operability
     @app.get("/healthz", tags=["operability"], responses=openapi.OPERABILITY)
