@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "match": ("qrecon.matcher.cli.match", "Match transactions to invoices offline (JSONL)."),
     "evaluate": ("qrecon.matcher.cli.evaluate", "Generate labelled data and score the engine."),
     "run": ("qrecon.matcher.cli.run", "Run the streaming service and its review API."),
+    "people": ("qrecon.matcher.cli.people", "Manage the review desk's accounts."),
 }
 
 

@@ -14,7 +14,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from qrecon.matcher.adapters.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, environments
+from qrecon.matcher.adapters.web.i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    Translator,
+    environments,
+    translators,
+)
 from qrecon.matcher.adapters.web.security import LANG_COOKIE
 from qrecon.matcher.app.desk_people import People
 from qrecon.matcher.app.desk_ports import Decider, SessionRecord
@@ -67,15 +73,15 @@ class Desk:
         self.decider: Decider = decider
         self.poll_seconds = poll_seconds
         self.envs = environments()
+        self.translators = translators()
 
     # ------------------------------------------------------------------ rendering
     def lang(self, request: Request) -> str:
         lang = request.cookies.get(LANG_COOKIE, DEFAULT_LANGUAGE)
         return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
 
-    def gettext(self, request: Request, message: str) -> str:
-        translate: Any = self.envs[self.lang(request)].globals["gettext"]
-        return str(translate(message))
+    def t(self, request: Request) -> Translator:
+        return self.translators[self.lang(request)]
 
     def render(
         self,

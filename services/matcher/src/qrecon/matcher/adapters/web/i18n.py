@@ -83,6 +83,21 @@ def _translations(lang: str) -> NullTranslations:
     return Translations(buffer)
 
 
+class Translator:
+    """``_("Not an amount: %(value)s", value=text)`` in Python code, in one language."""
+
+    def __init__(self, translations: NullTranslations) -> None:
+        self.translations = translations
+
+    def __call__(self, message: str, **variables: Any) -> str:
+        text = str(self.translations.gettext(message))
+        return text % variables if variables else text
+
+
+def translators() -> dict[str, Translator]:
+    return {lang: Translator(_translations(lang)) for lang in LANGUAGES}
+
+
 def money(cents: int, currency: str, lang: str) -> str:
     return str(format_currency(Decimal(cents) / 100, currency or "EUR", locale=_LOCALES[lang]))
 

@@ -99,8 +99,7 @@ def parse_filter(params: QueryParams, t: Any) -> tuple[QueueFilter, list[str], d
 def router(desk: Desk) -> APIRouter:
     r = APIRouter(prefix="/desk", include_in_schema=False)
 
-    def t(request: Request) -> Any:
-        return desk.envs[desk.lang(request)].globals["gettext"]
+    t = desk.t
 
     async def checked_form(request: Request, session: SessionRecord) -> FormData:
         form = await request.form()
