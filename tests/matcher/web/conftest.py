@@ -12,6 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from qrecon.common import testing
 from qrecon.common.db import create_pool
 from qrecon.common.schemas import Invoice
 from qrecon.common.timeutil import utcnow
@@ -54,6 +55,12 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture
+def topics() -> Topics:
+    """Topic names only: these tests read the outbox, nothing is relayed to Kafka."""
+    return Topics(testing.unique_prefix())
 
 
 @pytest.fixture
