@@ -45,8 +45,7 @@ def chromium_path() -> str:
     found = shutil.which("chromium")
     if found is None:
         pytest.fail(
-            "Debian's chromium is not installed: run scripts/ensure-chromium.sh "
-            "(make test does)",
+            "Debian's chromium is not installed: run scripts/ensure-chromium.sh (make test does)",
             pytrace=False,
         )
     return found
@@ -130,7 +129,8 @@ async def desk(kafka_bootstrap: str, database_url: str, topics: Topics) -> Async
     await runtime.start()
     try:
         service = runtime.service
-        assert service is not None and runtime.api_pool is not None
+        assert service is not None
+        assert runtime.api_pool is not None
         for inv in (TILLEULS, MARTIN, GARAGE):
             await service.handle_invoice_event(
                 InvoiceEvent(event_type="invoice.upsert", invoice=inv, observed_at=BASE)
@@ -150,7 +150,9 @@ async def desk(kafka_bootstrap: str, database_url: str, topics: Topics) -> Async
                 )
             )
         people = People(PgDeskStore(runtime.api_pool), Argon2Hasher(), clock=utcnow)
-        await people.create("ana@example.fr", "Ana Martin", PASSWORD, [Membership("acme", "reviewer")])
+        await people.create(
+            "ana@example.fr", "Ana Martin", PASSWORD, [Membership("acme", "reviewer")]
+        )
         yield Desk(
             url=f"http://127.0.0.1:{port}",
             runtime=runtime,

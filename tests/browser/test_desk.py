@@ -3,15 +3,19 @@ person does, with the mouse and with the keyboard only, and what must never happ
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 
 from qrecon.common import testing
-from qrecon.common.schemas import MatchResult
+from qrecon.common.schemas import MatchResult, TransactionEvent
 
-from .conftest import GARAGE, SCREENSHOTS, TILLEULS, Desk, sign_in
+from .conftest import BASE, GARAGE, SCREENSHOTS, TILLEULS, Desk, sign_in, transaction
+
+pytestmark = pytest.mark.browser
 
 
 async def _published(desk: Desk, transaction_id: str, decided_by: str) -> MatchResult | None:
@@ -164,3 +168,29 @@ async def test_no_serious_accessibility_violation(page: Page, desk: Desk) -> Non
         if name == "login":
             await page.goto(f"{desk.url}/desk/login")
     assert serious == []
+
+
+async def test_new_results_and_colleagues_decisions_appear_without_reloading(
+    page: Page, desk: Desk
+) -> None:
+    service = desk.runtime.service
+    assert service is not None
+    await sign_in(page, desk)
+    await expect(page.locator('[data-count="total"]')).to_have_text("4")
+    tx = transaction(12345, "NOUVEAU CLIENT")
+    await service.handle_transaction_event(
+        TransactionEvent(event_id=str(uuid.uuid4()), source="webhook", transaction=tx,
+                         observed_at=BASE)
+    )  # fmt: skip
+    # The queue refreshes itself every few seconds: a generous deadline, no reload.
+    await expect(page.locator('[data-count="total"]')).to_have_text("5", timeout=30_000)
+    await expect(page.get_by_role("link", name="NOUVEAU CLIENT")).to_be_visible()
+
+    await page.goto(f"{desk.url}/desk/lines/{desk.suggested}")
+    await service.confirm(desk.suggested, actor="Colleague")  # someone else, meanwhile
+    await expect(page.locator("#pulse")).to_contain_text(
+        "Cette ligne a changé entre-temps.", timeout=30_000
+    )
+    await page.get_by_role("button", name="Confirmer").click()
+    await expect(page.locator("main > p.error")).to_contain_text("a changé entre-temps")
+    await expect(page.locator("#decisions")).to_contain_text("Colleague")

@@ -91,9 +91,7 @@ async def world(service: MatcherService) -> World:
 @pytest.fixture
 async def people(pool: asyncpg.Pool) -> People:
     people = People(PgDeskStore(pool), Argon2Hasher(), clock=utcnow)
-    await people.create(
-        "ana@example.fr", "Ana Martin", PASSWORD, [Membership("acme", "reviewer")]
-    )
+    await people.create("ana@example.fr", "Ana Martin", PASSWORD, [Membership("acme", "reviewer")])
     await people.create("vic@example.fr", "Vic Viewer", PASSWORD, [Membership("acme", "viewer")])
     await people.create(
         "multi@example.fr",
