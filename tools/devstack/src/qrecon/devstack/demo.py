@@ -129,6 +129,7 @@ async def _report(stack: Stack, result: RunResult) -> Group:
     summary.add_row("demo wall time", f"{result.elapsed:.0f} s")
     c = stack.config
     where = (
+        f"Review desk   {c.matcher_url}/desk  login {c.desk_email} / {c.desk_password}\n"
         f"Review queue  curl -H 'Authorization: Bearer <token>' {c.matcher_url}/v1/suggestions\n"
         f"              (API docs {c.matcher_url}/docs; token in {c.run_dir}/stack.json)\n"
         f"Metrics       {c.ingest_url}/metrics  {c.sync_url}/metrics  {c.matcher_url}/metrics\n"
