@@ -33,6 +33,11 @@ _SEARCH = (
     " coalesce(t.transaction ->> 'reference', '') || ' ' ||"
     " coalesce(t.transaction ->> 'clean_counterparty_name', ''))"
 )
+# The expression matcher_desk_invoices_search_idx indexes (trigrams).
+_INVOICE_TEXT = (
+    "(coalesce(i.invoice ->> 'number', '') || ' ' ||"
+    " coalesce(i.invoice ->> 'counterparty_name', ''))"
+)
 _CONFIDENCE = "coalesce((t.result ->> 'confidence')::float8, 0)"
 _SORTS = {
     "amount": "abs(t.amount_cents) DESC, t.tx_date ASC, t.transaction_id",
@@ -352,11 +357,7 @@ class PgDeskStore:
             )
         if text:
             pattern = "%" + _like(text) + "%"
-            w.add(
-                "(i.invoice ->> 'number' ILIKE ? OR i.invoice ->> 'counterparty_name' ILIKE ?)",
-                pattern,
-                pattern,
-            )
+            w.add(f"{_INVOICE_TEXT} ILIKE ?", pattern)
         w.args.append(limit)
         rows = await self.pool.fetch(
             f"SELECT i.* FROM matcher_invoices i WHERE {w.sql}"  # noqa: S608

@@ -4,6 +4,7 @@ confirmation, each scoped to the session's organisation through :class:`.desk_po
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -56,8 +57,10 @@ class DeskQueries:
         self.queries = queries
 
     async def queue(self, org: str, flt: QueueFilter) -> QueuePage:
-        rows = await self.store.queue(org, replace(flt, limit=flt.limit + 1))
-        counts = await self.store.counts(org, flt)
+        # The page and its counts at once (two connections of the pool).
+        rows, counts = await asyncio.gather(
+            self.store.queue(org, replace(flt, limit=flt.limit + 1)), self.store.counts(org, flt)
+        )
         return QueuePage(rows=rows[: flt.limit], counts=counts, has_more=len(rows) > flt.limit)
 
     async def line(self, org: str, transaction_id: str) -> LineView:

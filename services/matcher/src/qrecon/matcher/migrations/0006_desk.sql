@@ -62,3 +62,10 @@ CREATE INDEX matcher_desk_tx_amount_idx
     WHERE result_status IN ('suggested', 'unmatched');
 CREATE INDEX matcher_desk_invoices_open_amount_idx
     ON matcher_invoices (amount_cents) WHERE status = 'open';
+-- Searching open invoices by number or customer (ILIKE '%...%'): trigrams (pg_trgm is a
+-- trusted extension, PostgreSQL's contrib, which Debian's postgresql package ships).
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX matcher_desk_invoices_search_idx ON matcher_invoices USING gin (
+    (coalesce(invoice ->> 'number', '') || ' ' || coalesce(invoice ->> 'counterparty_name', ''))
+    gin_trgm_ops
+) WHERE status = 'open';
