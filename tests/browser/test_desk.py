@@ -12,8 +12,22 @@ from playwright.async_api import Page, expect
 
 from qrecon.common import testing
 from qrecon.common.schemas import MatchResult, TransactionEvent
+from qrecon.common.timeutil import utcnow
+from qrecon.matcher.adapters.postgres_desk import PgDeskStore
+from qrecon.matcher.adapters.web.security import Argon2Hasher
+from qrecon.matcher.app.desk_people import People
+from qrecon.matcher.app.desk_ports import Membership
 
-from .conftest import BASE, GARAGE, SCREENSHOTS, TILLEULS, Desk, sign_in, transaction
+from .conftest import (
+    BASE,
+    GARAGE,
+    PASSWORD,
+    SCREENSHOTS,
+    TILLEULS,
+    Desk,
+    sign_in,
+    transaction,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -194,3 +208,30 @@ async def test_new_results_and_colleagues_decisions_appear_without_reloading(
     await page.get_by_role("button", name="Confirmer").click()
     await expect(page.locator("main > p.error")).to_contain_text("a changé entre-temps")
     await expect(page.locator("#decisions")).to_contain_text("Colleague")
+
+
+async def test_the_organisation_switcher_changes_what_one_may_do(page: Page, desk: Desk) -> None:
+    assert desk.runtime.api_pool is not None
+    people = People(PgDeskStore(desk.runtime.api_pool), Argon2Hasher(), clock=utcnow)
+    await people.create(
+        "max@example.fr",
+        "Max Multi",
+        PASSWORD,
+        [Membership("acme", "reviewer"), Membership("globex", "viewer")],
+    )
+    await sign_in(page, desk, "max@example.fr")
+    await expect(page.locator("#who")).to_contain_text("réviseur")
+    await page.get_by_label("Organisation").select_option("globex")
+    await page.get_by_role("button", name="Changer").click()
+    await expect(page.locator("#who")).to_contain_text("lecteur")
+    await page.goto(f"{desk.url}/desk/lines/{desk.suggested}")
+    await expect(page.get_by_role("button", name="Confirmer")).to_have_count(0)
+    # An organisation one is not a member of is unknown.
+    status = await page.evaluate(
+        """async () => {
+            const token = document.querySelector('input[name="csrf_token"]').value;
+            const body = new URLSearchParams({csrf_token: token, organization_id: "initech"});
+            return (await fetch("/desk/organisation", {method: "POST", body})).status;
+        }"""
+    )
+    assert status == 404

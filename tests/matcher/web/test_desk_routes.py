@@ -324,3 +324,22 @@ async def test_bulk_confirm_previews_then_confirms_and_undoes_as_one(
     assert again.status_code == 409
     view = await service.queries.transaction(world.suggested)
     assert [d.actor for d in view.decisions] == ["Ana Martin", "Ana Martin"]
+
+
+async def test_a_post_replayed_after_sign_out_changes_nothing(
+    app_client: httpx.AsyncClient, world: World, pool: asyncpg.Pool
+) -> None:
+    await sign_in(app_client, "ana@example.fr")
+    page = await app_client.get(f"/desk/lines/{world.suggested}")
+    token, cookie = csrf_of(page.text), app_client.cookies["desk_session"]
+    out = await app_client.post("/desk/logout", data={"csrf_token": token})
+    assert out.status_code == 303
+
+    app_client.cookies.set("desk_session", cookie, path="/desk")
+    replayed = await app_client.post(
+        f"/desk/lines/{world.suggested}/confirm",
+        data={"csrf_token": token, "expected_result_seq": "1"},
+    )
+    assert replayed.status_code == 303
+    assert replayed.headers["location"].startswith("/desk/login")
+    assert len(await outbox_results(pool, world.suggested)) == 1
