@@ -64,6 +64,8 @@ async def run_demo(stack: Stack, options: PlayOptions, *, keep_running: bool = F
     started = time.monotonic()
     console.print("[bold]Starting[/] the emulator, ingest, matcher and sync …")
     await asyncio.to_thread(stack.start_all)
+    c = stack.config
+    console.print(f"Review desk: {c.matcher_url}/desk  (login {c.desk_email} / {c.desk_password})")
     try:
         with Live(console=console, refresh_per_second=2) as live:
 
