@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from qrecon.common import testing
 from qrecon.common.schemas import MatchResult, TransactionEvent
@@ -235,3 +235,19 @@ async def test_the_organisation_switcher_changes_what_one_may_do(page: Page, des
         }"""
     )
     assert status == 404
+
+
+async def test_the_pages_fit_a_tablet(browser: Browser, desk: Desk) -> None:
+    context = await browser.new_context(viewport={"width": 820, "height": 1180}, locale="fr-FR")
+    page = await context.new_page()
+    try:
+        await sign_in(page, desk)
+        for path in ("/desk/queue", f"/desk/lines/{desk.suggested}"):
+            await page.goto(f"{desk.url}{path}")
+            overflow = await page.evaluate(
+                "() => document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, f"{path} scrolls sideways by {overflow}px"
+        await expect(page.get_by_role("button", name="Confirmer")).to_be_visible()
+    finally:
+        await context.close()
