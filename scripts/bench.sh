@@ -17,7 +17,7 @@ eval "$(infra/up.sh --record "$STARTED")"
 export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL
 
 # Order: cheapest first; a failing benchmark is reported and the others still run.
-BENCHES=(${BENCHES:-matcher_engine matcher_organizations sim_emulator qonto_client ingest sync matcher_service review_api})
+BENCHES=(${BENCHES:-matcher_engine matcher_organizations sim_emulator qonto_client ingest sync matcher_service review_api desk})
 failed=()
 for name in "${BENCHES[@]}"; do
   script="bench/$name.py"

@@ -18,6 +18,13 @@ if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command 
     >/dev/null 2>&1 || echo "test: docker-compose not installable; compose file checked statically" >&2
 fi
 
+# Debian's chromium for the browser tests (tests/browser); they fail without it.
+if CHROMIUM_PATH="$(scripts/ensure-chromium.sh)"; then
+  export CHROMIUM_PATH
+else
+  echo "test: chromium missing; the browser tests will fail" >&2
+fi
+
 RUN_DIR="$ROOT/.run"
 mkdir -p "$RUN_DIR"
 STARTED="$RUN_DIR/test-started.$$"

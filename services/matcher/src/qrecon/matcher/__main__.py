@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "run": ("qrecon.matcher.cli.run", "Run the streaming service and its review API."),
     "keys": ("qrecon.matcher.cli.keys", "Create, revoke and list the review API's keys."),
+    "people": ("qrecon.matcher.cli.people", "Manage the review desk's accounts."),
 }
 
 

@@ -36,12 +36,17 @@ from qrecon.common.topic_admin import require_topics
 from qrecon.common.topics import Topics
 from qrecon.matcher.adapters.http import create_app
 from qrecon.matcher.adapters.kafka import StreamConsumers
+from qrecon.matcher.adapters.postgres_desk import PgDeskStore
 from qrecon.matcher.adapters.postgres_keys import PgKeyStore
 from qrecon.matcher.adapters.postgres_orgs import adopt_default_organization
 from qrecon.matcher.adapters.postgres_uow import OUTBOX_TABLE, PgDatabase
 from qrecon.matcher.adapters.relay import RelayLeadership
 from qrecon.matcher.adapters.runtime import Server, bind, every
+from qrecon.matcher.adapters.web import Desk
+from qrecon.matcher.adapters.web.security import Argon2Hasher
 from qrecon.matcher.app.cache import MatcherState
+from qrecon.matcher.app.desk_people import People
+from qrecon.matcher.app.desk_queue import BulkConfirm, DeskQueries
 from qrecon.matcher.app.keys import ApiKeys
 from qrecon.matcher.app.ports import Engine
 from qrecon.matcher.app.service import MatcherService
@@ -101,6 +106,17 @@ async def key_store(database_url: str) -> AsyncIterator[ApiKeys]:
         yield ApiKeys(PgKeyStore(pool))
     finally:
         await pool.close()
+
+
+def build_desk(pool: asyncpg.Pool, service: MatcherService) -> Desk:
+    """The review desk (``/desk``) on ``pool``, deciding through ``service``."""
+    store = PgDeskStore(pool)
+    return Desk(
+        people=People(store, Argon2Hasher(), clock=service.clock),
+        queries=DeskQueries(store, lambda org: service.for_organization(org).queries),
+        bulk=BulkConfirm(store, service),
+        decider=service,
+    )
 
 
 class MatcherRuntime:
@@ -197,12 +213,14 @@ class MatcherRuntime:
             min_size=1,
             max_size=s.api_pool_size,
         )
+        api_service = self.service.with_database(database(self.api_pool, self.topics))
         app = create_app(
-            self.service.with_database(database(self.api_pool, self.topics)),
+            api_service,
             api_token=s.api_token,
             readiness=self.readiness,
             max_body_bytes=s.api_max_body_bytes,
             keys=ApiKeys(PgKeyStore(self.api_pool)),
+            desk=build_desk(self.api_pool, api_service),
         )
         config = uvicorn.Config(
             bounded(app, s), host=s.host, port=s.port, lifespan="off", **uvicorn_options(s)

@@ -137,6 +137,7 @@ def _describe(stack: Stack) -> str:
     }
     lines = [f"{name:9} {'up  ' if running[name] else 'DOWN'} {urls[name]}" for name in SERVICES]
     lines.append(f"logs      {c.run_dir}/logs/")
+    lines.append(f"review desk: {c.matcher_url}/desk  (login {c.desk_email} / {c.desk_password})")
     lines.append(
         "review queue: curl -H 'Authorization: Bearer "
         f"{c.matcher_token}' {c.matcher_url}/v1/suggestions"

@@ -64,6 +64,8 @@ async def run_demo(stack: Stack, options: PlayOptions, *, keep_running: bool = F
     started = time.monotonic()
     console.print("[bold]Starting[/] the emulator, ingest, matcher and sync …")
     await asyncio.to_thread(stack.start_all)
+    c = stack.config
+    console.print(f"Review desk: {c.matcher_url}/desk  (login {c.desk_email} / {c.desk_password})")
     try:
         with Live(console=console, refresh_per_second=2) as live:
 
@@ -129,6 +131,7 @@ async def _report(stack: Stack, result: RunResult) -> Group:
     summary.add_row("demo wall time", f"{result.elapsed:.0f} s")
     c = stack.config
     where = (
+        f"Review desk   {c.matcher_url}/desk  login {c.desk_email} / {c.desk_password}\n"
         f"Review queue  curl -H 'Authorization: Bearer <token>' {c.matcher_url}/v1/suggestions\n"
         f"              (API docs {c.matcher_url}/docs; token in {c.run_dir}/stack.json)\n"
         f"Metrics       {c.ingest_url}/metrics  {c.sync_url}/metrics  {c.matcher_url}/metrics\n"

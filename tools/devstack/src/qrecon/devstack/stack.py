@@ -58,6 +58,9 @@ class StackConfig:
     matcher_port: int = 8082
     webhook_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     matcher_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # The review desk's demo login (a reviewer of organisation "demo"), made at start.
+    desk_email: str = "demo@qrecon.example"
+    desk_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     sync_poll_seconds: float = 5.0
     log_format: str = "json"
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -205,6 +208,23 @@ class Stack:
         for name in SERVICES:
             self.start(name)
         self.subscribe_ingest()
+        self.create_desk_login()
+
+    def create_desk_login(self) -> None:
+        """The demo's reviewer account (``qonto-matcher people create``; kept if it exists)."""
+        c = self.config
+        log_path = self.supervisor.log_path("desk-login")
+        with log_path.open("ab") as log:
+            subprocess.run(  # noqa: S603 - argv built by the project
+                [_script("qonto-matcher"), "people", "create", "--email", c.desk_email,
+                 "--name", "Demo Reviewer", "--org", "demo:reviewer", "--password-stdin"],
+                input=(c.desk_password + "\n").encode(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self._common_env()},
+                check=False,
+                timeout=120,
+            )  # fmt: skip
 
     def stop_all(self) -> None:
         for name in reversed(SERVICES):

@@ -51,6 +51,7 @@ from qrecon.matcher.adapters.http_limits import (
     RequestGuard,
     authenticator,
 )
+from qrecon.matcher.adapters.web import Desk
 from qrecon.matcher.app.keys import ApiKeys, Principal
 from qrecon.matcher.app.ports import ReviewRecord
 from qrecon.matcher.app.service import MatcherService, OrgServices
@@ -230,6 +231,7 @@ def create_app(
     readiness: ReadinessCheck,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     keys: ApiKeys | None = None,
+    desk: Desk | None = None,
 ) -> FastAPI:
     # Swagger UI's assets are served by the app itself, never from a CDN.
     app = FastAPIOffline(
@@ -268,6 +270,8 @@ def create_app(
     )
     app.add_middleware(AccessLog)  # added last, so outermost: it sees the guard's 401s too
     install_error_handlers(app)
+    if desk is not None:  # the review desk's pages, under /desk (adapters/web)
+        desk.mount(app)
 
     # ------------------------------------------------------------------ operability
     @app.get("/healthz", tags=["operability"], responses=openapi.OPERABILITY)
