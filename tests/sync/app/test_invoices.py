@@ -39,6 +39,23 @@ async def test_an_invoice_is_published_once_then_again_only_when_it_changes() ->
     assert set(store.invoices) == {CLIENT["id"], SUPPLIER["id"]}
 
 
+async def test_each_invoice_event_names_its_organisation_else_the_connection_s() -> None:
+    without = {k: v for k, v in SUPPLIER.items() if k != "organization_id"}
+    api = FakeQontoApi(client_invoices=[CLIENT], supplier_invoices=[without])
+    sink = FakePublisher()
+
+    await sync_invoices_once(
+        api,
+        store=FakeStore(),
+        sink=sink,
+        metrics=SyncMetrics(),
+        connection_id="c1",
+        organization_id="org-acme",
+    )
+
+    assert [event.organization_id for event in sink.invoices] == ["org-1", "org-acme"]
+
+
 async def test_a_lost_lease_refuses_the_record() -> None:
     api = FakeQontoApi(client_invoices=[CLIENT])
     store = FakeStore(lease_lost=True)

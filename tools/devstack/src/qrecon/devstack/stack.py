@@ -58,7 +58,7 @@ class StackConfig:
     matcher_port: int = 8082
     webhook_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     matcher_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    # The review desk's demo login (a reviewer of organisation "demo"), made at start.
+    # The review desk's demo login (a reviewer of the emulated organisation), made at start.
     desk_email: str = "demo@qrecon.example"
     desk_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     sync_poll_seconds: float = 5.0
@@ -213,11 +213,14 @@ class Stack:
     def create_desk_login(self) -> None:
         """The demo's reviewer account (``qonto-matcher people create``; kept if it exists)."""
         c = self.config
+        # a reviewer of the emulated company, whose lines the matcher holds
+        organization = self.emulated_organization() or "demo"
         log_path = self.supervisor.log_path("desk-login")
         with log_path.open("ab") as log:
             subprocess.run(  # noqa: S603 - argv built by the project
                 [_script("qonto-matcher"), "people", "create", "--email", c.desk_email,
-                 "--name", "Demo Reviewer", "--org", "demo:reviewer", "--password-stdin"],
+                 "--name", "Demo Reviewer", "--org", f"{organization}:reviewer",
+                 "--password-stdin"],
                 input=(c.desk_password + "\n").encode(),
                 stdout=log,
                 stderr=subprocess.STDOUT,

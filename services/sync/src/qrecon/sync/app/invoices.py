@@ -56,6 +56,7 @@ async def sync_invoices_once(
     connection_id: str,
     fence: Fence | None = None,
     overlap: timedelta = DEFAULT_OVERLAP,
+    organization_id: str | None = None,
 ) -> Counter[str]:
     """One pass over both kinds; returns counts by outcome (``listed`` counts what Qonto
     answered, ``<kind>:full`` a kind listed without a watermark).
@@ -84,9 +85,20 @@ async def sync_invoices_once(
                     latest = changed
                 batch.append(raw)
                 if len(batch) >= 100:
-                    await _handle(batch, kind, store, sink, metrics, connection_id, counts, fence)
+                    await _handle(
+                        batch,
+                        kind,
+                        store,
+                        sink,
+                        metrics,
+                        (connection_id, organization_id),
+                        counts,
+                        fence,
+                    )
                     batch = []
-            await _handle(batch, kind, store, sink, metrics, connection_id, counts, fence)
+            await _handle(
+                batch, kind, store, sink, metrics, (connection_id, organization_id), counts, fence
+            )
             if latest is not None and (previous is None or latest > previous):
                 await store.set_invoice_watermark(connection_id, kind, latest, fence=fence)
         except QontoForbidden as exc:
@@ -108,12 +120,13 @@ async def _handle(
     store: Store,
     sink: Publisher,
     metrics: SyncMetrics,
-    connection_id: str,
+    source: tuple[str, str | None],  # the connection and its organisation
     counts: Counter[str],
     fence: Fence | None,
 ) -> None:
     if not batch:
         return
+    connection_id, organization_id = source
     mapped = [map_invoice(kind, raw) for raw in batch]
     ids = [m.invoice.id for m in mapped if m.invoice is not None]
     previous = await store.invoice_hashes(ids)
@@ -128,7 +141,9 @@ async def _handle(
             metrics.invoices_skipped.labels(connection_id, kind, "unchanged").inc()
             counts["unchanged"] += 1
             continue
-        event = to_invoice_event(mapping, connection_id=connection_id)
+        event = to_invoice_event(
+            mapping, connection_id=connection_id, organization_id=organization_id
+        )
         await sink.publish_invoice(event)
         await store.record_invoice(
             invoice_id=mapping.invoice.id,

@@ -394,6 +394,7 @@ class Supervisor:
                     connection_id=cid,
                     fence=fence,
                     overlap=s.overlap_delta,
+                    organization_id=state.organization,
                 )
                 failures = 0
                 state.invoices_runs += 1

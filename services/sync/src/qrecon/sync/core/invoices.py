@@ -257,8 +257,11 @@ def content_hash(mapping: InvoiceMapping) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def to_invoice_event(mapping: InvoiceMapping, *, connection_id: str) -> InvoiceEvent:
-    """The ``invoices.v1`` event for a mapped invoice (deterministic event id)."""
+def to_invoice_event(
+    mapping: InvoiceMapping, *, connection_id: str, organization_id: str | None = None
+) -> InvoiceEvent:
+    """The ``invoices.v1`` event for a mapped invoice (deterministic event id), naming the
+    connection's organisation: the matcher keeps each organisation's book apart."""
     if mapping.invoice is None or mapping.action == "skip":
         raise ValueError("a skipped invoice has no event")
     digest = content_hash(mapping)
@@ -270,4 +273,6 @@ def to_invoice_event(mapping: InvoiceMapping, *, connection_id: str) -> InvoiceE
         invoice_id=mapping.invoice.id,
         invoice=mapping.invoice,
         connection_id=connection_id,
+        # Qonto's own organisation on the invoice, else the connection's
+        organization_id=mapping.invoice.organization_id or organization_id,
     )
