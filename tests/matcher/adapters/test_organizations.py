@@ -86,6 +86,43 @@ async def test_a_payment_settles_its_own_organisations_invoice_only(
     await assert_allocations_consistent(pool)
 
 
+async def test_what_a_reviewer_teaches_serves_their_organisation_only(
+    service: MatcherService,
+) -> None:
+    payer = "SCI TILLEULS IMMOBILIER GESTION"
+    for org in ("org-a", "org-b"):
+        await service.handle_invoice_event(inv_event(TILLEULS, org))
+        await service.handle_invoice_event(inv_event(MARTIN, org))
+    first = transaction(80000, counterparty=payer)
+    await service.handle_transaction_event(tx_of(first, "org-a"))
+    await service.confirm(first.id, actor="alice", organization="org-a")  # teaches an alias
+
+    # The same payer pays 333,00 in both organisations: only org-a learned who it is.
+    later_a = transaction(33300, counterparty=payer)
+    later_b = transaction(33300, counterparty=payer)
+    in_a = (await service.handle_transaction_event(tx_of(later_a, "org-a"))).result
+    in_b = (await service.handle_transaction_event(tx_of(later_b, "org-b"))).result
+    assert in_a is not None
+    assert in_b is not None
+    assert "counterparty.alias" not in in_b.reasons
+    pool = service.db.pool  # type: ignore[attr-defined]
+    learned = await pool.fetch(
+        "SELECT organization_id, count(*) AS n FROM matcher_aliases GROUP BY organization_id"
+    )
+    assert {r["organization_id"]: r["n"] for r in learned} == {"org-a": 1}
+    assert await _org_state(pool, "org-b", TILLEULS.id) == 0
+
+    # A pair rejected in org-b is never proposed again there; org-a is untouched.
+    again_b = transaction(80000, counterparty="TILLEULS IMMOBILIER")
+    proposed = (await service.handle_transaction_event(tx_of(again_b, "org-b"))).result
+    assert proposed is not None
+    assert proposed.allocations
+    rejected = await service.reject(again_b.id, actor="bob", organization="org-b")
+    assert TILLEULS.id not in {a.invoice_id for a in rejected.allocations}
+    redecided = await service.redecide(again_b.id, cause="test", organization="org-b")
+    assert redecided is None or TILLEULS.id not in {a.invoice_id for a in redecided.allocations}
+
+
 async def test_an_event_without_organisation_needs_a_default(service: MatcherService) -> None:
     """With MATCHER_DEFAULT_ORGANIZATION it is the default's; without, refused (the consumer
     dead-letters it at once: tests/matcher/adapters/test_consumer_policy)."""

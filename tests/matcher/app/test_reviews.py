@@ -149,6 +149,40 @@ async def test_a_manual_match_allocates_exactly_what_was_asked(
     assert db.published_for(tx_id)[-1] == result
 
 
+async def test_a_transfer_abroad_settles_the_dollar_invoice_through_the_service(
+    service: MatcherService, db: FakeDatabase
+) -> None:
+    dollars = invoice("US-2025-0042", 34500, counterparty="Acme Corp", kind="payable",
+                      currency="USD")  # fmt: skip
+    await service.handle_invoice_event(invoice_event(dollars))
+    tx = transaction(31877, counterparty="ACME CORP", side="debit", reference="US-2025-0042",
+                     local_amount="345.00", local_currency="USD")  # fmt: skip
+
+    result = (await service.handle_transaction_event(tx_event(tx))).result
+
+    assert result is not None
+    assert result.status == "auto_matched", result.reasons
+    assert db.allocations(tx.id) == {dollars.id: 34500}
+    assert db.invoice(dollars.id).residual_cents == 0
+
+
+async def test_a_payment_abroad_is_matched_by_hand_in_the_invoice_s_currency(
+    service: MatcherService, db: FakeDatabase
+) -> None:
+    dollars = invoice("US-2025-0042", 34500, counterparty="Acme Corp", kind="payable",
+                      currency="USD")  # fmt: skip
+    await service.handle_invoice_event(invoice_event(dollars))
+    tx = transaction(31877, counterparty="Inconnu", side="debit",
+                     local_amount="345.00", local_currency="USD")  # fmt: skip
+    await service.handle_transaction_event(tx_event(tx))
+
+    result = await service.match_manually(tx.id, {dollars.id: 34500}, actor="carol")
+
+    assert (result.status, result.residual_cents) == ("auto_matched", 0)
+    assert db.allocations(tx.id) == {dollars.id: 34500}
+    assert db.invoice(dollars.id).residual_cents == 0
+
+
 @pytest.mark.parametrize(
     ("allocations", "error", "rule"),
     [

@@ -54,6 +54,7 @@ from qrecon.matcher.app.ports import (
     TransactionRecord,
     UnitOfWork,
 )
+from qrecon.matcher.core.evidence import payment_view
 
 log = get_logger(__name__)
 
@@ -186,7 +187,9 @@ class Decisions:
         touched = set(held) | set(wanted)
         if wanted != held:
             locked = await repo.lock_invoices(touched)
-            bad = check_residuals(locked, held, wanted, tx.currency)
+            # a payment abroad pays invoices in its local currency (core.evidence.payment_view)
+            paying = payment_view(tx, {row.currency for row in locked.values()}).currency
+            bad = check_residuals(locked, held, wanted, paying)
             if bad:
                 raise AllocationConflict(bad)
         seq = (prev.result_seq if prev else 0) + 1

@@ -16,6 +16,7 @@ from qrecon.matcher.app.decisions import DecidedBy, Decisions, check_residuals
 from qrecon.matcher.app.errors import Conflict, InvalidRequest, NotFound
 from qrecon.matcher.app.ports import InvoiceRecord, TransactionRecord, UnitOfWork
 from qrecon.matcher.core import rules
+from qrecon.matcher.core.evidence import payment_view
 
 
 class Reviews:
@@ -202,7 +203,10 @@ class Reviews:
                 for i, amount in allocations.items()
                 for row in (locked[i],)
             ]
-            broken = rules.check_allocations(tx.side, tx.currency, tx.amount_cents, proposed)
+            # A payment abroad pays invoices kept in its local currency from local_amount
+            # (as the engine reads it: core.evidence.payment_view).
+            paid = payment_view(tx, {row.currency for row in locked.values()})
+            broken = rules.check_allocations(paid.side, paid.currency, paid.amount_cents, proposed)
             if broken is not None:
                 extra = {"invoice_id": broken.invoice_id} if broken.invoice_id else {}
                 raise InvalidRequest(broken.detail, rule=broken.rule, **extra)
@@ -240,7 +244,7 @@ class Reviews:
                     )
                     for i, a in sorted(allocations.items())
                 ],
-                residual_cents=tx.amount_cents - rules.effective_cents(tx.side, proposed),
+                residual_cents=paid.amount_cents - rules.effective_cents(tx.side, proposed),
                 confidence=1.0,
                 reasons=[lifecycle.REASON_MANUAL],
                 matcher_version=d.matcher_version,
