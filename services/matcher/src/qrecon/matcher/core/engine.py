@@ -86,6 +86,7 @@ from qrecon.matcher.core.evidence import (
     transaction_date,
 )
 from qrecon.matcher.core.knowledge import Knowledge
+from qrecon.matcher.core.payment_links import link_evidence, mark_links, relabel
 from qrecon.matcher.core.scoring import (
     competitor,
     confidence,
@@ -198,6 +199,8 @@ class MatchingEngine:
             return self._explained(tx, stamp, "unmatched", None, 0.0, gate.reasons)
         cfg = self.config
         ev = read_evidence(cfg, tx, book, knowledge, gate.noise, self._similar_cache)  # 2.
+        links = knowledge.payment_links if knowledge is not None else None
+        linked = mark_links(ev, link_evidence(links, tx, book))  # a paid payment link
         candidates = find_candidates(cfg, ev)  # 3. candidates
         pre = gate.reasons
         if ev.rejected_any:
@@ -209,6 +212,7 @@ class MatchingEngine:
             return self._explained(tx, stamp, "unmatched", None, 0.0, pre)
         for candidate in candidates:  # 4. scores
             score(cfg, ev, candidate)
+        relabel(candidates, linked)
         candidates.sort(key=Proposal.sort_key)
         best = candidates[0]
         best_confidence = confidence(cfg, best.score)

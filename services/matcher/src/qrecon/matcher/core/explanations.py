@@ -55,6 +55,18 @@ SENTENCES: dict[str, tuple[str, str]] = {
         "La référence de paiement est celle de la facture {invoices}",
         "The payment reference is that of invoice {invoices}",
     ),
+    "payment_link.paid": (
+        "Un lien de paiement Qonto de ce montant, créé pour la facture {invoices}, "
+        "a été payé peu avant ce crédit",
+        "A Qonto payment link of this amount, created for invoice {invoices}, was paid "
+        "shortly before this credit",
+    ),
+    "payment_link.ambiguous": (
+        "Plusieurs liens de paiement Qonto de ce montant ont été payés à ces dates : "
+        "ils ne désignent pas une seule facture",
+        "Several Qonto payment links of this amount were paid around then: they do not "
+        "point to a single invoice",
+    ),
     "reference.rf_valid": (
         "La référence structurée RF est valide",
         "The RF creditor reference is valid",

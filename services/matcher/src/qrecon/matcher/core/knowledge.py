@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from qrecon.matcher.core.normalize import label_name_key, name_key, normalise_iban
+
+if TYPE_CHECKING:  # payment_links imports the engine's modules, which import this one
+    from qrecon.matcher.core.payment_links import PaymentLinks
 
 
 class Knowledge:
@@ -16,7 +20,10 @@ class Knowledge:
     decision for that transaction.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, payment_links: PaymentLinks | None = None) -> None:
+        # The organisation's Qonto payment links (``payment_links``): evidence, not teaching,
+        # carried here so that every caller of the engine passes them along.
+        self.payment_links = payment_links
         self._by_name: dict[str, dict[str, None]] = {}
         self._by_iban: dict[str, dict[str, None]] = {}
         self._rejected: set[tuple[str, str]] = set()
