@@ -91,9 +91,7 @@ def test_the_link_names_its_invoice_by_number_when_the_id_is_not_the_books(
 def test_the_money_may_arrive_days_after_the_link_was_paid_but_not_a_week(
     make: Make, run: Any, book: Any
 ) -> None:
-    assert run(make.tx(240000, day="2025-03-24"), book, knowing(link())).status == (
-        "auto_matched"
-    )
+    assert run(make.tx(240000, day="2025-03-24"), book, knowing(link())).status == ("auto_matched")
     late = run(make.tx(240000, day="2025-03-27"), book, knowing(link()))
     assert late.status != "auto_matched"
     assert REASON_PAID not in late.reasons
@@ -194,4 +192,6 @@ def test_the_newest_version_of_a_link_is_kept_whatever_the_order() -> None:
 def test_the_reasons_have_french_and_english_sentences() -> None:
     for code in (REASON_PAID, REASON_AMBIGUOUS):
         fr, en = SENTENCES[code]
-        assert fr and en and fr != en
+        assert fr
+        assert en
+        assert fr != en

@@ -38,6 +38,7 @@ from qrecon.matcher.adapters.http import create_app
 from qrecon.matcher.adapters.kafka import StreamConsumers
 from qrecon.matcher.adapters.postgres_desk import PgDeskStore
 from qrecon.matcher.adapters.postgres_keys import PgKeyStore
+from qrecon.matcher.adapters.postgres_links import PgPaymentLinks
 from qrecon.matcher.adapters.postgres_orgs import adopt_default_organization
 from qrecon.matcher.adapters.postgres_uow import OUTBOX_TABLE, PgDatabase
 from qrecon.matcher.adapters.relay import RelayLeadership
@@ -48,6 +49,7 @@ from qrecon.matcher.app.cache import MatcherState
 from qrecon.matcher.app.desk_people import People
 from qrecon.matcher.app.desk_queue import BulkConfirm, DeskQueries
 from qrecon.matcher.app.keys import ApiKeys
+from qrecon.matcher.app.payment_links import PaymentLinkEvents
 from qrecon.matcher.app.ports import Engine
 from qrecon.matcher.app.service import MatcherService
 from qrecon.matcher.core import EngineConfig, MatchingEngine
@@ -64,10 +66,12 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
         return await apply_migrations(conn, load_migrations(COMPONENT, MIGRATIONS_PACKAGE))
 
 
-def required_topics(topics: Topics) -> list[str]:
-    """What the matcher consumes, publishes and dead-letters to."""
+def required_topics(topics: Topics, *, events: bool = False) -> list[str]:
+    """What the matcher consumes, publishes and dead-letters to (``events``: it reads the
+    payment links of ``qonto.events.v1`` too)."""
     t = topics
-    return [t.transactions, t.invoices, t.matches, t.dlq(t.transactions), t.dlq(t.invoices)]
+    names = [t.transactions, t.invoices, t.matches, t.dlq(t.transactions), t.dlq(t.invoices)]
+    return [*names, t.qonto_events, t.dlq(t.qonto_events)] if events else names
 
 
 def database(pool: asyncpg.Pool, topics: Topics) -> PgDatabase:
@@ -129,7 +133,11 @@ class MatcherRuntime:
         self.pool: asyncpg.Pool | None = None  # the consumers', relay's and caches'
         self.api_pool: asyncpg.Pool | None = None  # the review API's alone
         self.state = MatcherState(
-            refresh_overlap=timedelta(seconds=settings.cache_refresh_overlap_seconds)
+            refresh_overlap=timedelta(seconds=settings.cache_refresh_overlap_seconds),
+            link_window=(
+                timedelta(days=settings.payment_link_days_before),
+                timedelta(days=settings.payment_link_days_after),
+            ),
         )
         self.service: MatcherService | None = None
         self.consumers: StreamConsumers | None = None
@@ -143,7 +151,7 @@ class MatcherRuntime:
         self._sock: socket.socket | None = None
 
     def required_topics(self) -> list[str]:
-        return required_topics(self.topics)
+        return required_topics(self.topics, events=self.settings.payment_links)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -165,6 +173,10 @@ class MatcherRuntime:
             log.info("matcher_migrations_applied", migrations=applied)
         await adopt_default_organization(self.pool, s.default_organization)
         self.service = build_service(self.pool, self.engine, self.state, self.topics, s)
+        links: PaymentLinkEvents | None = None
+        if s.payment_links:
+            self.state.link_store = PgPaymentLinks(self.pool)
+            links = PaymentLinkEvents(self.state.link_store, self.state)
         await self.state.load(self.service.db)
         self.broker = make_broker(
             s.kafka_bootstrap_servers,
@@ -172,7 +184,7 @@ class MatcherRuntime:
             security=kafka_security(s),
             log_level=logging.DEBUG,
         )
-        self.consumers = StreamConsumers(self.broker, self.service, s, self.topics)
+        self.consumers = StreamConsumers(self.broker, self.service, s, self.topics, links)
         self.relay = OutboxRelay(
             self.pool,
             self.broker,
@@ -202,7 +214,8 @@ class MatcherRuntime:
             group_id=s.group_id,
             client_id=s.client_id,
             http=f"{s.host}:{s.port}" if s.api_enabled else None,
-            topics=[self.topics.transactions, self.topics.invoices],
+            topics=[self.topics.transactions, self.topics.invoices]
+            + ([self.topics.qonto_events] if s.payment_links else []),
         )
 
     async def _start_api(self, sock: socket.socket | None) -> None:

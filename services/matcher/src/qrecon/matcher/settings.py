@@ -66,6 +66,22 @@ class MatcherSettings(ServiceSettings):
     # (reason matcher.shadow_mode), so nothing is matched without a reviewer.
     auto_match: bool = Field(True, validation_alias=_env("MATCHER_AUTO_MATCH"))
 
+    # Qonto payment links (v1/payment-links webhooks on qonto.events.v1) as evidence: a
+    # credit of a paid link's amount, settled from PAYMENT_LINK_DAYS_BEFORE days before to
+    # PAYMENT_LINK_DAYS_AFTER days after the link was paid, pays the link's invoice.
+    payment_links: bool = Field(True, validation_alias=_env("MATCHER_PAYMENT_LINKS"))
+    # qonto.events.v1 is read in a consumer group of its own (its offsets apart from the
+    # transactions' and invoices').
+    events_group_id: str = Field(
+        "qonto-matcher-events", validation_alias=_env("MATCHER_EVENTS_CONSUMER_GROUP")
+    )
+    payment_link_days_before: float = Field(
+        1.0, ge=0, le=30, validation_alias=_env("MATCHER_PAYMENT_LINK_DAYS_BEFORE")
+    )
+    payment_link_days_after: float = Field(
+        5.0, ge=0, le=60, validation_alias=_env("MATCHER_PAYMENT_LINK_DAYS_AFTER")
+    )
+
     reexamine_days: int = Field(180, ge=0, validation_alias=_env("MATCHER_REEXAMINE_DAYS"))
     reexamine_limit: int = Field(2000, ge=0, validation_alias=_env("MATCHER_REEXAMINE_LIMIT"))
 

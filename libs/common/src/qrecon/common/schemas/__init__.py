@@ -13,16 +13,19 @@ from qrecon.common.schemas.events import (
     polled_event_id,
     webhook_resource_id,
 )
+from qrecon.common.schemas.payment_links import PAYMENT_LINKS_TYPE, PaymentLinkEvent
 from qrecon.common.schemas.qonto import QontoTransaction
 
 __all__ = [
     "MAX_ALTERNATIVES",
+    "PAYMENT_LINKS_TYPE",
     "SCHEMA_VERSION",
     "Allocation",
     "Alternative",
     "Invoice",
     "InvoiceEvent",
     "MatchResult",
+    "PaymentLinkEvent",
     "QontoTransaction",
     "QontoWebhookEvent",
     "TransactionEvent",

@@ -1,4 +1,5 @@
-"""Kafka consumers of the matcher: ``qonto.transactions.v1`` and ``invoices.v1``.
+"""Kafka consumers of the matcher: ``qonto.transactions.v1``, ``invoices.v1`` and (payment
+links, ``MATCHER_PAYMENT_LINKS``) ``qonto.events.v1``.
 
 Delivery and offsets
 --------------------
@@ -8,6 +9,12 @@ committed (``msg.ack()``) only after every record of it has been *effected* — 
 committed in PostgreSQL (with the outbox row of its result) or the record dead-lettered.
 If anything interrupts a batch (shutdown, a crash), the consumer seeks back / the group
 re-delivers from the last commit, and the version check makes the replay a no-op.
+
+``qonto.events.v1`` is read in a group of its own (``MATCHER_EVENTS_CONSUMER_GROUP``), with
+the same commit, retry and dead-letter policy: ``v1/payment-links`` webhooks are recorded
+(:mod:`qrecon.matcher.app.payment_links`), every other type is skipped from its
+``event-type`` header without being decoded; a link that became paid re-examines its
+organisation's open decisions once per batch.
 
 Within a batch, records of different transactions are processed concurrently (up to
 ``MATCHER_CONCURRENCY``); records of one transaction (one key) stay in order.
@@ -42,10 +49,17 @@ from pydantic import ValidationError
 
 from qrecon.common import topics as topic_names
 from qrecon.common.logging import get_logger
-from qrecon.common.schemas import InvoiceEvent, TransactionEvent
+from qrecon.common.schemas import (
+    PAYMENT_LINKS_TYPE,
+    InvoiceEvent,
+    PaymentLinkEvent,
+    QontoWebhookEvent,
+    TransactionEvent,
+)
 from qrecon.common.topics import Topics
 from qrecon.matcher import metrics
 from qrecon.matcher.app.errors import MissingOrganization
+from qrecon.matcher.app.payment_links import LinkOutcome, PaymentLinkEvents
 from qrecon.matcher.app.service import MatcherService
 from qrecon.matcher.settings import MatcherSettings
 
@@ -88,8 +102,10 @@ class StreamConsumers:
         service: MatcherService,
         settings: MatcherSettings,
         topics: Topics,
+        links: PaymentLinkEvents | None = None,
     ) -> None:
         self.broker = broker
+        self.links = links
         self.service = service
         self.settings = settings
         self.topics = topics
@@ -109,10 +125,17 @@ class StreamConsumers:
         self.invoices_subscriber = broker.subscriber(topics.invoices, **common)
         self.transactions_subscriber(self._batch_handler(self._transactions_batch))
         self.invoices_subscriber(self._batch_handler(self._invoices_batch))
+        self.events_subscriber: Any = None
+        if links is not None:
+            self.events_subscriber = broker.subscriber(
+                topics.qonto_events, **{**common, "group_id": settings.events_group_id}
+            )
+            self.events_subscriber(self._batch_handler(self._events_batch))
 
     @property
     def subscribers(self) -> list[Any]:
-        return [self.transactions_subscriber, self.invoices_subscriber]
+        found = [self.transactions_subscriber, self.invoices_subscriber]
+        return found if self.events_subscriber is None else [*found, self.events_subscriber]
 
     # ------------------------------------------------------------------ batches
     @staticmethod
@@ -160,7 +183,31 @@ class StreamConsumers:
                 "reexamine",
             )
 
+    async def _events_batch(self, records: Sequence[Any]) -> None:
+        paid: dict[str, set[str]] = {}  # organisation -> currencies of links now paid
+        for record in records:
+            kind = _headers(record).get(topic_names.HEADER_EVENT_TYPE)
+            if kind is not None and kind != PAYMENT_LINKS_TYPE:
+                continue  # another webhook type: not the matcher's
+            outcome = await self._process(record, self._apply_link)
+            if isinstance(outcome, LinkOutcome) and outcome.paid_currency is not None:
+                paid.setdefault(outcome.organization, set()).add(outcome.paid_currency)
+        for organization, wanted in sorted(paid.items()):
+            await self._retry_transient(
+                lambda o=organization, w=wanted: self.service.reexamine(w, o),  # type: ignore[misc]
+                "reexamine",
+            )
+
     # ------------------------------------------------------------------ records
+    async def _apply_link(self, value: bytes) -> LinkOutcome | str:
+        envelope = QontoWebhookEvent.model_validate_json(value)
+        if envelope.type != PAYMENT_LINKS_TYPE:
+            return "skipped"  # no event-type header, another type
+        assert self.links is not None
+        event = PaymentLinkEvent.model_validate_json(value)
+        organization = self.service.organization_of(event.organization_id, "the payment link")
+        return await self.links.handle(event, organization)
+
     async def _apply_transaction(self, value: bytes) -> str:
         event = TransactionEvent.model_validate_json(value)
         outcome = await self.service.handle_transaction_event(event)

@@ -24,6 +24,10 @@ Organisations: the state holds one InvoiceBook and one Knowledge per organisatio
 (:class:`OrgBook`); a transaction is decided against its organisation's only
 (:meth:`MatcherState.scope`), so nothing another organisation holds can change a decision.
 
+Payment links (when a ``PaymentLinkStore`` is given): each organisation's Qonto payment
+links, read in full at a load and incrementally at a refresh (``row_changed_at``, same
+overlap), applied newest version first; every Knowledge of the organisation carries them.
+
 Knowledge: aliases and rejections are append-mostly (read by ``id``); an undo deletes some
 and bumps ``matcher_knowledge_epoch``, upon which every replica rebuilds its Knowledge.
 """
@@ -39,10 +43,17 @@ from qrecon.matcher.app.ports import (
     AliasRecord,
     Database,
     InvoiceRecord,
+    PaymentLinkStore,
     RejectionRecord,
     Repository,
 )
 from qrecon.matcher.core import InvoiceBook, Knowledge
+from qrecon.matcher.core.payment_links import (
+    DEFAULT_AFTER,
+    DEFAULT_BEFORE,
+    PaymentLink,
+    PaymentLinks,
+)
 
 log = get_logger(__name__)
 
@@ -60,9 +71,10 @@ def invoice_from_row(row: InvoiceRecord) -> Invoice:
 class OrgBook:
     """One organisation's InvoiceBook and Knowledge, and the row versions applied."""
 
-    def __init__(self) -> None:
+    def __init__(self, links: PaymentLinks | None = None) -> None:
         self.book = InvoiceBook()
-        self.knowledge = Knowledge()
+        self.links = links if links is not None else PaymentLinks()
+        self.knowledge = Knowledge(self.links)
         self.versions: dict[str, int] = {}
 
     def apply(self, row: InvoiceRecord, *, force: bool = False) -> None:
@@ -81,8 +93,18 @@ class MatcherState:
     """The books and knowledge of this replica, one per organisation (asyncio: one writer
     at a time)."""
 
-    def __init__(self, *, refresh_overlap: timedelta = DEFAULT_REFRESH_OVERLAP) -> None:
+    def __init__(
+        self,
+        *,
+        refresh_overlap: timedelta = DEFAULT_REFRESH_OVERLAP,
+        links: PaymentLinkStore | None = None,
+        link_window: tuple[timedelta, timedelta] = (DEFAULT_BEFORE, DEFAULT_AFTER),
+    ) -> None:
         self.refresh_overlap = refresh_overlap
+        self.link_store = links
+        self.link_window = link_window  # (before, after) the link became paid
+        self._links: dict[str, PaymentLinks] = {}
+        self._link_watermark: datetime | None = None
         self._orgs: dict[str, OrgBook] = {}
         self._invoice_watermark: datetime | None = None
         self._alias_id = 0
@@ -95,8 +117,34 @@ class MatcherState:
         """The organisation's book and knowledge (empty until it has invoices)."""
         held = self._orgs.get(organization)
         if held is None:
-            held = self._orgs[organization] = OrgBook()
+            held = self._orgs[organization] = self._new_org(organization)
         return held
+
+    def _new_org(self, organization: str) -> OrgBook:
+        return OrgBook(self.links_of(organization))
+
+    # ------------------------------------------------------------------ payment links
+    def links_of(self, organization: str) -> PaymentLinks:
+        """The organisation's payment links (empty until it has some)."""
+        links = self._links.get(organization)
+        if links is None:
+            before, after = self.link_window
+            links = self._links[organization] = PaymentLinks(before=before, after=after)
+        return links
+
+    def apply_links(self, links: list[PaymentLink]) -> None:
+        for link in links:
+            self.links_of(link.organization_id).upsert(link)
+
+    async def _read_links(self, *, full: bool) -> None:
+        if self.link_store is None:
+            return
+        since = None
+        if not full and self._link_watermark is not None:
+            since = self._link_watermark - self.refresh_overlap
+        clock, links = await self.link_store.links_changed_since(since)
+        self.apply_links(links)
+        self._link_watermark = clock
 
     def scope(self, organization: str) -> OrgState:
         """What a use case of one organisation sees."""
@@ -134,13 +182,15 @@ class MatcherState:
             epoch = await repo.knowledge_epoch()
             aliases = await repo.aliases_after(0)
             rejections = await repo.rejections_after(0)
+        if db.organization is None:
+            await self._read_links(full=True)
         orgs: dict[str, OrgBook] = {}
         if db.organization is not None:
-            orgs[db.organization] = OrgBook()
+            orgs[db.organization] = self._new_org(db.organization)
         for row in rows:
             held = orgs.get(row.organization_id)
             if held is None:
-                held = orgs[row.organization_id] = OrgBook()
+                held = orgs[row.organization_id] = self._new_org(row.organization_id)
             held.apply(row)
         alias_id = self._learn(orgs, aliases, rejections)
         # Swapped in one step: a decision in progress keeps the objects it started with.
@@ -184,9 +234,10 @@ class MatcherState:
                 rejections = await repo.rejections_after(self._rejection_id)
         self.apply_invoices(rows)
         self._invoice_watermark = clock
+        await self._read_links(full=False)
         if epoch != self._epoch:
             for held in self._orgs.values():
-                held.knowledge = Knowledge()
+                held.knowledge = Knowledge(held.links)
             self._alias_id = self._learn(self._orgs, aliases, rejections)
             self._epoch = epoch
         else:
@@ -212,7 +263,7 @@ class MatcherState:
         for alias in aliases:
             held = orgs.get(alias.organization_id)
             if held is None:
-                held = orgs[alias.organization_id] = OrgBook()
+                held = orgs[alias.organization_id] = self._new_org(alias.organization_id)
             held.knowledge.add_alias(
                 alias.observed_counterparty or None,
                 alias.observed_iban or None,
@@ -221,7 +272,7 @@ class MatcherState:
         for rejection in rejections:
             held = orgs.get(rejection.organization_id)
             if held is None:
-                held = orgs[rejection.organization_id] = OrgBook()
+                held = orgs[rejection.organization_id] = self._new_org(rejection.organization_id)
             held.knowledge.reject(rejection.transaction_id, rejection.invoice_id)
         return max((a.id for a in aliases), default=0)
 
@@ -230,7 +281,7 @@ class MatcherState:
         inside an undo, its own deletions. The others are rebuilt at the next refresh."""
         aliases = await repo.aliases_after(0)
         rejections = await repo.rejections_after(0)
-        fresh = {organization: OrgBook()}
+        fresh = {organization: self._new_org(organization)}
         self._learn(fresh, aliases, rejections)
         self.org(organization).knowledge = fresh[organization].knowledge
         self._epoch = None

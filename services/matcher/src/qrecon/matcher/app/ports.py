@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, Protocol
 
 from qrecon.common.schemas import MatchResult, QontoTransaction
 from qrecon.matcher.core import InvoiceBook, Knowledge
+from qrecon.matcher.core.payment_links import PaymentLink
 
 Hook = Callable[[], Awaitable[None] | None]
 
@@ -311,6 +312,21 @@ class Engine(Protocol):
     def decide(
         self, tx: QontoTransaction, book: InvoiceBook, knowledge: Knowledge | None = None
     ) -> MatchResult: ...
+
+
+class PaymentLinkStore(Protocol):
+    """Where the organisations' Qonto payment links are kept (the latest version of each)."""
+
+    async def upsert_link(self, link: PaymentLink, event_id: str) -> bool:
+        """Keep ``link`` unless a version as new is held (True when it was written); the
+        paid time of a link already paid is kept."""
+        ...
+
+    async def links_changed_since(
+        self, since: datetime | None
+    ) -> tuple[datetime, list[PaymentLink]]:
+        """The store's clock, and the links written since ``since`` (every link: None)."""
+        ...
 
 
 class Clock(Protocol):

@@ -27,7 +27,7 @@ signal for what it is in the candidates' reasons.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from qrecon.common.schemas import QontoTransaction
@@ -111,6 +111,9 @@ class PaymentLinks:
                 return False
             if held.status == PAID:
                 self._paid.get((held.amount_cents, held.currency), {}).pop(held.link_id, None)
+                if link.status == PAID and held.paid_at and link.paid_at:
+                    # paid since the first paid version (as the store keeps it)
+                    link = replace(link, paid_at=min(held.paid_at, link.paid_at))
         self._links[link.link_id] = link
         if link.status == PAID and link.paid_at is not None:
             self._paid.setdefault((link.amount_cents, link.currency), {})[link.link_id] = None
