@@ -111,6 +111,7 @@ def settings_for(
         "DATABASE_URL": database_url,
         "KAFKA_TOPIC_PREFIX": topics.prefix,
         "MATCHER_GROUP_ID": f"{topics.prefix}matcher",
+        "MATCHER_EVENTS_CONSUMER_GROUP": f"{topics.prefix}matcher-events",
         "MATCHER_API_ENABLED": False,
         "MATCHER_RETRY_BACKOFF_SECONDS": 0.01,
         "MATCHER_CACHE_REFRESH_SECONDS": 0.2,

@@ -35,8 +35,20 @@ async def test_the_runtime_names_every_missing_topic(
             topics.matches,
             topics.dlq(topics.transactions),
             topics.dlq(topics.invoices),
+            # the payment links (MATCHER_PAYMENT_LINKS, on by default)
+            topics.qonto_events,
+            topics.dlq(topics.qonto_events),
         ]
     )
+
+
+async def test_without_payment_links_the_events_topic_is_not_required(
+    kafka_bootstrap: str, database_url: str
+) -> None:
+    topics = Topics(testing.unique_prefix())
+    settings = settings_for(kafka_bootstrap, database_url, topics, MATCHER_PAYMENT_LINKS=False)
+
+    assert topics.qonto_events not in MatcherRuntime(settings).required_topics()
 
 
 async def test_the_command_exits_non_zero_with_the_message(
