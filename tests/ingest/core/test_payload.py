@@ -85,6 +85,25 @@ def test_a_consent_revocation_goes_to_the_events_topic_keyed_by_the_organization
     assert routed.headers["connection-id"] == "acme"
 
 
+@pytest.mark.parametrize(
+    ("fixture", "event_type", "key"),
+    [
+        ("webhook_accounts.json", "v1/accounts", "0193c4c1-0a9b-7c8d-9e0f-1a2b3c4d5e24"),
+        ("webhook_clients.json", "v1/clients", "0195dc3e-68d6-7ab0-bfab-4a9403f7f316"),
+        # no data.id: the link is payment_link_id
+        ("webhook_payment_links.json", "v1/payment-links", "0196185a-4fa1-7324-9aed-0b0f6a65243e"),
+    ],
+)
+def test_documented_accounts_clients_and_payment_links_go_to_the_events_topic(
+    fixture: str, event_type: str, key: str
+) -> None:
+    body = (DOCUMENTED.parent / fixture).read_bytes()
+    routed = route(body, connection_id="acme")
+    assert (routed.topic_kind, routed.key, routed.value) == ("events", key, body)
+    assert routed.headers["event-type"] == event_type
+    assert routed.headers["connection-id"] == "acme"
+
+
 def test_an_undocumented_status_is_kept_not_refused() -> None:
     routed = route(encode(webhook(data=transaction_data(status="reversed"))))
     assert TransactionEvent.model_validate_json(routed.value).transaction.status == "reversed"

@@ -79,7 +79,13 @@ class ScenarioContext:
                 sim.update_transaction(payload["id"], notify=notify, at=record_at, **changes)
         elif event.kind == "client_invoice":
             invoice = {k: v for k, v in payload["invoice"].items() if not k.startswith("_")}
-            sim.add_client_invoice(**invoice, created_at=_paris(at), finalized_at=_paris(at))
+            sim.add_client_invoice(
+                **invoice,
+                created_at=_paris(at),
+                finalized_at=_paris(at),
+                at=record_at,
+                notify=notify,
+            )
         elif event.kind == "supplier_invoice":
             invoice = dict(payload["invoice"])
             sim.add_supplier_invoice(**invoice, created_at=_paris(at), updated_at=_paris(at))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from qrecon.sim.clock import Clock
@@ -41,6 +42,7 @@ from qrecon.sim.stores.fault_state import FaultStore
 from qrecon.sim.stores.ground_truth import GroundTruthStore
 from qrecon.sim.stores.invoices import InvoiceStore
 from qrecon.sim.stores.payment_links import PaymentLinkStore
+from qrecon.sim.stores.resource_webhooks import ResourceWebhooks
 from qrecon.sim.stores.subscriptions import SubscriptionStore
 from qrecon.sim.stores.transaction_index import MIN_FILTER_DATE
 from qrecon.sim.stores.transactions import TransactionStore
@@ -158,6 +160,9 @@ class Simulator:
         self.payment_links = PaymentLinkStore(
             ctx, invoices=self.invoices, subscriptions=self.subscriptions, dispatcher=self.webhooks
         )
+        self.resource_webhooks = ResourceWebhooks(
+            ctx, accounts=self.accounts, subscriptions=self.subscriptions, dispatcher=self.webhooks
+        )
         self.truth = GroundTruthStore(
             ctx,
             transactions=self.transactions,
@@ -170,7 +175,7 @@ class Simulator:
         # What scripts, tests and the scenario player call on the simulator: the stores'
         # own methods (same signatures, same locking).
         self.set_faults = self.fault_state.set
-        self.add_bank_account = self.accounts.add_bank_account
+        self.update_bank_account = self.resource_webhooks.update_bank_account
         self.bank_accounts = self.accounts.bank_accounts
         self.bank_account = self.accounts.bank_account
         self.mint_authorization_code = self.auth.mint_authorization_code
@@ -180,7 +185,6 @@ class Simulator:
         self.transaction = self.transactions.get
         self.transactions_latest = self.transactions.latest
         self.transaction_versions = self.transactions.versions
-        self.add_client_invoice = self.invoices.add_client_invoice
         self.add_supplier_invoice = self.invoices.add_supplier_invoice
         self.update_client_invoice = self.invoices.update_client_invoice
         self.update_supplier_invoice = self.invoices.update_supplier_invoice
@@ -226,6 +230,7 @@ class Simulator:
         self.transactions.clear()
         self.invoices.clear()
         self.payment_links.clear()
+        self.resource_webhooks.clear()
         self.truth.clear()
         self.idempotency.clear()
 
@@ -344,6 +349,27 @@ class Simulator:
     @revoke_family_on_reuse.setter
     def revoke_family_on_reuse(self, value: bool) -> None:
         self.auth.revoke_family_on_reuse = value
+
+    # ------------------------------------------------------------------ accounts, clients
+    def add_bank_account(self, *, notify: bool = True, **spec: Any) -> dict[str, Any]:
+        """A bank account (``AccountStore.add_bank_account``), and its ``v1/accounts``
+        ``created`` webhook."""
+        with self.lock:
+            account = self.accounts.add_bank_account(**spec)
+            self.resource_webhooks.account_created(account["id"], notify=notify)
+            return account
+
+    def add_client_invoice(
+        self, *, notify: bool = True, at: datetime | None = None, **spec: Any
+    ) -> dict[str, Any]:
+        """A client invoice (``InvoiceStore.add_client_invoice``); a client the organization
+        had not invoiced yet (or whose details changed) sends its ``v1/clients`` webhook."""
+        with self.lock:
+            invoice = self.invoices.add_client_invoice(**spec)
+            self.resource_webhooks.client_seen(
+                invoice["organization_id"], invoice["client"], at=at, notify=notify
+            )
+            return invoice
 
     # ------------------------------------------------------------------ organizations
 

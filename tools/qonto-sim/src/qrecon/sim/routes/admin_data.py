@@ -99,7 +99,7 @@ async def versions(transaction_id: str, sim: SimDep) -> Response:
 @router.post("/_sim/client_invoices")
 async def add_client_invoice(request: Request, sim: SimDep) -> Response:
     body = await json_body(request)
-    return json_response({"client_invoice": sim.invoices.add_client_invoice(**body)}, 201)
+    return json_response({"client_invoice": sim.add_client_invoice(**body)}, 201)
 
 
 @router.post("/_sim/supplier_invoices")
