@@ -175,6 +175,15 @@ def test_a_text_that_names_another_invoice_is_not_overruled_by_a_link(
     assert result.status == "suggested"  # two firm signals disagree: a person decides
 
 
+def test_a_card_credit_through_a_link_is_at_most_suggested(
+    make: Make, run: Any, book: Any
+) -> None:
+    # The engine's noise gate for card operations stays: a person confirms.
+    result = run(make.tx(240000, operation_type="card"), book, knowing(link()))
+    assert result.status == "suggested"
+    assert make.allocated(result) == {"F-2025-0087": 240000}
+
+
 # ---------------------------------------------------------------------- the index
 def test_the_newest_version_of_a_link_is_kept_whatever_the_order() -> None:
     paid = link(updated_at=PAID_AT)

@@ -278,7 +278,8 @@ class Stack:
             {
                 "callback_url": callback,
                 "secret": self.config.webhook_secret,
-                "types": ["v1/transactions"],
+                # payment links: the matcher's evidence (a paid link names the invoice)
+                "types": ["v1/transactions", "v1/payment-links"],
             },
         )
 
