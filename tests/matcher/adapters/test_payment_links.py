@@ -163,7 +163,7 @@ async def test_a_paid_link_from_the_events_topic_auto_matches_a_bare_credit(
                 "pl-broken",
                 b'{"id": "e", "type": "v1/payment-links", "data": {}}',
                 "v1/payment-links",
-            ),  # fmt: skip
+            ),
             (
                 "pl-1",
                 webhook(

@@ -175,9 +175,7 @@ def test_a_text_that_names_another_invoice_is_not_overruled_by_a_link(
     assert result.status == "suggested"  # two firm signals disagree: a person decides
 
 
-def test_a_card_credit_through_a_link_is_at_most_suggested(
-    make: Make, run: Any, book: Any
-) -> None:
+def test_a_card_credit_through_a_link_is_at_most_suggested(make: Make, run: Any, book: Any) -> None:
     # The engine's noise gate for card operations stays: a person confirms.
     result = run(make.tx(240000, operation_type="card"), book, knowing(link()))
     assert result.status == "suggested"
