@@ -117,6 +117,7 @@ async def test_kill_9_mid_stream_loses_and_doubles_nothing(
         "DATABASE_URL": database_url,
         "KAFKA_TOPIC_PREFIX": topics.prefix,
         "MATCHER_GROUP_ID": f"{topics.prefix}matcher",
+        "MATCHER_EVENTS_CONSUMER_GROUP": f"{topics.prefix}matcher-events",
         "MATCHER_HEARTBEAT_INTERVAL_MS": "300",
         "MATCHER_SESSION_TIMEOUT_MS": "6000",
         "MATCHER_BATCH_SIZE": "20",

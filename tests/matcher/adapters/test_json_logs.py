@@ -75,6 +75,7 @@ async def test_every_line_of_the_matcher_is_json_and_auth_failures_are_counted(
         "DATABASE_URL": database_url,
         "KAFKA_TOPIC_PREFIX": topics.prefix,
         "MATCHER_GROUP_ID": f"{topics.prefix}matcher",
+        "MATCHER_EVENTS_CONSUMER_GROUP": f"{topics.prefix}matcher-events",
         "MATCHER_PORT": str(port),
         "MATCHER_API_TOKEN": TOKEN,
         "MATCHER_DEFAULT_ORGANIZATION": "org-default",
