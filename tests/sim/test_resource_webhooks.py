@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from qrecon.common.money import to_cents
@@ -147,3 +148,22 @@ def test_bad_input_is_refused(qonto: EmulatorHandle) -> None:
         qonto.sim.update_bank_account(account["id"], status="frozen")
     with pytest.raises(NotFound):
         qonto.sim.update_bank_account("no-such-account", status="closed")
+
+
+def test_the_admin_api_adds_and_closes_an_account(
+    qonto: EmulatorHandle, receiver: Receiver, api: httpx.Client
+) -> None:
+    _subscribe(qonto, receiver, "v1/accounts")
+    created = api.post("/_sim/bank_accounts", json={"name": "Compte TVA", "iban": IBAN})
+    assert created.status_code == 201, created.text
+    account = created.json()["bank_account"]
+    closed = api.patch(f"/_sim/bank_accounts/{account['id']}", json={"status": "closed"})
+    assert closed.json()["bank_account"]["status"] == "closed"
+    assert api.post("/_sim/bank_accounts", json={"nom": "x"}).status_code == 422
+    assert api.patch(f"/_sim/bank_accounts/{account['id']}", json={}).status_code == 422
+    assert api.patch("/_sim/bank_accounts/nope", json={"status": "closed"}).status_code == 404
+    bad = api.patch(f"/_sim/bank_accounts/{account['id']}", json={"status": "frozen"})
+    assert bad.status_code == 422
+    assert qonto.sim.webhooks.flush()
+    events = [json.loads(r.body)["data"]["event"] for r in receiver.wait_for(2)]
+    assert sorted(events) == ["created", "updated"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from qrecon.sim.clock import Clock
+from qrecon.sim.clock import Clock, parse_ts
 from qrecon.sim.errors import NotFound
 from qrecon.sim.events import TransactionEvents
 from qrecon.sim.faults import Faults, RateLimiter
@@ -360,10 +360,12 @@ class Simulator:
             return account
 
     def add_client_invoice(
-        self, *, notify: bool = True, at: datetime | None = None, **spec: Any
+        self, *, notify: bool = True, at: datetime | str | None = None, **spec: Any
     ) -> dict[str, Any]:
         """A client invoice (``InvoiceStore.add_client_invoice``); a client the organization
         had not invoiced yet (or whose details changed) sends its ``v1/clients`` webhook."""
+        if isinstance(at, str):
+            at = parse_ts(at)
         with self.lock:
             invoice = self.invoices.add_client_invoice(**spec)
             self.resource_webhooks.client_seen(

@@ -96,6 +96,31 @@ async def versions(transaction_id: str, sim: SimDep) -> Response:
     return json_response({"versions": sim.transactions.versions(transaction_id)})
 
 
+@router.post("/_sim/bank_accounts")
+async def add_bank_account(request: Request, sim: SimDep) -> Response:
+    """``{"name", "iban"?, "balance_cents"?, "main"?, "organization_id"?}``: an account,
+    and its ``v1/accounts`` ``created`` webhook."""
+    body = await json_body(request)
+    allowed = {"name", "iban", "bic", "balance_cents", "main", "organization_id", "currency"}
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise Unprocessable(f"unknown fields {unknown}", parameter=unknown[0])
+    return json_response({"bank_account": sim.add_bank_account(**body)}, 201)
+
+
+@router.patch("/_sim/bank_accounts/{account_id}")
+async def update_bank_account(account_id: str, request: Request, sim: SimDep) -> Response:
+    """``{"status"?: "active" | "closed", "name"?}``, and its ``updated`` webhook."""
+    body = await json_body(request)
+    status, name = body.get("status"), body.get("name")
+    if not isinstance(status, str | None) or not isinstance(name, str | None):
+        raise Unprocessable("status and name are strings")
+    if status is None and name is None:
+        raise Unprocessable("status or name is required", parameter="status")
+    account = sim.update_bank_account(account_id, status=status, name=name)
+    return json_response({"bank_account": account})
+
+
 @router.post("/_sim/client_invoices")
 async def add_client_invoice(request: Request, sim: SimDep) -> Response:
     body = await json_body(request)
