@@ -40,6 +40,11 @@ RETRIES = Counter(
     ["kind"],
 )
 DLQ = Counter("matcher_dead_lettered_total", "Records sent to a dead-letter topic.", ["topic"])
+PAYMENT_LINKS = Counter(
+    "matcher_payment_links_total",
+    "v1/payment-links webhooks read, by outcome (applied, paid, stale).",
+    ["outcome"],
+)
 OPEN_INVOICES = Gauge("matcher_cached_invoices", "Invoices in this replica's cache.")
 API_AUTH_FAILURES = Counter(
     "matcher_api_auth_failures_total",

@@ -206,7 +206,11 @@ class StreamConsumers:
         assert self.links is not None
         event = PaymentLinkEvent.model_validate_json(value)
         organization = self.service.organization_of(event.organization_id, "the payment link")
-        return await self.links.handle(event, organization)
+        outcome = await self.links.handle(event, organization)
+        metrics.PAYMENT_LINKS.labels(
+            "stale" if not outcome.applied else "paid" if outcome.paid_currency else "applied"
+        ).inc()
+        return outcome
 
     async def _apply_transaction(self, value: bytes) -> str:
         event = TransactionEvent.model_validate_json(value)
