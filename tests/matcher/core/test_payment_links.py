@@ -168,6 +168,23 @@ def test_a_payer_firmly_known_as_someone_else_is_not_overruled_by_a_link(
     assert REASON_PAID not in result.reasons
 
 
+def test_a_payer_whose_name_looks_like_another_client_is_not_decided_by_a_link(
+    make: Make, run: Any, book: Any
+) -> None:
+    result = run(make.tx(240000, label="VIR SEPA ATELIER ROUX"), book, knowing(link()))
+    assert not (result.status == "auto_matched" and "F-2025-0087" in make.allocated(result))
+    assert REASON_PAID not in result.reasons
+
+
+def test_a_payer_known_as_the_links_client_is_matched_with_both_signals(
+    make: Make, run: Any, book: Any
+) -> None:
+    result = run(make.tx(240000, label="BOULANGERIE MARTIN"), book, knowing(link()))
+    assert result.status == "auto_matched"
+    assert make.allocated(result) == {"F-2025-0087": 240000}
+    assert REASON_PAID in result.reasons
+
+
 def test_a_text_that_names_another_invoice_is_not_overruled_by_a_link(
     make: Make, run: Any, book: Any
 ) -> None:

@@ -15,7 +15,8 @@ made from evidence, conservatively (:func:`link_evidence`):
   = the invoice id, else by its number);
 * exactly one such invoice: *decisive* evidence (``payment_link.paid``); two or more
   (several paid links of the same amount in the window): each is only *pointed to*
-  (``payment_link.ambiguous``), never decisive on its own.
+  (``payment_link.ambiguous``), never decisive on its own; nor is a link when the payer
+  looks like another counterparty of the book (IBAN, name, alias or a similar name).
 
 How the engine uses it (two calls in ``engine``): :func:`mark_links` adds the linked
 invoices to the evidence's reference hits (decisive: the level of a payment reference;
@@ -191,8 +192,10 @@ def mark_links(ev: Evidence, found: LinkEvidence | None) -> dict[str, int]:
     for invoice_id in found.invoice_ids:
         level = REF_PAYREF if found.decisive else REF_FUZZY
         entry = ev.book.entry(invoice_id)
-        if ev.strong_other and (entry is None or entry.party not in ev.strong_other):
-            level = REF_FUZZY  # the payer is firmly someone else: the link decides nothing
+        if ev.cp_hits and (entry is None or entry.party not in ev.cp_hits):
+            # the payer looks like someone else (by IBAN, name, alias, even a similar
+            # name): the link alone decides nothing
+            level = REF_FUZZY
         held = ev.ref_hits.get(invoice_id)
         if held is None or held.level < level:
             ev.ref_hits[invoice_id] = RefHit(level)
