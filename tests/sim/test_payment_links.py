@@ -167,3 +167,29 @@ def test_scenarios_put_payment_links_on_some_client_invoices() -> None:
         # A link is paid exactly when its invoice is.
         assert (link["status"] == "paid") == (invoice["status"] == "paid")
     assert {link["status"] for link in links} == {"open", "paid"}
+
+
+def test_a_scenarios_linked_payments_settle_within_the_matchers_window_of_the_paid_link() -> None:
+    """The matcher takes a credit settled from 1 day before to 5 days after a link was paid
+    as its payment (``qrecon.matcher.core.payment_links``): the scenarios' links are paid
+    (their invoice marked paid) within that window of the money, so the demo shows it."""
+    from qrecon.matcher.core.payment_links import DEFAULT_AFTER, DEFAULT_BEFORE
+
+    sim = Simulator(seed=7)
+    load_scenario(sim, seed=7, months=2, size="small")
+    truth = sim.ground_truth(["payment_links", "transactions", "allocations"])
+    settled = {t["id"]: t["settled_at"] for t in truth["transactions"]}
+    paying: dict[str, list[str]] = {}
+    for row in truth["allocations"]:
+        for allocation in row["allocations"]:
+            paying.setdefault(allocation.get("invoice_id"), []).append(row["transaction_id"])
+    checked = 0
+    for link in truth["payment_links"]:
+        if link["status"] != "paid":
+            continue
+        paid_at = datetime.fromisoformat(link["updated_at"].replace("Z", "+00:00"))
+        for transaction_id in paying.get(link["resource_id"], []):
+            at = datetime.fromisoformat(settled[transaction_id].replace("Z", "+00:00"))
+            assert paid_at - DEFAULT_BEFORE <= at <= paid_at + DEFAULT_AFTER
+            checked += 1
+    assert checked >= 3
