@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 
 from qrecon.common.timeutil import utcnow
+from qrecon.sync import bootstrap
 from qrecon.sync.adapters.clock import started_clock, sync_clock
+from qrecon.sync.bootstrap import SyncService
 from qrecon.sync.settings import SyncSettings
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -41,3 +44,16 @@ def test_the_setting_is_an_optional_iso_instant_naive_meaning_utc(
     monkeypatch.setenv("SYNC_CLOCK_START", "next monday")
     with pytest.raises(ValidationError, match="SYNC_CLOCK_START"):
         SyncSettings(_env_file=None)
+
+
+def test_the_composition_root_gives_sync_the_started_clock_and_warns() -> None:
+    settings = SyncSettings(_env_file=None, clock_start=START)
+    service = SyncService(settings)  # nothing is started: no server is needed
+    assert START <= service.clock() < START + timedelta(hours=1)
+    assert SyncService(SyncSettings(_env_file=None)).clock is utcnow
+    with capture_logs() as logs:
+        bootstrap.warn_if_clock_not_real(settings)
+        bootstrap.warn_if_clock_not_real(SyncSettings(_env_file=None))
+    assert [(e["event"], e["log_level"], e["clock_start"]) for e in logs] == [
+        ("clock_not_real", "warning", START.isoformat())
+    ]

@@ -52,7 +52,7 @@ from qrecon.sync.settings import PRODUCER_TUNING, SyncSettings
 log = get_logger(__name__)
 
 
-def _warn_clock(settings: SyncSettings) -> None:
+def warn_if_clock_not_real(settings: SyncSettings) -> None:
     if settings.clock_start is not None:
         log.warning(
             "clock_not_real",
@@ -91,7 +91,7 @@ class SyncService:
 
     async def start(self) -> None:
         s = self.settings
-        _warn_clock(s)
+        warn_if_clock_not_real(s)
         # Topics are provisioned, never auto-created: stop here, naming the missing ones.
         await require_topics(s.kafka_bootstrap_servers, s.required_topics(), **security_options(s))
         self.pool = await create_pool(s.database_url.get_secret_value(), min_size=1, max_size=10)
@@ -295,7 +295,7 @@ async def run_backfill(
 ) -> list[BackfillReport]:
     """Backfill every account of the chosen connection(s), with a rich progress bar."""
     console = console or Console(stderr=True)
-    _warn_clock(settings)
+    warn_if_clock_not_real(settings)
     clock = sync_clock(settings.clock_start)
     metrics = SyncMetrics()
     pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=4)
