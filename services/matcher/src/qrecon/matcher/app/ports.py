@@ -315,6 +315,12 @@ class Engine(Protocol):
     ) -> MatchResult: ...
 
 
+class Clock(Protocol):
+    """Wall-clock time (``decided_at``, latency metrics): aware UTC."""
+
+    def __call__(self) -> datetime: ...
+
+
 class Decider(Protocol):
     """The four review decisions, by organisation (:class:`.service.MatcherService`
     implements them on :class:`.reviews.Reviews`); the review desk calls them
@@ -354,9 +360,3 @@ class Decider(Protocol):
         actor: str | None = None,
         organization: str | None = None,
     ) -> MatchResult: ...
-
-
-class Clock(Protocol):
-    """Wall-clock time (``decided_at``, latency metrics): aware UTC."""
-
-    def __call__(self) -> datetime: ...
