@@ -11,17 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from qrecon.common.schemas import Invoice, InvoiceEvent, QontoTransaction, TransactionEvent
 from qrecon.common.timeutil import utcnow
 from qrecon.common.topics import Topics
 from qrecon.matcher.adapters.postgres_desk import PgDeskStore
@@ -30,10 +26,9 @@ from qrecon.matcher.app.desk_people import People
 from qrecon.matcher.app.desk_ports import Membership
 from qrecon.matcher.bootstrap import MatcherRuntime
 from qrecon.matcher.settings import MatcherSettings
+from tests.matcher.web.world import invoice, invoice_event, transaction, tx_event
 
 PASSWORD = "correct horse battery"
-BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-ISSUED = BASE.date() - timedelta(days=14)
 # Where screenshots go when asked (DESK_SCREENSHOTS=services/matcher/docs).
 SCREENSHOTS = os.environ.get("DESK_SCREENSHOTS")
 
@@ -49,42 +44,6 @@ def chromium_path() -> str:
             pytrace=False,
         )
     return found
-
-
-def invoice(number: str, amount_cents: int, counterparty: str) -> Invoice:
-    return Invoice.model_validate(
-        {
-            "id": f"inv-{number}",
-            "number": number,
-            "kind": "receivable",
-            "counterparty_name": counterparty,
-            "amount_cents": amount_cents,
-            "currency": "EUR",
-            "issue_date": ISSUED,
-            "due_date": ISSUED + timedelta(days=30),
-            "status": "open",
-        }
-    )
-
-
-def transaction(amount_cents: int, counterparty: str, **extra: Any) -> QontoTransaction:
-    return QontoTransaction.model_validate(
-        {
-            "id": str(uuid.uuid4()),
-            "transaction_id": f"tx-{uuid.uuid4().hex[:8]}",
-            "amount_cents": amount_cents,
-            "currency": "EUR",
-            "side": "credit",
-            "operation_type": "transfer",
-            "status": "completed",
-            "label": counterparty,
-            "clean_counterparty_name": counterparty,
-            "settled_at": BASE,
-            "emitted_at": BASE,
-            "updated_at": BASE,
-            **extra,
-        }
-    )
 
 
 TILLEULS = invoice("FAC-2025-1101", 80000, "Tilleuls Immobilier")
@@ -133,9 +92,7 @@ async def desk(kafka_bootstrap: str, database_url: str, topics: Topics) -> Async
         assert service is not None
         assert runtime.api_pool is not None
         for inv in (TILLEULS, MARTIN, GARAGE):
-            await service.handle_invoice_event(
-                InvoiceEvent(event_type="invoice.upsert", invoice=inv, observed_at=BASE)
-            )
+            await service.handle_invoice_event(invoice_event(inv))
         lines = {
             "suggested": transaction(80000, "SCI TILLEULS IMMOBILIER GESTION"),
             "martin": transaction(33300, "B MARTIN"),
@@ -145,11 +102,7 @@ async def desk(kafka_bootstrap: str, database_url: str, topics: Topics) -> Async
             ),
         }
         for tx in lines.values():
-            await service.handle_transaction_event(
-                TransactionEvent(
-                    event_id=str(uuid.uuid4()), source="webhook", transaction=tx, observed_at=BASE
-                )
-            )
+            await service.handle_transaction_event(tx_event(tx))
         people = People(PgDeskStore(runtime.api_pool), Argon2Hasher(), clock=utcnow)
         await people.create(
             "ana@example.fr", "Ana Martin", PASSWORD, [Membership("acme", "reviewer")]

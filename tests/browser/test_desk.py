@@ -17,16 +17,15 @@ from qrecon.matcher.adapters.postgres_desk import PgDeskStore
 from qrecon.matcher.adapters.web.security import Argon2Hasher
 from qrecon.matcher.app.desk_people import People
 from qrecon.matcher.app.desk_ports import Membership
+from tests.matcher.web.world import BASE, transaction
 
 from .conftest import (
-    BASE,
     GARAGE,
     PASSWORD,
     SCREENSHOTS,
     TILLEULS,
     Desk,
     sign_in,
-    transaction,
 )
 
 pytestmark = pytest.mark.browser

@@ -5,10 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from qrecon.sim.testing import EmulatorHandle
+
+#: Where the emulator's clock and sync's (``SYNC_CLOCK_START``) start in the tests whose
+#: scenario lies "before now": a Monday morning, never the wall clock.
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def start_clocks(emulator: EmulatorHandle) -> datetime:
+    """Start the emulator's clock at ``START`` (real speed); give sync ``clock_start=START``
+    afterwards, so that Qonto's clock is never behind sync's (what it stamps later is
+    always within a later sweep's reach). Returns ``START``."""
+    emulator.sim.clock.set(START, speed=1.0)
+    return START
 
 
 def ts(value: str) -> datetime:

@@ -17,7 +17,7 @@ import random
 import socket
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,7 +31,7 @@ from qrecon.sim.testing import EmulatorHandle
 from qrecon.sync.bootstrap import SyncService
 from qrecon.sync.settings import SyncSettings
 
-from .helpers import latest_by_id, read_topic, ts, wait_for
+from .helpers import latest_by_id, read_topic, start_clocks, ts, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -132,7 +132,7 @@ async def test_latest_version_of_every_transaction_matches_the_ground_truth(
     rng = random.Random(20251121)
     sim = emulator.sim
     # History before sync ever ran (and before the webhook subscription: never sent).
-    past = datetime.now(UTC) - timedelta(days=30)
+    past = start_clocks(emulator) - timedelta(days=30)
     for i in range(400):
         sim.add_transaction(
             amount_cents=rng.randrange(100, 200_000),
@@ -165,7 +165,12 @@ async def test_latest_version_of_every_transaction_matches_the_ground_truth(
     )
 
     settings = make_settings(
-        emulator, per_page=25, poll_interval=1.0, overlap=5.0, settle_delay=0.3
+        emulator,
+        per_page=25,
+        poll_interval=1.0,
+        overlap=5.0,
+        settle_delay=0.3,
+        clock_start=sim.clock.now(),  # Qonto's now: never ahead of it
     )
     service = SyncService(
         settings, retry=RetryPolicy(max_attempts=8, base_delay=0.05, max_delay=1.0)

@@ -36,7 +36,7 @@ from qrecon.sync.core.backfill import backfill_range
 from qrecon.sync.core.leases import backfill_lease, gapfill_lease, invoices_lease
 from qrecon.sync.settings import SyncSettings
 
-from .helpers import latest_by_id, read_topic, ts, versions, wait_for
+from .helpers import START, latest_by_id, read_topic, start_clocks, ts, versions, wait_for
 
 ADMIN_TOKEN = "replicas-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -78,7 +78,8 @@ async def test_two_replicas_split_the_accounts_and_the_survivor_takes_everything
         "default": [emulator.bank_account_id, second["id"]],
         "beta": [beta_account["id"]],
     }
-    past = datetime.now(UTC) - timedelta(hours=1)
+    start = start_clocks(emulator)
+    past = start - timedelta(hours=1)
     for n, account in enumerate([*accounts["default"], *accounts["beta"]]):
         for i in range(40):
             sim.add_transaction(
@@ -118,6 +119,7 @@ async def test_two_replicas_split_the_accounts_and_the_survivor_takes_everything
             invoices_interval=1.0,
             replica_id=replica,
             admin_token=ADMIN_TOKEN,
+            clock_start=emulator.sim.clock.now(),
             **LEASES,
         )
 
@@ -246,7 +248,8 @@ async def test_a_replica_killed_mid_sweep_is_taken_over_from_its_checkpoint(
 ) -> None:
     sim = emulator.sim
     total, per_page = 300, 10
-    past = datetime.now(UTC) - timedelta(hours=1)
+    start = start_clocks(emulator)
+    past = start - timedelta(hours=1)
     for i in range(total):
         sim.add_transaction(
             amount_cents=100 + i, side="credit", notify=False, at=past + timedelta(seconds=i)
@@ -267,6 +270,7 @@ async def test_a_replica_killed_mid_sweep_is_taken_over_from_its_checkpoint(
         "SYNC_SETTLE_DELAY_SECONDS": "0.2",
         "SYNC_SEEN_CONSUMER": "false",
         "SYNC_REPLICA_ID": "doomed",
+        "SYNC_CLOCK_START": emulator.sim.clock.now().isoformat(),
         "SYNC_LEASE_TTL_SECONDS": "4",
         "SYNC_LEASE_RENEW_SECONDS": "1",
         "LOG_LEVEL": "WARNING",
@@ -312,6 +316,7 @@ async def test_a_replica_killed_mid_sweep_is_taken_over_from_its_checkpoint(
                 replica_id="survivor",
                 lease_ttl=4.0,
                 lease_renew=1.0,
+                clock_start=emulator.sim.clock.now(),
             )
         )
         await survivor.start()
@@ -373,7 +378,7 @@ async def test_one_process_at_a_time_runs_a_given_backfill(
         in_range += tx["settled_at"] < "2025"
     sim.set_faults(slow_ms=20)
     since, until_day = date(2024, 1, 1), date(2024, 12, 31)
-    first, last, _ = backfill_range(since, until_day, datetime.now(UTC))
+    first, last, _ = backfill_range(since, until_day, START)
     name = backfill_lease("default", emulator.bank_account_id, first, last)
     # A process that died while running this backfill: its lease is still valid.
     pool = await create_pool(database_url, min_size=1, max_size=2)
@@ -385,7 +390,12 @@ async def test_one_process_at_a_time_runs_a_given_backfill(
 
     async def backfill(replica: str) -> BackfillReport:
         settings = make_settings(
-            emulator, per_page=10, backfill_window_days=90, replica_id=replica, **LEASES
+            emulator,
+            per_page=10,
+            backfill_window_days=90,
+            replica_id=replica,
+            clock_start=START,
+            **LEASES,
         )
         reports = await run_backfill(
             settings,

@@ -28,7 +28,15 @@ from qrecon.sync.bootstrap import SyncService, run_backfill
 from qrecon.sync.metrics import SyncMetrics
 from qrecon.sync.settings import SyncSettings
 
-from .helpers import add_transactions, latest_by_id, read_topic, ts, versions, wait_for
+from .helpers import (
+    add_transactions,
+    latest_by_id,
+    read_topic,
+    start_clocks,
+    ts,
+    versions,
+    wait_for,
+)
 
 
 async def test_a_restart_resumes_the_sweep_where_it_stopped(
@@ -38,13 +46,14 @@ async def test_a_restart_resumes_the_sweep_where_it_stopped(
     topics: Topics,
     database_url: str,
 ) -> None:
-    past = datetime.now(UTC) - timedelta(hours=1)
+    start = start_clocks(emulator)
+    past = start - timedelta(hours=1)
     for i in range(300):  # an hour ago, one per second: all before the first sweep's end
         emulator.sim.add_transaction(
             amount_cents=100 + i, side="credit", notify=False, at=past + timedelta(seconds=i)
         )
     emulator.sim.set_faults(slow_ms=40)
-    settings = make_settings(emulator, per_page=10, seen_consumer_enabled=False)
+    settings = make_settings(emulator, per_page=10, seen_consumer_enabled=False, clock_start=start)
     first = SyncService(settings)
     await first.start()
     state = first.connections["default"]
@@ -76,7 +85,11 @@ async def test_a_restart_resumes_the_sweep_where_it_stopped(
     assert published_before == worker.progress.published > 0
 
     emulator.sim.set_faults(slow_ms=0)
-    second = SyncService(make_settings(emulator, per_page=10, seen_consumer_enabled=False))
+    # Restarted later: its clock starts where Qonto's (the emulator's) is now.
+    later = emulator.sim.clock.now()
+    second = SyncService(
+        make_settings(emulator, per_page=10, seen_consumer_enabled=False, clock_start=later)
+    )
     await second.start()
     try:
         state2 = second.connections["default"]

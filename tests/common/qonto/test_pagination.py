@@ -230,3 +230,36 @@ async def test_other_endpoints(fake: FakeQonto, make_client: MakeClient) -> None
     await client.delete_webhook_subscription("s-1")
     with pytest.raises(ValueError):
         await client.create_webhook_subscription("https://x", ["v1/transactions"], secret="short")
+
+
+async def test_both_invoice_listings_turn_the_same_keywords_into_their_own_filters(
+    fake: FakeQonto, make_client: MakeClient
+) -> None:
+    """One listing serves both kinds: the named keywords become ``filter[...]`` (client
+    invoices a single ``filter[status]``, supplier invoices ``filter[status][]``), any other
+    keyword passes through unchanged, ``per_page`` pages."""
+
+    def route(request: httpx.Request) -> httpx.Response:
+        resource = request.url.path.rsplit("/", 1)[-1]
+        return json_response(200, {resource: [{"id": resource}], "meta": {"next_page": None}})
+
+    fake.script.extend([route] * 2)
+    client = make_client()
+    keywords = {
+        "status": ["paid", "unpaid"],
+        "created_at_to": "2025-04-30T00:00:00.000Z",
+        "updated_at_to": datetime(2025, 4, 30, 12, tzinfo=UTC),
+        "exclude_imported": True,
+    }
+    clients = [i["id"] async for i in client.iter_client_invoices(per_page=50, **keywords)]
+    suppliers = [i["id"] async for i in client.iter_supplier_invoices(per_page=50, **keywords)]
+    assert (clients, suppliers) == (["client_invoices"], ["supplier_invoices"])
+    first, second = (r.url.params for r in fake.requests)
+    assert first["filter[status]"] == "paid,unpaid"
+    assert second.get_list("filter[status][]") == ["paid", "unpaid"]
+    for params in (first, second):
+        assert params["filter[created_at_to]"] == "2025-04-30T00:00:00.000Z"
+        assert params["filter[updated_at_to]"] == "2025-04-30T12:00:00.000Z"
+        assert params["exclude_imported"] == "true"
+        assert params["per_page"] == "50"
+        assert "filter[created_at_from]" not in params

@@ -20,6 +20,9 @@ from qrecon.common.schemas import (
 # bank date held, not from today), on a whole minute.
 BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ISSUED = BASE.date() - timedelta(days=14)
+# When an event was observed, unless a test says otherwise: an hour after the base, never
+# the wall clock (a test does not depend on the day it runs).
+OBSERVED = BASE + timedelta(hours=1)
 
 
 def new_id() -> str:
@@ -56,14 +59,12 @@ def invoice(
 
 
 def invoice_event(inv: Invoice, *, at: datetime | None = None) -> InvoiceEvent:
-    return InvoiceEvent(
-        event_type="invoice.upsert", invoice=inv, observed_at=at or datetime.now(UTC)
-    )
+    return InvoiceEvent(event_type="invoice.upsert", invoice=inv, observed_at=at or OBSERVED)
 
 
 def cancel_event(invoice_id: str, *, at: datetime | None = None) -> InvoiceEvent:
     return InvoiceEvent(
-        event_type="invoice.cancel", invoice_id=invoice_id, observed_at=at or datetime.now(UTC)
+        event_type="invoice.cancel", invoice_id=invoice_id, observed_at=at or OBSERVED
     )
 
 
@@ -110,7 +111,7 @@ def tx_event(tx: QontoTransaction, *, observed_at: datetime | None = None) -> Tr
         event_id=new_id(),
         source="webhook",
         transaction=tx,
-        observed_at=observed_at or datetime.now(UTC),
+        observed_at=observed_at or OBSERVED,
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from qrecon.matcher.adapters.postgres import PgRepository
 from qrecon.matcher.app.service import MatcherService
 
 from .conftest import DEFAULT_ORG
+from .factories import OBSERVED
 
 
 def _webhook(**data: Any) -> str:
@@ -35,7 +35,7 @@ def _webhook(**data: Any) -> str:
 
 def _route(body: str | bytes) -> bytes:
     raw = body.encode() if isinstance(body, str) else body
-    return route_webhook(raw, connection_id="default", observed_at=datetime.now(UTC)).value
+    return route_webhook(raw, connection_id="default", observed_at=OBSERVED).value
 
 
 async def test_a_nul_in_a_label_reaches_postgresql_removed(service: MatcherService) -> None:

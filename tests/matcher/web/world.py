@@ -1,4 +1,5 @@
-"""Builders of invoices and bank lines for the desk's tests (explicit dates, no clock)."""
+"""Builders of invoices and bank lines for the desk's tests, in process and in the browser
+(``tests/browser`` imports them as ``tests.matcher.web.world``): explicit dates, no clock."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ISSUED = BASE.date() - timedelta(days=14)
 
 
-def invoice(number: str, amount_cents: int, *, counterparty: str) -> Invoice:
+def invoice(number: str, amount_cents: int, counterparty: str) -> Invoice:
     return Invoice.model_validate(
         {
             "id": f"inv-{number}",
@@ -41,7 +42,7 @@ def invoice_event(inv: Invoice) -> InvoiceEvent:
 
 
 def transaction(
-    amount_cents: int, *, counterparty: str, days: int = 0, **extra: Any
+    amount_cents: int, counterparty: str, *, days: int = 0, **extra: Any
 ) -> QontoTransaction:
     at = BASE + timedelta(days=days)
     data: dict[str, Any] = {

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from qrecon.sync.adapters.events import handle_event
@@ -31,3 +33,23 @@ async def test_only_consent_revocations_are_handed_over() -> None:
     ]
     assert metrics.revocations.labels("revoked")._value.get() == 1
     assert metrics.revocations.labels("invalid")._value.get() == 1
+
+
+async def test_a_revocation_without_a_readable_date_is_dated_by_syncs_clock() -> None:
+    arrived = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    seen: list[ConsentRevocation] = []
+
+    async def on_revocation(revocation: ConsentRevocation) -> list[str]:
+        seen.append(revocation)
+        return ["acme"]
+
+    envelope = json.loads(DOCUMENTED.read_bytes())
+    envelope["data"]["revoked_at"] = "yesterday"
+    await handle_event(
+        json.dumps(envelope).encode(),
+        {"event-type": "v1/consent-revocations"},
+        on_revocation=on_revocation,
+        metrics=SyncMetrics(),
+        clock=lambda: arrived,
+    )
+    assert [r.revoked_at for r in seen] == [arrived]

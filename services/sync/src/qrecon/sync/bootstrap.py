@@ -29,10 +29,10 @@ from qrecon.common.http_server import bounded, uvicorn_options
 from qrecon.common.kafka import kafka_security, make_broker, security_options
 from qrecon.common.logging import get_logger
 from qrecon.common.qonto import RateLimiter, RetryPolicy
-from qrecon.common.timeutil import utcnow
 from qrecon.common.topic_admin import require_topics
 from qrecon.sync.adapters import console as console_adapter
 from qrecon.sync.adapters import qonto as qonto_adapter
+from qrecon.sync.adapters.clock import sync_clock
 from qrecon.sync.adapters.events import register_events_consumer
 from qrecon.sync.adapters.http import create_app
 from qrecon.sync.adapters.leases import LeaseStore
@@ -52,6 +52,15 @@ from qrecon.sync.settings import PRODUCER_TUNING, SyncSettings
 log = get_logger(__name__)
 
 
+def warn_if_clock_not_real(settings: SyncSettings) -> None:
+    if settings.clock_start is not None:
+        log.warning(
+            "clock_not_real",
+            clock_start=settings.clock_start.isoformat(),
+            hint="SYNC_CLOCK_START is for tests, demos and replays only: unset it in production",
+        )
+
+
 class SyncService:
     """``qonto-sync run`` without its HTTP server: ``start()``, then ``stop()`` (graceful)."""
 
@@ -60,14 +69,14 @@ class SyncService:
         settings: SyncSettings,
         *,
         metrics: SyncMetrics | None = None,
-        clock: Clock = utcnow,
+        clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or SyncMetrics()
-        self.clock = clock
+        self.clock = clock or sync_clock(settings.clock_start)
         self.retry = retry
         self.limiter = limiter
         self.rng = rng or random.Random()
@@ -82,6 +91,7 @@ class SyncService:
 
     async def start(self) -> None:
         s = self.settings
+        warn_if_clock_not_real(s)
         # Topics are provisioned, never auto-created: stop here, naming the missing ones.
         await require_topics(s.kafka_bootstrap_servers, s.required_topics(), **security_options(s))
         self.pool = await create_pool(s.database_url.get_secret_value(), min_size=1, max_size=10)
@@ -113,6 +123,7 @@ class SyncService:
                 group_id=s.events_consumer_group,
                 on_revocation=self._on_revocation,
                 metrics=self.metrics,
+                clock=self.clock,
             )
         await self.broker.start()
         limiter = self.limiter or qonto_adapter.make_limiter(s)
@@ -284,6 +295,8 @@ async def run_backfill(
 ) -> list[BackfillReport]:
     """Backfill every account of the chosen connection(s), with a rich progress bar."""
     console = console or Console(stderr=True)
+    warn_if_clock_not_real(settings)
+    clock = sync_clock(settings.clock_start)
     metrics = SyncMetrics()
     pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=4)
     reports: list[BackfillReport] = []
@@ -343,6 +356,7 @@ async def run_backfill(
                             progress=console_adapter.RichBackfillProgress(progress),
                             restart=restart,
                             stop=stop,
+                            clock=clock,
                         )
         finally:
             await broker.stop()

@@ -181,6 +181,12 @@ class SyncSettings(ServiceSettings, QontoSettings):
     invoices_enabled: bool = Field(False, validation_alias="SYNC_INVOICES_ENABLED")
     invoices_interval: float = Field(300.0, gt=0, validation_alias="SYNC_INVOICES_INTERVAL_SECONDS")
 
+    # For tests, demos and replays only (never in production): sync's clock starts at this
+    # aware ISO instant (naive is UTC) and advances with real elapsed time from there; the
+    # sweeps' ends, an open backfill's end and revocations' arrival read it. Unset: the
+    # wall clock. A warning is logged at start when it is set.
+    clock_start: datetime | None = Field(None, validation_alias="SYNC_CLOCK_START")
+
     # Backfill
     backfill_window_days: float = Field(31.0, gt=0, validation_alias="SYNC_BACKFILL_WINDOW_DAYS")
 
@@ -201,6 +207,11 @@ class SyncSettings(ServiceSettings, QontoSettings):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return max(ensure_aware(value), QONTO_EPOCH)
+
+    @field_validator("clock_start")
+    @classmethod
+    def _aware_start(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else ensure_aware(value)
 
     @field_validator("rate_limits")
     @classmethod

@@ -67,65 +67,48 @@ def invoice_filters(
     return params
 
 
+#: The keywords of an invoice listing that become Qonto's filters (``invoice_filters``).
+INVOICE_FILTERS = (
+    "status",
+    "created_at_from",
+    "created_at_to",
+    "updated_at_from",
+    "updated_at_to",
+    "sort_by",
+)
+
+
 class InvoicesApi(QontoLister):
     """Client and supplier invoices (lists of raw objects), filtered as documented.
 
-    ``status``, ``created_at_from``/``_to``, ``updated_at_from``/``_to`` and ``sort_by``
-    become Qonto's ``filter[...]`` parameters (see ``invoice_filters``); any other keyword
-    passes through as a query parameter unchanged (lists become ``key[]``).
+    ``status`` (a value or several), ``created_at_from``/``_to``, ``updated_at_from``/``_to``
+    (datetimes or ISO strings) and ``sort_by`` become Qonto's ``filter[...]`` parameters
+    (see ``invoice_filters``); any other keyword passes through as a query parameter
+    unchanged (lists become ``key[]``).
     """
 
     def iter_client_invoices(
-        self,
-        *,
-        status: str | Sequence[str] | None = None,
-        created_at_from: Timestamp | None = None,
-        created_at_to: Timestamp | None = None,
-        updated_at_from: Timestamp | None = None,
-        updated_at_to: Timestamp | None = None,
-        sort_by: str | None = None,
-        per_page: int = 100,
-        **extra: Any,
+        self, *, per_page: int = 100, **filters: Any
     ) -> AsyncIterator[dict[str, Any]]:
-        """``GET /v2/client_invoices`` (scope ``client_invoices.read``)."""
-        params = invoice_filters(
-            status=status,
-            status_as_list=False,
-            created_at_from=created_at_from,
-            created_at_to=created_at_to,
-            updated_at_from=updated_at_from,
-            updated_at_to=updated_at_to,
-            sort_by=sort_by,
-        )
-        return self.iter_items(
-            "/v2/client_invoices", "client_invoices", {**extra, **params}, per_page=per_page
-        )
+        """``GET /v2/client_invoices`` (scope ``client_invoices.read``; ``filter[status]``)."""
+        return self._iter_invoices("client_invoices", filters, False, per_page)
 
     def iter_supplier_invoices(
-        self,
-        *,
-        status: str | Sequence[str] | None = None,
-        created_at_from: Timestamp | None = None,
-        created_at_to: Timestamp | None = None,
-        updated_at_from: Timestamp | None = None,
-        updated_at_to: Timestamp | None = None,
-        sort_by: str | None = None,
-        per_page: int = 100,
-        **extra: Any,
+        self, *, per_page: int = 100, **filters: Any
     ) -> AsyncIterator[dict[str, Any]]:
-        """``GET /v2/supplier_invoices`` (scope ``supplier_invoice.read``)."""
+        """``GET /v2/supplier_invoices`` (scope ``supplier_invoice.read``;
+        ``filter[status][]``)."""
+        return self._iter_invoices("supplier_invoices", filters, True, per_page)
+
+    def _iter_invoices(
+        self, resource: str, keywords: dict[str, Any], status_as_list: bool, per_page: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        extra = {k: v for k, v in keywords.items() if k not in INVOICE_FILTERS}
+        named = {k: v for k, v in keywords.items() if k in INVOICE_FILTERS}
         params = invoice_filters(
-            status=status,
-            status_as_list=True,
-            created_at_from=created_at_from,
-            created_at_to=created_at_to,
-            updated_at_from=updated_at_from,
-            updated_at_to=updated_at_to,
-            sort_by=sort_by,
+            status=named.pop("status", None), status_as_list=status_as_list, **named
         )
-        return self.iter_items(
-            "/v2/supplier_invoices", "supplier_invoices", {**extra, **params}, per_page=per_page
-        )
+        return self.iter_items(f"/v2/{resource}", resource, {**extra, **params}, per_page=per_page)
 
 
 class WebhookSubscriptionsApi(QontoLister):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 Role = Literal["reviewer", "viewer"]
 ROLES: tuple[Role, ...] = ("reviewer", "viewer")
@@ -182,42 +182,3 @@ class PasswordHasher(Protocol):
     def hash(self, password: str) -> str: ...
     def verify(self, password_hash: str, password: str) -> bool: ...
     def needs_rehash(self, password_hash: str) -> bool: ...
-
-
-class Decider(Protocol):
-    """The review use cases the desk calls (:class:`.service.MatcherService`)."""
-
-    async def confirm(
-        self,
-        transaction_id: str,
-        *,
-        expected_seq: int | None = None,
-        actor: str | None = None,
-        organization: str | None = None,
-    ) -> Any: ...
-    async def reject(
-        self,
-        transaction_id: str,
-        invoice_ids: list[str] | None = None,
-        *,
-        expected_seq: int | None = None,
-        actor: str | None = None,
-        organization: str | None = None,
-    ) -> Any: ...
-    async def match_manually(
-        self,
-        transaction_id: str,
-        allocations: dict[str, int],
-        *,
-        expected_seq: int | None = None,
-        actor: str | None = None,
-        organization: str | None = None,
-    ) -> Any: ...
-    async def undo(
-        self,
-        transaction_id: str,
-        *,
-        expected_seq: int | None = None,
-        actor: str | None = None,
-        organization: str | None = None,
-    ) -> Any: ...

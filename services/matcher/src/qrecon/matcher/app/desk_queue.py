@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from qrecon.matcher.app.desk_ports import (
-    Decider,
     DeskStore,
     InvoiceHit,
     QueueCounts,
@@ -18,6 +17,7 @@ from qrecon.matcher.app.desk_ports import (
     QueueRow,
 )
 from qrecon.matcher.app.errors import Conflict, NotFound, ServiceError
+from qrecon.matcher.app.ports import Decider
 from qrecon.matcher.app.queries import Queries, TransactionView
 
 MAX_BULK = 500

@@ -14,6 +14,8 @@ of ``tests/matcher/app`` swap in fakes held in memory.
   the unit of work commits (the PostgreSQL adapter writes an outbox row in the same
   transaction; a relay publishes it to Kafka).
 * :class:`Engine` (the matching engine of ``qrecon.matcher.core``) and :class:`Clock`.
+* :class:`Decider`: the four review decisions (confirm, reject, match manually, undo) as
+  the review desk calls them.
 """
 
 from __future__ import annotations
@@ -333,3 +335,44 @@ class Clock(Protocol):
     """Wall-clock time (``decided_at``, latency metrics): aware UTC."""
 
     def __call__(self) -> datetime: ...
+
+
+class Decider(Protocol):
+    """The four review decisions, by organisation (:class:`.service.MatcherService`
+    implements them on :class:`.reviews.Reviews`); the review desk calls them
+    (``desk_queue``, ``adapters/web``) with the person's name as actor."""
+
+    async def confirm(
+        self,
+        transaction_id: str,
+        *,
+        expected_seq: int | None = None,
+        actor: str | None = None,
+        organization: str | None = None,
+    ) -> MatchResult: ...
+    async def reject(
+        self,
+        transaction_id: str,
+        invoice_ids: list[str] | None = None,
+        *,
+        expected_seq: int | None = None,
+        actor: str | None = None,
+        organization: str | None = None,
+    ) -> MatchResult: ...
+    async def match_manually(
+        self,
+        transaction_id: str,
+        allocations: dict[str, int],
+        *,
+        expected_seq: int | None = None,
+        actor: str | None = None,
+        organization: str | None = None,
+    ) -> MatchResult: ...
+    async def undo(
+        self,
+        transaction_id: str,
+        *,
+        expected_seq: int | None = None,
+        actor: str | None = None,
+        organization: str | None = None,
+    ) -> MatchResult: ...

@@ -18,6 +18,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from qrecon.common.logging import get_logger
 from qrecon.common.timeutil import utcnow
+from qrecon.sync.app.ports import Clock
 from qrecon.sync.core.revocation import (
     CONSENT_REVOCATIONS,
     ConsentRevocation,
@@ -41,7 +42,12 @@ def _header(headers: Any, name: str) -> str | None:
 
 
 async def handle_event(
-    body: bytes, headers: Any, *, on_revocation: OnRevocation, metrics: SyncMetrics
+    body: bytes,
+    headers: Any,
+    *,
+    on_revocation: OnRevocation,
+    metrics: SyncMetrics,
+    clock: Clock = utcnow,
 ) -> None:
     """One record of ``qonto.events.v1``."""
     if _header(headers, HEADER_EVENT_TYPE) != CONSENT_REVOCATIONS:
@@ -51,7 +57,7 @@ async def handle_event(
     except ValueError:
         envelope = None
     revocation = parse_consent_revocation(
-        envelope, connection_id=_header(headers, HEADER_CONNECTION_ID), received_at=utcnow()
+        envelope, connection_id=_header(headers, HEADER_CONNECTION_ID), received_at=clock()
     )
     if revocation is None:
         metrics.revocations.labels("invalid").inc()
@@ -68,6 +74,7 @@ def register_events_consumer(
     group_id: str,
     on_revocation: OnRevocation,
     metrics: SyncMetrics,
+    clock: Clock = utcnow,
 ) -> None:
     """Subscribe (before ``broker.start()``)."""
 
@@ -75,7 +82,11 @@ def register_events_consumer(
     async def qonto_events(message: KafkaMessage) -> None:
         try:
             await handle_event(
-                message.body, message.headers, on_revocation=on_revocation, metrics=metrics
+                message.body,
+                message.headers,
+                on_revocation=on_revocation,
+                metrics=metrics,
+                clock=clock,
             )
         except Exception as exc:
             # Not committed: it comes again. Pause so a PostgreSQL outage is no hot loop.

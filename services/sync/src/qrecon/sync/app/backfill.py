@@ -149,83 +149,55 @@ async def backfill_connection(
     progress: BackfillProgress,
     restart: bool = False,
     stop: asyncio.Event | None = None,
+    clock: Clock = utcnow,
 ) -> list[BackfillReport]:
     """Backfill every account of one connection, one after the other, each under its lease
     (waiting for another process that runs the same backfill). Its requests draw from the
-    shared rate budget at ``Priority.BACKFILL``: behind every live gap-fill."""
+    shared rate budget at ``Priority.BACKFILL``: behind every live gap-fill. An open range
+    (``until`` None) ends at ``clock()``."""
     with request_priority(Priority.BACKFILL):
-        return await _backfill_connection(
-            client,
-            connection,
-            store=store,
-            sink=sink,
-            leases=leases,
-            metrics=metrics,
-            since=since,
-            until=until,
-            settings=settings,
-            progress=progress,
-            restart=restart,
-            stop=stop,
+        organization = await client.get_organization()
+        org_id = organization.get("id") or connection.organization_id
+        accounts = list(connection.bank_account_ids or []) or await discover_bank_accounts(
+            client, organization
         )
-
-
-async def _backfill_connection(
-    client: QontoApi,
-    connection: Connection,
-    *,
-    store: Store,
-    sink: Publisher,
-    leases: Leases,
-    metrics: SyncMetrics,
-    since: date,
-    until: date | None,
-    settings: BackfillSettings,
-    progress: BackfillProgress,
-    restart: bool = False,
-    stop: asyncio.Event | None = None,
-) -> list[BackfillReport]:
-    organization = await client.get_organization()
-    org_id = organization.get("id") or connection.organization_id
-    accounts = list(connection.bank_account_ids or []) or await discover_bank_accounts(
-        client, organization
-    )
-    if not accounts:
-        log.warning("backfill_no_bank_account", connection_id=connection.id)
-    reports: list[BackfillReport] = []
-    for account_id in accounts:
-        tracker = progress.track(f"{connection.id}/{account_id[:8]}")
-        start, end, _ = backfill_range(since, until, utcnow())
-        name = backfill_lease(connection.id, account_id, start, None if until is None else end)
-        async with hold_lease(
-            leases,
-            name,
-            owner=settings.effective_replica_id,
-            ttl=settings.lease_ttl,
-            renew_every=settings.lease_renew_interval,
-            stop=stop,
-            on_wait=tracker.waiting,
-        ) as held:
-            if held is None:  # stopped while another process ran it
-                reports.append(BackfillReport(connection.id, account_id, start, end))
-                continue
-            report = await backfill_account(
-                client,
-                store=store,
-                sink=sink,
-                metrics=metrics,
-                connection_id=connection.id,
-                bank_account_id=account_id,
-                organization_id=str(org_id) if org_id else None,
-                since=since,
-                until=until,
-                settings=settings,
-                stop=held.halt,
-                restart=restart,
-                on_progress=tracker.update,
-                fence=held.fence,
-            )
-            report.waited_for = held.waited_for
-            report.lease_lost = report.lease_lost or held.lost
-            reports.append(report)
-    return reports
+        if not accounts:
+            log.warning("backfill_no_bank_account", connection_id=connection.id)
+        reports: list[BackfillReport] = []
+        for account_id in accounts:
+            tracker = progress.track(f"{connection.id}/{account_id[:8]}")
+            start, end, _ = backfill_range(since, until, clock())
+            name = backfill_lease(connection.id, account_id, start, None if until is None else end)
+            async with hold_lease(
+                leases,
+                name,
+                owner=settings.effective_replica_id,
+                ttl=settings.lease_ttl,
+                renew_every=settings.lease_renew_interval,
+                stop=stop,
+                on_wait=tracker.waiting,
+            ) as held:
+                if held is None:  # stopped while another process ran it
+                    reports.append(BackfillReport(connection.id, account_id, start, end))
+                    continue
+                report = await backfill_account(
+                    client,
+                    store=store,
+                    sink=sink,
+                    metrics=metrics,
+                    connection_id=connection.id,
+                    bank_account_id=account_id,
+                    organization_id=str(org_id) if org_id else None,
+                    since=since,
+                    until=until,
+                    settings=settings,
+                    stop=held.halt,
+                    restart=restart,
+                    on_progress=tracker.update,
+                    clock=clock,
+                    fence=held.fence,
+                )
+                report.waited_for = held.waited_for
+                report.lease_lost = report.lease_lost or held.lost
+                reports.append(report)
+        return reports

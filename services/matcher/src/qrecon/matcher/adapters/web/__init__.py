@@ -23,8 +23,9 @@ from qrecon.matcher.adapters.web.i18n import (
 )
 from qrecon.matcher.adapters.web.security import LANG_COOKIE
 from qrecon.matcher.app.desk_people import People
-from qrecon.matcher.app.desk_ports import Decider, SessionRecord
+from qrecon.matcher.app.desk_ports import SessionRecord
 from qrecon.matcher.app.desk_queue import BulkConfirm, DeskQueries
+from qrecon.matcher.app.ports import Decider
 
 # What every page of the desk answers with: its own scripts and styles only, never framed.
 SECURITY_HEADERS = {
