@@ -9,11 +9,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
+import hypothesis
 import pytest
 
 from qrecon.common import testing
 from qrecon.common.db import create_pool
 from qrecon.common.topics import Topics
+
+# Property tests are deterministic (the same examples on every run: no luck) and have no
+# per-example deadline (a shared 2-core machine is slow at times, never wrong).
+hypothesis.settings.register_profile(
+    "qrecon", derandomize=True, database=None, deadline=None, print_blob=True
+)
+hypothesis.settings.load_profile("qrecon")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
