@@ -194,6 +194,10 @@ MatchStatus = Literal["auto_matched", "suggested", "unmatched", "reverted"]
 
 
 class Allocation(BaseModel):
+    """Part of a payment applied to one invoice. ``amount_cents`` is in the invoice's
+    currency: a payment abroad (``local_amount``/``local_currency`` in Qonto) settles a
+    foreign-currency invoice in that currency, never in the account's euros."""
+
     model_config = ConfigDict(extra="allow")
 
     invoice_id: str
