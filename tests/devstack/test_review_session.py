@@ -31,6 +31,13 @@ def test_a_suggestion_with_the_right_invoices_but_not_all_of_them_is_matched_by_
 
 def test_a_suggestion_with_the_right_invoice_at_the_wrong_amount_is_matched_by_hand() -> None:
     assert next_step(_p("suggested", {"inv-1": 11000}), TRUTH) == Step("match", allocations=TRUTH)
+    # more than a bank fee over what was received: the invoice was not paid in full
+    assert next_step(_p("suggested", {"inv-1": 15001}), TRUTH) == Step("match", allocations=TRUTH)
+
+
+def test_a_suggestion_settling_the_invoice_of_a_payment_short_by_a_fee_is_confirmed() -> None:
+    # 120,00 received for a 125,00 invoice: the engine settles it, 5,00 of fee in residual
+    assert next_step(_p("suggested", {"inv-1": 12500}), TRUTH) == Step("confirm")
 
 
 def test_a_suggestion_for_a_payment_of_no_invoice_is_rejected() -> None:

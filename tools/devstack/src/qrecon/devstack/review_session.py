@@ -7,8 +7,11 @@ backtest`` then compares the engine's decisions with them.
 
 The reviewer, per transaction, oldest first:
 
-* a suggestion that allocates exactly what the payment paid (same invoices, same
-  amounts) is **confirmed**;
+* a suggestion that allocates what the payment paid is **confirmed**: the same invoices
+  for the same amounts, or for a little more when the payment fell short by a deducted
+  bank fee (at most ``fee_tolerance_cents`` in all: the engine settles the invoice and
+  records the shortfall as a negative residual, as the emulator marks such an invoice
+  paid while its ground truth records the amount received);
 * a suggestion naming an invoice the payment did not pay has those pairs **rejected**
   (never proposed again); the engine decides again and the reviewer looks again;
 * a suggestion that names only right invoices but not all of them, or the wrong amounts,
@@ -64,13 +67,34 @@ class DeskRefused(Exception):
         self.code = code
 
 
-def next_step(proposal: Proposal, truth: Mapping[str, int], *, last: bool = False) -> Step:
+FEE_TOLERANCE_CENTS = 3000  # the engine's EngineConfig.fee_tolerance_cents
+
+
+def agrees(proposed: Mapping[str, int], truth: Mapping[str, int], fee_tolerance_cents: int) -> bool:
+    """Does an allocation settle what the payment paid: the same invoices, each for at
+    least the amount received, at most ``fee_tolerance_cents`` more in all (a fee)?"""
+    if not proposed or set(proposed) != set(truth):
+        return False
+    if any(abs(proposed[i]) < abs(truth[i]) for i in truth):
+        return False
+    return sum(abs(a) for a in proposed.values()) - sum(abs(a) for a in truth.values()) <= (
+        fee_tolerance_cents
+    )
+
+
+def next_step(
+    proposal: Proposal,
+    truth: Mapping[str, int],
+    *,
+    last: bool = False,
+    fee_tolerance_cents: int = FEE_TOLERANCE_CENTS,
+) -> Step:
     """What a careful reviewer does with ``proposal`` knowing what the payment ``truth``
     paid (invoice id -> cents; empty: no invoice). ``last``: no more rejecting, the
     reviewer matches the truth by hand."""
     proposed = dict(proposal.allocations)
     if proposal.status == "suggested":
-        if proposed and proposed == dict(truth):
+        if agrees(proposed, truth, fee_tolerance_cents):
             return Step("confirm")
         wrong = tuple(sorted(set(proposed) - set(truth)))
         if wrong and not (last and truth):
@@ -146,7 +170,7 @@ async def _take(desk: Desk, tx_id: str, step: Step, seq: int) -> None:
 
 
 def _outcome(first: str, final: Proposal, truth: Mapping[str, int]) -> str:
-    right = bool(truth) and dict(final.allocations) == dict(truth) and final.status != "suggested"
+    right = final.status != "suggested" and agrees(final.allocations, truth, FEE_TOLERANCE_CENTS)
     if right:
         return f"{first} -> reconciled"
     if not truth and not final.allocations:
