@@ -124,6 +124,7 @@ def render(
     end = options.start + timedelta(days=30)
     acc = accuracy(result)
     statuses = result.observation.statuses()
+    untouched = int(report["would_auto_match"]) - int(report["overall"]["auto"])
     lines = [
         "# Back-test on the demo's month, after a scripted review session",
         "",
@@ -132,6 +133,10 @@ def render(
         " transaction reviewed through the review API by a careful reviewer who knows the"
         " emulator's ground truth (`qrecon.devstack.review_session`), then"
         " `qonto-matcher backtest --organization " + organization + "`.",
+        "",
+        f"Reproduce: `scripts/backtest-demo.sh --start {options.start.isoformat()}"
+        f" --seed {options.seed} --size {options.size}` (or `make backtest-demo` for the 30"
+        " days that end today).",
         "",
         "## The month",
         "",
@@ -153,7 +158,14 @@ def render(
         "## Back-test",
         "",
         f"{report['transactions']} transactions replayed; the engine would auto-match"
-        f" {report['would_auto_match']}.",
+        f" {report['would_auto_match']}, {untouched} of them on lines no reviewer decided"
+        " (nothing to reconcile by the ground truth).",
+        "",
+        "*reviewed*: transactions a reviewer decided carrying the reason; *with truth*: of"
+        " them, confirmed or matched by hand; *auto*: the engine would auto-match them;"
+        " *precision*: right auto-matches / auto; *coverage*: right auto-matches / with"
+        " truth; *suggested*, *suggestion ok*: the engine would only suggest, and rightly"
+        " (`qrecon.matcher.core.backtest`).",
         "",
         "| reason | reviewed | with truth | auto | precision | coverage | suggested |"
         " suggestion ok |",
