@@ -123,9 +123,16 @@ def test_the_margin_decides_how_near_another_customer_must_be_to_make_a_name_amb
 
 # ---------------------------------------------------------------------- IBAN, lesson
 def test_an_iban_already_on_another_customers_invoices_is_not_learnt(book: InvoiceBook) -> None:
-    assert judge_iban(book, IBAN_MARTIN, DUPONT).why == "other_customer"
-    assert judge_iban(book, IBAN_DUPONT, DUPONT).learn
-    assert judge_iban(book, IBAN_MULLER, DUPONT).learn
+    assert judge_iban(book, None, IBAN_MARTIN, DUPONT).why == "other_customer"
+    assert judge_iban(book, None, IBAN_DUPONT, DUPONT).learn
+    assert judge_iban(book, None, IBAN_MULLER, DUPONT).learn
+
+
+def test_an_iban_taught_for_another_customer_is_not_learnt(book: InvoiceBook) -> None:
+    knowledge = Knowledge()
+    knowledge.add_alias(None, IBAN_MULLER, "Garage Petit")
+    assert judge_iban(book, knowledge, IBAN_MULLER, DUPONT).why == "other_customer"
+    assert judge_iban(book, knowledge, IBAN_MULLER, "Garage Petit").learn
 
 
 def test_a_lesson_records_the_specific_name_and_the_iban(book: InvoiceBook) -> None:

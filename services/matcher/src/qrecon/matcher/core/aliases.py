@@ -34,7 +34,8 @@ is *specific to this customer* (:func:`judge_name`):
   when it is unlike it (a parent company, a tenant's manager: the reviewer's word only).
 
 An IBAN (already validated by the engine's reading) is learnt unless invoices of another
-customer carry it (``other_customer``: a shared account, a factor). A decision whose
+customer carry it or it was taught for another customer (``other_customer``: a shared
+account, a factor). A decision whose
 invoices belong to several customers teaches nothing (``several_customers``): neither
 the name nor the account is specific to one of them.
 """
@@ -170,10 +171,14 @@ def judge_name(
     return Verdict("fuzzy" if score >= rules.min_score else "payer", score)
 
 
-def judge_iban(book: InvoiceBook, iban: str, customer: str) -> Verdict:
-    """May the (validated) payer IBAN become an alias of ``customer``?"""
+def judge_iban(book: InvoiceBook, knowledge: Knowledge | None, iban: str, customer: str) -> Verdict:
+    """May the (validated) payer IBAN become an alias of ``customer``? Not when another
+    customer's invoices carry it or it was taught for another customer (a shared account:
+    a group's treasury, a factor, an accountant paying for several clients)."""
     target = name_key(customer)
     if any(name_key(party) != target for party in book.parties_by_iban(iban)):
+        return Verdict("other_customer")
+    if knowledge is not None and set(knowledge.aliases((), iban)) - {target}:
         return Verdict("other_customer")
     return Verdict("iban", 100.0)
 
@@ -207,7 +212,7 @@ def lesson(
             out.not_learnt[observed_name] = verdict.why
     iban = normalise_iban(observed_iban) or ""
     if iban:
-        verdict = judge_iban(book, iban, customer)
+        verdict = judge_iban(book, knowledge, iban, customer)
         if not verdict.learn:
             out.not_learnt[observed_iban] = verdict.why
             iban = ""
