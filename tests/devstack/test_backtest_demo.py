@@ -76,12 +76,12 @@ DURAND = _invoice("FAC-2026-0800", 7700, "Plomberie Durand")
 
 # ---------------------------------------------------------------------- truth, report
 def _run_result() -> RunResult:
-    truth = [
+    truth: list[dict[str, Any]] = [
         {"id": "tx-2", "status": "completed", "settled_at": "2026-11-05T10:00:00Z"},
         {"id": "tx-1", "status": "completed", "settled_at": "2026-11-04T10:00:00Z"},
         {"id": "tx-3", "status": "declined", "settled_at": None},
     ]
-    allocations = {
+    allocations: dict[str, dict[str, Any]] = {
         "tx-1": {"allocations": [{"invoice_id": "inv-1", "amount_cents": 500}]},
         "tx-2": {"allocations": []},
         "tx-3": {"allocations": [{"invoice_id": "inv-2", "amount_cents": 100}]},
