@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from qrecon.common.db import create_pool
 from qrecon.common.schemas import Invoice, InvoiceEvent, QontoTransaction, TransactionEvent
 from qrecon.common.topics import Topics
-from qrecon.devstack.backtest_demo import HttpDesk, render, truths_of
+from qrecon.devstack.backtest_demo import HttpDesk, render, truths_of, what_was_taught
 from qrecon.devstack.observe import Observation
 from qrecon.devstack.review_session import SessionTally, review
 from qrecon.devstack.run import PlayOptions, RunResult
@@ -125,7 +125,9 @@ def test_the_report_states_the_month_the_session_and_the_back_test() -> None:
     }
     options = PlayOptions(start=date(2026, 11, 2))
 
-    text = render(options, _run_result(), tally, report, ORG)
+    taught = {"names": 3, "ibans": 2, "not_learnt": {"ambiguous": 1}}
+
+    text = render(options, _run_result(), tally, report, ORG, taught)
 
     assert "business days 2026-11-02 to 2026-12-02 (seed 7" in text
     assert "- decisions: confirm 1" in text
@@ -133,6 +135,7 @@ def test_the_report_states_the_month_the_session_and_the_back_test() -> None:
     assert "| counterparty.iban | 1 | 1 | 1 | 100.00% | 100.00% | 0 | 0 |" in text
     assert "| [0.990, 0.999) | 1 | 0.990 | 1.000 |" in text
     assert "--organization org-demo" in text
+    assert "3 payer names, 2 IBANs; not learnt: ambiguous 1" in text
 
 
 # ---------------------------------------------------------------------- the review API
@@ -178,7 +181,7 @@ async def client(shadow: MatcherService) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_a_session_through_the_review_api_leaves_the_reviewers_decisions(
-    shadow: MatcherService, client: httpx.AsyncClient, pool: asyncpg.Pool
+    shadow: MatcherService, client: httpx.AsyncClient, pool: asyncpg.Pool, database_url: str
 ) -> None:
     for inv in (GARAGE_1, GARAGE_2, MARTIN, DURAND):
         await shadow.handle_invoice_event(
@@ -222,3 +225,6 @@ async def test_a_session_through_the_review_api_leaves_the_reviewers_decisions(
         ("tx-martin", "confirm"),
         ("tx-durand", "match"),
     ]
+    # "M DURAND" is like "Plomberie Durand" and no one else: learnt; the others paid under
+    # their customer's own name, which teaches nothing new.
+    assert await what_was_taught(database_url, ORG) == {"names": 1, "ibans": 0, "not_learnt": {}}

@@ -105,6 +105,34 @@ def run_backtest(stack: Stack, organization: str) -> dict[str, Any]:
     return data
 
 
+async def what_was_taught(database_url: str, organization: str) -> dict[str, Any]:
+    """The aliases the session's decisions taught (names, IBANs) and, of the payer names
+    and IBANs not learnt, why (``core.aliases``; the decisions' ``not_learnt``)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE observed_counterparty <> '') AS names,"
+            " count(*) FILTER (WHERE observed_iban <> '') AS ibans"
+            " FROM matcher_aliases WHERE organization_id = $1",
+            organization,
+        )
+        refused = await conn.fetch(
+            "SELECT why.value AS why, count(*) AS n FROM matcher_decisions,"
+            " jsonb_each_text(payload -> 'not_learnt') AS why"
+            " WHERE organization_id = $1 AND undone_at IS NULL GROUP BY why.value",
+            organization,
+        )
+    finally:
+        await conn.close()
+    return {
+        "names": int(row["names"]) if row else 0,
+        "ibans": int(row["ibans"]) if row else 0,
+        "not_learnt": {r["why"]: int(r["n"]) for r in refused},
+    }
+
+
 def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
@@ -119,6 +147,7 @@ def render(
     tally: SessionTally,
     report: dict[str, Any],
     organization: str,
+    taught: Mapping[str, Any] | None = None,
 ) -> str:
     """The Markdown report of a run."""
     end = options.start + timedelta(days=30)
@@ -154,6 +183,13 @@ def render(
         f"- decisions: {_counts(tally.decisions)}",
         f"- outcomes: {_counts(tally.outcomes)}",
         f"- refused by the API: {_counts(tally.refused)}",
+    ]
+    if taught is not None:
+        lines.append(
+            f"- aliases taught (`core.aliases`): {taught['names']} payer names,"
+            f" {taught['ibans']} IBANs; not learnt: {_counts(taught['not_learnt'])}"
+        )
+    lines += [
         "",
         "## Back-test",
         "",
@@ -232,10 +268,11 @@ async def run_backtest_demo(
         ) as client:
             tally = await review(HttpDesk(client), truths, order)
         print(f"backtest-demo: session done {tally.as_dict()}; running the back-test …")
+        taught = await what_was_taught(config.database_url, organization)
         report = await asyncio.to_thread(run_backtest, stack, organization)
     finally:
         await asyncio.to_thread(stack.stop_all)
-    text = render(options, result, tally, report, organization)
+    text = render(options, result, tally, report, organization, taught)
     await asyncio.to_thread(_write, out, text)
     print(f"backtest-demo: wrote {out} ({time.monotonic() - started:.0f} s)")
     return 0 if result.settled else 1
