@@ -5,10 +5,11 @@
 SHELL := /bin/bash
 UV = $(shell scripts/ensure-uv.sh)
 
-.PHONY: help test test-fast lint typecheck fmt bench demo up down infra-up infra-down clean
+.PHONY: help test test-fast lint typecheck fmt bench demo backtest-demo up down infra-up infra-down clean
 
 help:
 	@echo "make demo      - run the whole system on a simulated month of Qonto activity"
+	@echo "make backtest-demo - the demo's month in shadow mode, a scripted review, the back-test"
 	@echo "make test      - the whole test suite against real Kafka and PostgreSQL"
 	@echo "make bench     - every benchmark; writes bench/results.json and BENCHMARKS.md"
 	@echo "make up/down   - start/stop Kafka, PostgreSQL, the emulator and the services"
@@ -34,6 +35,9 @@ bench:
 
 demo:
 	scripts/demo.sh
+
+backtest-demo:
+	scripts/backtest-demo.sh
 
 up:
 	scripts/stack.sh up

@@ -4,6 +4,8 @@ qrecon-stack demo [--seed N] [--month-seconds S] [--keep-running]
 qrecon-stack up        start the emulator and the three services, leave them running
 qrecon-stack down      stop them
 qrecon-stack status    what runs, where
+qrecon-stack backtest-demo [--seed N] [--start DATE] [--out FILE]
+                       the month in shadow mode, a scripted review, the back-test
 
 Kafka and PostgreSQL are found from ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL``
 (``scripts/demo.sh`` and ``scripts/stack.sh`` start them with ``infra/up.sh``).
@@ -73,6 +75,26 @@ def demo(args: argparse.Namespace) -> int:
         start=start,
     )
     return asyncio.run(run_demo(stack, options, keep_running=args.keep_running))
+
+
+def backtest_demo(args: argparse.Namespace) -> int:
+    from qrecon.devstack.backtest_demo import run_backtest_demo
+    from qrecon.devstack.run import PlayOptions, recent_month_start
+
+    kafka, database = _infra()
+    db = asyncio.run(_fresh_database(database, "qrecon_backtest_demo"))
+    start = args.start or recent_month_start(datetime.now(UTC).date())
+    options = PlayOptions(
+        seed=args.seed,
+        month_seconds=args.month_seconds,
+        size=args.size,
+        drop=args.drop,
+        start=start,
+        settle_timeout=args.settle_timeout,
+    )
+    return asyncio.run(
+        run_backtest_demo(RUN_DIR / "backtest-demo", kafka, db, options, Path(args.out))
+    )
 
 
 def up(args: argparse.Namespace) -> int:
@@ -173,6 +195,17 @@ def main() -> None:
     p.add_argument("--start", type=date.fromisoformat, default=None)
     p.add_argument("--month-seconds", type=float, default=30.0)
     p.set_defaults(handler=up)
+    p = sub.add_parser(
+        "backtest-demo", help="the month in shadow mode, a scripted review, the back-test"
+    )
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--start", type=date.fromisoformat, default=None)
+    p.add_argument("--month-seconds", type=float, default=60.0)
+    p.add_argument("--size", default="small")
+    p.add_argument("--drop", type=float, default=0.2)
+    p.add_argument("--settle-timeout", type=float, default=600.0)
+    p.add_argument("--out", default=str(ROOT / "services/matcher/docs/backtest-demo-month.md"))
+    p.set_defaults(handler=backtest_demo)
     sub.add_parser("down").set_defaults(handler=down)
     sub.add_parser("status").set_defaults(handler=status)
     args = parser.parse_args()

@@ -15,13 +15,14 @@ from qrecon.matcher.app import lifecycle
 from qrecon.matcher.app.decisions import DecidedBy, Decisions, check_residuals
 from qrecon.matcher.app.errors import Conflict, InvalidRequest, NotFound
 from qrecon.matcher.app.ports import InvoiceRecord, TransactionRecord, UnitOfWork
-from qrecon.matcher.core import rules
+from qrecon.matcher.core import aliases, rules
 from qrecon.matcher.core.evidence import payment_view
 
 
 class Reviews:
-    def __init__(self, decisions: Decisions) -> None:
+    def __init__(self, decisions: Decisions, alias_rules: aliases.AliasRules | None = None) -> None:
         self.decisions = decisions
+        self.alias_rules = alias_rules or aliases.AliasRules()
 
     # ------------------------------------------------------------------ shared steps
     @staticmethod
@@ -67,23 +68,37 @@ class Reviews:
         tx: QontoTransaction,
         invoices: Iterable[InvoiceRecord],
         decision_id: int,
-    ) -> list[int]:
+    ) -> tuple[list[int], dict[str, str]]:
+        """Record what the decision teaches (``core.aliases``: only a name or IBAN specific
+        to the invoices' customer); the alias ids added, and what was not learnt and why."""
         name, iban = lifecycle.observed_counterparty(tx)
-        added: list[int] = []
-        if not name and not iban:
-            return added
         state = self.decisions.state
-        for row in invoices:
-            target = str(row.invoice.get("counterparty_name") or "")
-            if not target:
-                continue
-            alias_id = await uow.repo.add_alias(name, iban, target, decision_id)
+        customers = [str(row.invoice.get("counterparty_name") or "") for row in invoices]
+        taught = aliases.lesson(
+            self.alias_rules, state.book, state.knowledge, name, iban, customers
+        )
+        added: list[int] = []
+        for alias_name, alias_iban, target in taught.aliases:
+            alias_id = await uow.repo.add_alias(alias_name, alias_iban, target, decision_id)
             if alias_id is not None:
                 added.append(alias_id)
                 uow.after_commit(
-                    lambda t=target: state.knowledge.add_alias(name or None, iban or None, t)  # type: ignore[misc]
+                    lambda n=alias_name, i=alias_iban, t=target: state.knowledge.add_alias(  # type: ignore[misc]
+                        n or None, i or None, t
+                    )
                 )
-        return added
+        return added, taught.not_learnt
+
+    @staticmethod
+    def _taught(
+        allocations: dict[str, int], added: list[int], refused: dict[str, str]
+    ) -> dict[str, object]:
+        """A decision's payload: its allocations, the aliases it added and, when some
+        payer name or IBAN was not learnt, why (``core.aliases``)."""
+        payload: dict[str, object] = {"allocations": allocations, "aliases": added}
+        if refused:
+            payload["not_learnt"] = refused
+        return payload
 
     # ------------------------------------------------------------------ use cases
     async def confirm(
@@ -110,9 +125,11 @@ class Reviews:
             decision_id = await uow.repo.insert_decision(
                 transaction_id, "confirm", {"allocations": wanted}, actor
             )
-            aliases = await self._teach_aliases(uow, tx, [locked[i] for i in wanted], decision_id)
+            added, refused = await self._teach_aliases(
+                uow, tx, [locked[i] for i in wanted], decision_id
+            )
             await uow.repo.update_decision_payload(
-                decision_id, {"allocations": wanted, "aliases": aliases}
+                decision_id, self._taught(wanted, added, refused)
             )
             result = suggestion.model_copy(
                 update={
@@ -226,11 +243,11 @@ class Reviews:
             decision_id = await uow.repo.insert_decision(
                 transaction_id, "match", {"allocations": allocations}, actor
             )
-            aliases = await self._teach_aliases(
+            added, refused = await self._teach_aliases(
                 uow, tx, [locked[i] for i in allocations], decision_id
             )
             await uow.repo.update_decision_payload(
-                decision_id, {"allocations": allocations, "aliases": aliases}
+                decision_id, self._taught(allocations, added, refused)
             )
             result = MatchResult(
                 transaction_id=tx.id,

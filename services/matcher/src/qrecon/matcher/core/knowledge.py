@@ -18,6 +18,9 @@ class Knowledge:
     payment from that payer count as coming from the invoices' counterparty
     (``counterparty.alias``). ``reject(tx, invoice)`` keeps that pair out of every later
     decision for that transaction.
+
+    It holds what was taught; what a review may teach (a payer name or IBAN specific to
+    the customer) is decided by :mod:`.aliases`.
     """
 
     def __init__(self, payment_links: PaymentLinks | None = None) -> None:
