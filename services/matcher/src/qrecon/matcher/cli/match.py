@@ -163,9 +163,7 @@ def main(args: argparse.Namespace) -> int:
         gc.disable()  # loading allocates much and frees nothing: no cycle to look for
         try:
             invoices = load_invoices(args.invoices)
-            results = run_match_organizations(
-                invoices, load_scoped_transactions(args.transactions)
-            )
+            results = run_match_organizations(invoices, load_scoped_transactions(args.transactions))
         finally:
             gc.enable()
         # The books live until the end: out of the collector's sight, each collection of the
