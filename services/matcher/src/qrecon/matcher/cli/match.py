@@ -158,6 +158,31 @@ def write_results(results: Iterable[MatchResult], out: IO[str]) -> int:
     return count
 
 
+WRITE_BATCH = 512  # results serialised before one write
+
+
+def write_results_binary(results: Iterable[MatchResult], out: IO[bytes]) -> int:
+    """:func:`write_results` to a binary file: the JSON bytes as pydantic serialises them
+    (no decoding and re-encoding), written a batch at a time; what was decided before an
+    error is still written."""
+    serializer = MatchResult.__pydantic_serializer__
+    count = 0
+    batch: list[bytes] = []
+    try:
+        for result in results:
+            batch.append(serializer.to_json(result))
+            count += 1
+            if len(batch) >= WRITE_BATCH:
+                batch.append(b"")
+                out.write(b"\n".join(batch))
+                batch = []
+    finally:
+        if batch:
+            batch.append(b"")
+            out.write(b"\n".join(batch))
+    return count
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         gc.disable()  # loading allocates much and frees nothing: no cycle to look for
@@ -173,8 +198,8 @@ def main(args: argparse.Namespace) -> int:
         if args.out is None:
             write_results(results, sys.stdout)
         else:
-            with args.out.open("w", encoding="utf-8") as out:
-                write_results(results, out)
+            with args.out.open("wb") as out:
+                write_results_binary(results, out)
     except (OSError, ValueError) as exc:
         print(f"qonto-matcher match: {exc}", file=sys.stderr)
         return 1
