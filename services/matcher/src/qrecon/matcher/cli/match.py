@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _lines(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         for line in handle:
-            if line.strip():
+            if not line.isspace():  # = line.strip() (both ASCII whitespace), without a copy
                 yield line
 
 
