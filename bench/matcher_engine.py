@@ -37,7 +37,7 @@ SEED = 9001
 
 
 HOST_SPEED_OPS = 1_000_000  # operations of one host-speed round (about 1 s on a slow host)
-HOST_SPEED_ROUNDS = 3
+HOST_SPEED_ROUNDS = 5
 
 
 def _host_workload(ops: int) -> int:
