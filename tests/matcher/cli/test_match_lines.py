@@ -7,6 +7,7 @@ with its number, and the results decided before it are in the output.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import subprocess
@@ -137,3 +138,16 @@ def test_match_does_not_load_the_service() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=50
     )
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_collector_is_given_back_as_it_was(tmp_path: Path) -> None:
+    """``match`` pauses the collector while loading and freezes the books while matching;
+    an in-process caller gets it back unchanged, after a success or an error."""
+    assert gc.isenabled()
+    run(tmp_path, [qonto_tx("t1", "1000.00", "FAC-2025-0001")])
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    code, _ = run(tmp_path, ["{oops"])
+    assert code == 1
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0

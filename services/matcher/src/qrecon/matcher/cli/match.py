@@ -184,13 +184,15 @@ def write_results_binary(results: Iterable[MatchResult], out: IO[bytes]) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    collecting = gc.isenabled()
     try:
         gc.disable()  # loading allocates much and frees nothing: no cycle to look for
         try:
             invoices = load_invoices(args.invoices)
             results = run_match_organizations(invoices, load_scoped_transactions(args.transactions))
         finally:
-            gc.enable()
+            if collecting:
+                gc.enable()
         # The books live until the end: out of the collector's sight, each collection of the
         # oldest generation no longer walks every invoice again.
         del invoices
@@ -203,4 +205,6 @@ def main(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"qonto-matcher match: {exc}", file=sys.stderr)
         return 1
+    finally:
+        gc.unfreeze()  # an in-process caller (tests) gets its collector back as it was
     return 0
