@@ -7,9 +7,14 @@
    counterparties). With indexes by counterparty, amount and reference token the cost per
    transaction should not grow with the book (linear would mean 5x slower).
 
+3. A host-speed reference: a fixed, deterministic pure-Python workload (dict and str
+   operations, the kind the engine does) run in this process; its operations per
+   CPU-second let readers compare runs across machines (throughput / reference).
+
 Writes ``bench/results/matcher_engine.json`` (see ``bench/report.py``).
 
     uv run python bench/matcher_engine.py [--transactions 100000] [--invoices 50000]
+    uv run python bench/matcher_engine.py --host-speed   # the reference alone
 """
 
 from __future__ import annotations
@@ -29,6 +34,45 @@ RESULTS = ROOT / "bench" / "results" / "matcher_engine.json"
 GOAL_TPS = 5000.0
 NOISE_FACTOR = 5.0  # a card-heavy SME: about one open invoice per two transactions
 SEED = 9001
+
+
+HOST_SPEED_OPS = 1_000_000  # operations of one host-speed round (about 1 s on a slow host)
+HOST_SPEED_ROUNDS = 5
+
+
+def _host_workload(ops: int) -> int:
+    """``ops`` fixed operations: build a key, look it up, update a dict and a string count.
+
+    Deterministic (no randomness, no clock, no I/O) and pure Python, so its speed depends
+    on the interpreter and the CPU only. Returns a checksum so nothing is optimised away."""
+    table: dict[str, int] = {}
+    words = ("FACTURE", "VIR", "SEPA", "DUPONT", "MAISON", "2025", "0123", "REGLEMENT")
+    checksum = 0
+    for i in range(ops):
+        key = words[i % 8] + "-" + str(i % 4099)
+        folded = key.lower().replace("-", " ")
+        table[key] = table.get(key, 0) + len(folded.split())
+        if i % 7 == 0:
+            checksum = (checksum + table[key] * 31 + len(folded)) % 1_000_003
+    return checksum + len(table)
+
+
+def host_speed(ops: int = HOST_SPEED_OPS, rounds: int = HOST_SPEED_ROUNDS) -> dict[str, Any]:
+    """The host-speed reference: operations of :func:`_host_workload` per CPU-second of
+    this process, best of ``rounds`` (a shared machine: the least disturbed round)."""
+    results: list[float] = []
+    checksum = 0
+    for _ in range(rounds):
+        started = time.process_time()
+        checksum = _host_workload(ops)
+        results.append(time.process_time() - started)
+    best = min(results)
+    return {
+        "ops": ops,
+        "cpu_s": [round(r, 3) for r in results],
+        "ops_per_cpu_s": ops / best,
+        "checksum": checksum,
+    }
 
 
 def _child_measure(command: list[str]) -> None:
@@ -88,16 +132,24 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=50_000, help="open invoices")
     parser.add_argument("--scaling-transactions", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument(
+        "--host-speed", action="store_true", help="print the host-speed reference only"
+    )
     parser.add_argument("--child-measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("command", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_measure:
         _child_measure(args.command)
         return
+    if args.host_speed:
+        print(json.dumps(host_speed()))
+        return
 
     from qrecon.matcher_eval import generate, pad_open_invoices
 
     details: dict[str, Any] = {"seed": SEED, "noise_factor": NOISE_FACTOR}
+    reference = host_speed()
+    details["host_speed"] = {k: v for k, v in reference.items() if k != "ops_per_cpu_s"}
     with tempfile.TemporaryDirectory(prefix="bench-matcher-") as tmp:
         work = Path(tmp)
         # 1. the main run
@@ -190,6 +242,14 @@ def main() -> None:
                 "ratio": round(cost_ratio / book_ratio, 3),
                 "note": f"{small_us:.0f} vs {padded_us:.0f} µs/tx; whole runs incl. loading: "
                 f"{small_tps:.0f} vs {padded_tps:.0f} tx per CPU-second",
+            },
+            {
+                "name": "host-speed reference (fixed pure-Python dict/str workload)",
+                "value": round(reference["ops_per_cpu_s"] / 1000, 1),
+                "unit": "k ops/CPU-s",
+                "note": "not a goal: the same workload on every machine; compare throughputs "
+                "across hosts as tx per CPU-second / this figure "
+                f"(here {tps_cpu / (reference['ops_per_cpu_s'] / 1000):.1f} tx per k ops)",
             },
         ],
         "details": details,

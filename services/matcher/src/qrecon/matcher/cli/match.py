@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -55,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _lines(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         for line in handle:
-            if line.strip():
+            if not line.isspace():  # = line.strip() (both ASCII whitespace), without a copy
                 yield line
 
 
@@ -67,14 +68,20 @@ def parse_transaction(line: bytes | str) -> QontoTransaction:
     """A Qonto transaction object; an event envelope (TransactionEvent, webhook) works too."""
     try:
         return QontoTransaction.model_validate_json(line)
-    except ValidationError:
-        obj = json.loads(line)
-        if isinstance(obj, dict):
-            if isinstance(obj.get("transaction"), dict):
-                return QontoTransaction.model_validate(obj["transaction"])
-            if isinstance(obj.get("data"), dict) and "side" in obj["data"]:
-                return QontoTransaction.model_validate(obj["data"])
-        raise
+    except ValidationError as exc:
+        return _from_envelope(line, exc)
+
+
+def _from_envelope(line: bytes | str, error: ValidationError) -> QontoTransaction:
+    """The transaction inside an event envelope; ``error`` (the line's as a transaction)
+    when the line is none."""
+    obj = json.loads(line)
+    if isinstance(obj, dict):
+        if isinstance(obj.get("transaction"), dict):
+            return QontoTransaction.model_validate(obj["transaction"])
+        if isinstance(obj.get("data"), dict) and "side" in obj["data"]:
+            return QontoTransaction.model_validate(obj["data"])
+    raise error
 
 
 def organization_of(line: bytes | str) -> str | None:
@@ -86,6 +93,23 @@ def organization_of(line: bytes | str) -> str | None:
     return value
 
 
+def parse_scoped(line: bytes | str) -> tuple[str | None, QontoTransaction]:
+    """``(organisation, transaction)`` of one line, the line parsed once in the usual case.
+
+    A transaction object keeps its unknown top-level keys (``model_extra``): only when
+    ``organization_id`` is among them is the line read again for it (as written, not
+    cleaned). An envelope is read as JSON anyway: its organisation is taken there."""
+    try:
+        tx = QontoTransaction.model_validate_json(line)
+    except ValidationError as exc:
+        organization = organization_of(line)  # first: a bad organisation is the error
+        return organization, _from_envelope(line, exc)
+    extra = tx.model_extra
+    if extra and "organization_id" in extra:
+        return organization_of(line), tx
+    return None, tx
+
+
 def load_transactions(path: Path) -> Iterator[QontoTransaction]:
     for line in _lines(path):
         yield parse_transaction(line)
@@ -95,7 +119,7 @@ def load_scoped_transactions(path: Path) -> Iterator[tuple[str | None, QontoTran
     """``(organisation, transaction)`` per line (``None``: the default organisation)."""
     for number, line in enumerate(_lines(path), start=1):
         try:
-            yield organization_of(line), parse_transaction(line)
+            yield parse_scoped(line)
         except ValueError as exc:
             raise ValueError(f"{path}:{number}: {exc}") from exc
 
@@ -134,16 +158,53 @@ def write_results(results: Iterable[MatchResult], out: IO[str]) -> int:
     return count
 
 
-def main(args: argparse.Namespace) -> int:
+WRITE_BATCH = 512  # results serialised before one write
+
+
+def write_results_binary(results: Iterable[MatchResult], out: IO[bytes]) -> int:
+    """:func:`write_results` to a binary file: the JSON bytes as pydantic serialises them
+    (no decoding and re-encoding), written a batch at a time; what was decided before an
+    error is still written."""
+    serializer = MatchResult.__pydantic_serializer__
+    count = 0
+    batch: list[bytes] = []
     try:
-        invoices = load_invoices(args.invoices)
-        results = run_match_organizations(invoices, load_scoped_transactions(args.transactions))
+        for result in results:
+            batch.append(serializer.to_json(result))
+            count += 1
+            if len(batch) >= WRITE_BATCH:
+                batch.append(b"")
+                out.write(b"\n".join(batch))
+                batch = []
+    finally:
+        if batch:
+            batch.append(b"")
+            out.write(b"\n".join(batch))
+    return count
+
+
+def main(args: argparse.Namespace) -> int:
+    collecting = gc.isenabled()
+    try:
+        gc.disable()  # loading allocates much and frees nothing: no cycle to look for
+        try:
+            invoices = load_invoices(args.invoices)
+            results = run_match_organizations(invoices, load_scoped_transactions(args.transactions))
+        finally:
+            if collecting:
+                gc.enable()
+        # The books live until the end: out of the collector's sight, each collection of the
+        # oldest generation no longer walks every invoice again.
+        del invoices
+        gc.freeze()
         if args.out is None:
             write_results(results, sys.stdout)
         else:
-            with args.out.open("w", encoding="utf-8") as out:
-                write_results(results, out)
+            with args.out.open("wb") as out:
+                write_results_binary(results, out)
     except (OSError, ValueError) as exc:
         print(f"qonto-matcher match: {exc}", file=sys.stderr)
         return 1
+    finally:
+        gc.unfreeze()  # an in-process caller (tests) gets its collector back as it was
     return 0

@@ -121,53 +121,67 @@ class InvoiceBook:
     # ------------------------------------------------------------------ mutations
     def upsert(self, invoice: Invoice, residual_cents: int | None = None) -> None:
         """Add or replace an invoice. The residual defaults to its amount (0 if paid/canceled)."""
-        if invoice.id in self._entries:
-            self.remove(invoice.id)
+        invoice_id = invoice.id
+        if invoice_id in self._entries:
+            self.remove(invoice_id)
         if residual_cents is None:
             residual_cents = invoice.amount_cents if invoice.status == "open" else 0
         keys = number_keys(invoice.number)
-        nkey = name_key(invoice.counterparty_name)
-        party = party_key(invoice.counterparty_name)
-        due = invoice.due_date or invoice.issue_date
+        name = invoice.counterparty_name
+        nkey = name_key(name)
+        party = party_key(name)
+        iban = normalise_iban(invoice.counterparty_iban)
+        payref = invoice.payment_reference
         entry = BookEntry(
-            id=invoice.id,
+            id=invoice_id,
             invoice=invoice,
             issue=invoice.issue_date,
             residual=residual_cents,
             party=party,
             name_key=nkey,
-            iban=normalise_iban(invoice.counterparty_iban),
+            iban=iban,
             digit_key=keys.digit_key,
             last_key=keys.last_key,
             prefix=keys.prefix,
             pattern=keys.pattern,
-            payref=compact_reference(invoice.payment_reference)
-            if invoice.payment_reference
-            else None,
+            payref=compact_reference(payref) if payref else None,
             typo_forms=keys.typo_forms,
-            order=(due, invoice.issue_date, invoice.number, invoice.id),
+            order=(
+                invoice.due_date or invoice.issue_date,
+                invoice.issue_date,
+                invoice.number,
+                invoice_id,
+            ),
         )
-        self._entries[invoice.id] = entry
+        self._entries[invoice_id] = entry
         self.currencies.add(invoice.currency)
-        if self._party_refcount[party] == 0:
+        # refcounts read with .get: a Counter's missing key costs a Python-level __missing__
+        party_count = self._party_refcount.get(party, 0)
+        if party_count == 0:
             _add(self._by_name, nkey, party)
-        self._party_refcount[party] += 1
-        if self._name_refcount[nkey] == 0:
+        self._party_refcount[party] = party_count + 1
+        name_count = self._name_refcount.get(nkey, 0)
+        if name_count == 0:
             self.names_version += 1
             for word in self._name_index_words(nkey):
                 _add(self._names_by_word, word, nkey)
-        self._name_refcount[nkey] += 1
-        self._compact_by_name.setdefault(nkey, name_compact(invoice.counterparty_name))
-        if entry.iban:
-            _add(self._names_by_iban, entry.iban, party)
-            self._iban_refcount[(entry.iban, party)] += 1
-        _add(self._by_digit_key, entry.digit_key, invoice.id)
-        _add(self._by_last_key, entry.last_key, invoice.id)
-        _add(self._by_payref, entry.payref, invoice.id)
+            if nkey not in self._compact_by_name:
+                self._compact_by_name[nkey] = name_compact(name)
+        self._name_refcount[nkey] = name_count + 1
+        if iban:
+            _add(self._names_by_iban, iban, party)
+            pair = (iban, party)
+            self._iban_refcount[pair] = self._iban_refcount.get(pair, 0) + 1
+        if entry.digit_key is not None:
+            _add(self._by_digit_key, entry.digit_key, invoice_id)
+        if entry.last_key is not None:
+            _add(self._by_last_key, entry.last_key, invoice_id)
+        if entry.payref is not None:
+            _add(self._by_payref, entry.payref, invoice_id)
         if entry.pattern is not None:
-            self._patterns[entry.pattern] += 1
+            self._patterns[entry.pattern] = self._patterns.get(entry.pattern, 0) + 1
             self._patterns_cache = None
-        if entry.is_open:
+        if residual_cents != 0 and invoice.status != "canceled":  # entry.is_open
             self._index_open(entry)
 
     def remove(self, invoice_id: str) -> None:

@@ -169,7 +169,7 @@ def read_references(
     return query
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=32768)  # labels repeat far apart: hits 59% of the texts at 8192, 66% here
 def _read_text(raw: str, patterns: tuple[tuple[int, ...], ...]) -> ReferenceQuery:
     query = ReferenceQuery()
     previous: list[str] = []  # the last multi-group number, for "2025-123 ET 124"
