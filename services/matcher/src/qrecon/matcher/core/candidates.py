@@ -51,7 +51,7 @@ class Proposal:
     fit: str  # exact | fee | partial | over
     total: int  # sum of the items' residuals seen from the transaction (sign applied)
     tie: bool = False
-    tie_unsettled: bool = False  # one of the equal invoices is claimed by a pending suggestion
+    tie_unsettled: bool = False  # every equal invoice is claimed by a pending suggestion
     score: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
     blocked: bool = False
@@ -59,6 +59,10 @@ class Proposal:
     reasons: list[str] = field(default_factory=list)
 
     ids: frozenset[str] = frozenset()  # set by the collector (dedup key)
+    # The reading up to interchangeable invoices (set by ``scoring.score``): two candidates
+    # of the same shape allocate the same amounts to the same counterparty, differing only
+    # by equal invoices the text does not tell apart. None: never the same as another.
+    shape: tuple[Any, ...] | None = None
 
     def sort_key(self) -> tuple[Any, ...]:
         return (-self.score, len(self.entries), [e.order for e in self.entries])
@@ -358,11 +362,10 @@ class _PartySearch:
         oldest = self._make([exact[0]], "exact", tie=len(exact) > 1)
         book = self.ev.book
         if oldest.tie and book.has_reservations:
-            # one of the equal invoices is claimed by a suggestion awaiting review
-            tx_id = self.ev.tx.id
-            oldest.tie_unsettled = any(
-                book.reserved_by_others(self.items[i].id, tx_id) for i in exact
-            )
+            # Equal invoices claimed by suggestions awaiting review come last: the one
+            # taken is claimed only when all are, and then which is still due is uncertain.
+            # One claimed while another is free is no doubt: they are interchangeable.
+            oldest.tie_unsettled = book.reserved_by_others(self.items[exact[0]].id, self.ev.tx.id)
         return True
 
     def _subset_sums(self) -> bool:

@@ -26,6 +26,9 @@ class Weights:
     ref_unlisted_item: float = -1.0  # per invoice of the candidate not named, others being
     ref_elsewhere_same: float = -4.0  # the text names another invoice of this counterparty
     ref_elsewhere_other: float = -1.5  # ... of another counterparty
+    # the text gives a number by its last digits that names another open invoice of this
+    # counterparty, none of the candidate's ("FACT 1046 ET 1096" and 1096 not taken)
+    ref_partial_elsewhere: float = -2.5
     ref_unread: float = 0.0  # the text has a number that names no invoice
     # counterparty
     cp_iban: float = 5.0

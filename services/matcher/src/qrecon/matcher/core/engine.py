@@ -91,9 +91,11 @@ from qrecon.matcher.core.scoring import (
     confidence,
     equal_explanation,
     noise,
+    same_reading,
     score,
     share,
     status_of,
+    twins,
 )
 
 __all__ = ["Candidate", "Explanation", "MatchingEngine", "transaction_date"]
@@ -216,6 +218,8 @@ class MatchingEngine:
         if close:  # the readings within the margin share the probability
             best_confidence *= share(cfg, best, candidates[1:])
         reasons = [*pre, *best.reasons, *self._warnings(ev, best, close)]
+        if twins(best, candidates[1:]):  # the oldest of interchangeable invoices is taken
+            reasons.append("amount.tie_oldest_first")
         if close and equal_explanation(cfg, best, candidates[1:]):
             reasons.append("competitor.equal_explanation")
         status = status_of(cfg, best, best_confidence, capped=gate.capped, close=close)  # 5.
@@ -237,8 +241,8 @@ class MatchingEngine:
         cfg = self.config
         out: list[Alternative] = []
         for c in candidates:
-            if c is best or c.ids == best.ids:
-                continue
+            if c is best or same_reading(best, c):
+                continue  # the same reading (over interchangeable invoices or not)
             confidence_ = confidence(cfg, c.score)
             if confidence_ < cfg.suggest_threshold:
                 break  # best first: the rest are less credible still

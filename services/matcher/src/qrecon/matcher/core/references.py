@@ -36,6 +36,11 @@ _CHAIN = re.compile(
 _GROUP_SPLIT = re.compile(r"\s?[._/-]\s?|\s")
 _RF_START = re.compile(r"RF\s?\d\d")
 MAX_CHAIN_GROUPS = 4
+# Words an invoice number is written after ("FACT 2025-0123", "INV 123")
+INVOICE_WORDS = frozenset(
+    {"F", "FA", "FAC", "FACT", "FACTS", "FACTURE", "FACTURES", "FCT", "INV", "INVOICE"}
+)
+_LIST_WORDS = frozenset({"", "ET", "AND", "PLUS"})  # "2633, 2634", "2080 ET 1996"
 MIN_GLUED_DIGITS = 5  # a shorter group is not cut along a numbering pattern
 MIN_TYPO_DIGITS = 5  # shorter numbers are not compared for typos
 
@@ -173,6 +178,7 @@ def read_references(
 def _read_text(raw: str, patterns: tuple[tuple[int, ...], ...]) -> ReferenceQuery:
     query = ReferenceQuery()
     previous: list[str] = []  # the last multi-group number, for "2025-123 ET 124"
+    listed = False  # a number (not a date) was read before: a list of numbers
     if raw:
         text = fold(raw)
         text = _O_IN_DIGITS.sub("0", text)
@@ -188,12 +194,17 @@ def _read_text(raw: str, patterns: tuple[tuple[int, ...], ...]) -> ReferenceQuer
             groups = _GROUP_SPLIT.split(chain.group(2))[: MAX_CHAIN_GROUPS * 2]
             stripped = [strip_zeros(g) for g in groups]
             n = len(groups)
-            if _date_like(groups):
+            if _date_like(groups) and not (
+                n == 1 and ((listed and prefix in _LIST_WORDS) or prefix in INVOICE_WORDS)
+            ):
                 # "ECH 09/02/2025", "MARS 2025": a date names no invoice; but "2025-12"
-                # may be FAC-2025-0012 written without its zeros
+                # may be FAC-2025-0012 written without its zeros. A lone number that
+                # could be a year is a number when it follows another ("FACT 2080 ET
+                # 1996") or a word for invoice ("FACTURE 2024").
                 if n == 2:
                     query.date_keys["-".join(stripped)] = None
                 continue
+            listed = True
             query.digit_strings.append("".join(stripped))
             query.digit_strings.append("".join(groups))
             if sum(map(len, stripped)) >= 4:
