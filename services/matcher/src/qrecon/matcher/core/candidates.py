@@ -105,10 +105,9 @@ def fit_of(cfg: EngineConfig, total: int, amount: int) -> str | None:
     return "over"
 
 
-def _pool(cfg: EngineConfig, indices: list[int], values: list[int]) -> list[int]:
-    """At most max_subset_items indices for a subset search: every credit note (they
-    are few and change what adds up), then the oldest invoices."""
-    limit = cfg.max_subset_items
+def _pool(limit: int, indices: list[int], values: list[int]) -> list[int]:
+    """At most ``limit`` indices for a subset search: every credit note (they are few and
+    change what adds up), then the oldest invoices."""
     if len(indices) <= limit:
         return indices
     negatives = [i for i in indices if values[i] < 0][: limit // 2]
@@ -205,9 +204,17 @@ def usable_items(ev: Evidence, name: str, kind: str, *, refund: bool = False) ->
         ev.tx.currency
     }:
         items = [entry for entry in items if _usable(ev, entry)]
-    if ev.refs.digit_strings and name not in ev.exactly_named:
+    if ev.refs.digit_strings and (name not in ev.exactly_named or not _named_fit(ev, items)):
         _name_typos(ev, items)
     return _in_preference_order(ev, name, items, latest_issue)
+
+
+def _named_fit(ev: Evidence, items: list[BookEntry]) -> bool:
+    """Whether the invoices the text names exactly pay the amount (alone or together):
+    when they do not, a number one typo away from another invoice may be the one meant."""
+    hits = ev.ref_hits
+    named = [abs(e.residual) for e in items if e.id in hits and hits[e.id].level >= REF_EXACT]
+    return ev.amount in named or sum(named) == ev.amount
 
 
 def _name_typos(ev: Evidence, items: list[BookEntry]) -> None:
@@ -281,18 +288,21 @@ class _PartySearch:
             return
         self._partial()
 
-    def _named_first(self, indices: list[int]) -> list[int]:
-        """``indices`` with the items the text names (at any level, a partial number
-        too) first, the rest after, each part in its order (oldest first): a number in
-        the text decides between equal amounts before any date does."""
+    def _named_first(self, indices: list[int]) -> tuple[list[int], int]:
+        """At most ``max_subset_items`` of ``indices`` for a subset search (``_pool``),
+        the items the text names (at any level, a partial number too) first and always
+        kept, the rest after, each part in its order (oldest first): a number in the text
+        decides between equal amounts before any date does, and an invoice it names is
+        searched however many older ones are open. Also returns how many are named."""
+        cfg, values = self.cfg, self.values
         hits = self.ev.ref_hits
-        if not hits:
-            return indices
         items = self.items
-        named = [i for i in indices if items[i].id in hits]
+        named = [i for i in indices if items[i].id in hits] if hits else []
         if not named:
-            return indices
-        return named + [i for i in indices if items[i].id not in hits]
+            return _pool(cfg.max_subset_items, indices, values), 0
+        named = named[: cfg.max_subset_items]
+        rest = [i for i in indices if items[i].id not in hits]
+        return named + _pool(cfg.max_subset_items - len(named), rest, values), len(named)
 
     def _make(self, indices: Sequence[int], fit: str, tie: bool = False) -> Proposal:
         chosen = tuple(self.items[i] for i in indices)
@@ -332,7 +342,7 @@ class _PartySearch:
     ) -> None:
         """The named items plus a few others that make the amount (exact or fee-short)."""
         cfg, values, amount = self.cfg, self.values, self.amount
-        rest = self._named_first(_pool(cfg, rest, values))
+        rest, named = self._named_first(rest)
         rest_values = [values[i] for i in rest]
         need = amount - total
         for combo in find_subsets(
@@ -341,6 +351,7 @@ class _PartySearch:
             need + fee_range(cfg, total + max(0, need)),
             max_size=room,
             limit=cfg.max_subset_solutions,
+            named=named,
         ):
             indices = sorted([*referenced, *(rest[j] for j in combo)])
             chosen_total = sum(values[i] for i in indices)
@@ -383,7 +394,7 @@ class _PartySearch:
             pool = [i for i, v in enumerate(values) if v <= amount + tolerance]
             if sum(values[i] for i in pool) < amount:
                 pool = []
-        pool = self._named_first(_pool(cfg, pool, values))
+        pool, named = self._named_first(pool)
         pool_values = [values[i] for i in pool]
         solutions = find_subsets(
             pool_values,
@@ -391,6 +402,7 @@ class _PartySearch:
             amount + tolerance,
             max_size=cfg.max_subset_size,
             limit=2 * cfg.max_subset_solutions,
+            named=named,
         )
         fits = [
             (combo, fit_of(cfg, sum(pool_values[j] for j in combo), amount)) for combo in solutions
@@ -410,7 +422,7 @@ class _PartySearch:
         pool = [i for i, v in enumerate(values) if 0 < v < amount]
         if len(pool) < 2 or sum(values[i] for i in pool) < amount:
             return
-        pool = self._named_first(_pool(cfg, pool, values))
+        pool, named = self._named_first(pool)
         pool_values = [values[i] for i in pool]
         for combo in find_subsets(
             pool_values,
@@ -419,6 +431,7 @@ class _PartySearch:
             max_size=cfg.max_subset_size,
             min_size=2,
             limit=cfg.max_subset_solutions,
+            named=named,
         ):
             self._make([pool[j] for j in combo], "exact")
 

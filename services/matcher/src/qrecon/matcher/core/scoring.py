@@ -211,8 +211,9 @@ def score(cfg: EngineConfig, ev: Evidence, c: Proposal) -> None:
     f: dict[str, float] = {}
     positives = [e for e in c.entries if c.sign * e.residual > 0]
     ref_level = _reference(ev, c, positives, f)
-    _named_elsewhere(ev, c, ref_level, f)
-    if ref_level < REF_EXACT:
+    if ref_level != REF_FUZZY:  # a typo's reading explains the number it is a typo of
+        _named_elsewhere(ev, c, ref_level, f)
+    if ref_level < REF_FUZZY:
         _partially_named_elsewhere(ev, c, f)
     unread = ref_level == 0 and ev.refs.number_like and ev.tx.operation_type != "direct_debit"
     if unread:
