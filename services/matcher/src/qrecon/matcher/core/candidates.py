@@ -204,14 +204,20 @@ def usable_items(ev: Evidence, name: str, kind: str, *, refund: bool = False) ->
         ev.tx.currency
     }:
         items = [entry for entry in items if _usable(ev, entry)]
-    if ev.refs.digit_strings and (name not in ev.exactly_named or not _named_fit(ev, items)):
-        _name_typos(ev, items)
+    if ev.refs.digit_strings:
+        if name not in ev.exactly_named:
+            _name_typos(ev, items)
+        elif not ev.closed_ref_ids and not _named_fit(ev, items):
+            # another reading: a typo of an invoice that fits (not when the text names a
+            # settled invoice: a payment made twice is not a typo)
+            _name_typos(ev, [e for e in items if abs(e.residual) == ev.amount])
     return _in_preference_order(ev, name, items, latest_issue)
 
 
 def _named_fit(ev: Evidence, items: list[BookEntry]) -> bool:
     """Whether the invoices the text names exactly pay the amount (alone or together):
-    when they do not, a number one typo away from another invoice may be the one meant."""
+    when they do not, a number one typo away from an invoice of exactly the amount may be
+    the one meant."""
     hits = ev.ref_hits
     named = [abs(e.residual) for e in items if e.id in hits and hits[e.id].level >= REF_EXACT]
     return ev.amount in named or sum(named) == ev.amount

@@ -34,12 +34,16 @@ class Weights:
     cp_iban: float = 5.0
     cp_exact: float = 4.5
     cp_alias: float = 4.5
+    cp_truncated: float = 4.5  # the payer's name is the start of the counterparty's
     cp_fuzzy: float = 4.0  # x (similarity - name_min_score) / (100 - name_min_score)
     cp_conflict: float = -2.0  # the payer is clearly another known counterparty
     cp_unknown: float = 0.0  # a payer name or IBAN that matches no counterparty
     # amount
     amount_exact: float = 3.5
     amount_fee: float = 2.7
+    # ... on an international (SWIFT) transfer, where intermediary banks deduct fees; a
+    # SEPA transfer is credited in full (Regulation (EU) 260/2012, PSD2 art. 81)
+    amount_fee_international: float = 0.8
     amount_partial: float = -1.0
     amount_over: float = -1.5
     amount_subset_item: float = -0.25  # x (invoices - 1)
@@ -73,6 +77,9 @@ class EngineConfig:
     # Counterparty names (rapidfuzz similarity 0..100).
     name_min_score: float = 80.0
     name_auto_min_score: float = 90.0
+    # A payer's name (letters only) this long that starts exactly one similar counterparty
+    # name is that counterparty's, cut ("TOTALENERGIES": Total Energies Marketing France).
+    name_truncated_min_letters: int = 8
     max_name_candidates: int = 4
     name_word_max_fanout: int = 200  # ignore name words shared by more counterparties
     # Candidates on amount alone (no reference, no counterparty): only when this few.

@@ -88,6 +88,10 @@ SENTENCES: dict[str, tuple[str, str]] = {
         "Le nom du payeur ressemble à celui du client",
         "The payer's name resembles the counterparty's",
     ),
+    "counterparty.name.truncated": (
+        "Le nom du payeur est le début du nom de la contrepartie (nom coupé ou commercial)",
+        "The payer's name is the start of the counterparty's name (cut, or a trade name)",
+    ),
     "counterparty.alias": (
         "Ce payeur a déjà été rattaché à ce client par un relecteur",
         "A reviewer already linked this payer to this counterparty",
@@ -112,6 +116,12 @@ SENTENCES: dict[str, tuple[str, str]] = {
     "amount.fee_shortfall": (
         "Il manque {fee} : des frais bancaires retenus par la banque du payeur",
         "{fee} short: a bank fee deducted by the payer's bank",
+    ),
+    "amount.fee_international": (
+        "Virement international (SWIFT) : des frais d'intermédiaires y sont souvent retenus, "
+        "contrairement à un virement SEPA, crédité en entier",
+        "An international (SWIFT) transfer: intermediary banks often deduct fees from it, "
+        "unlike a SEPA transfer, credited in full",
     ),
     "amount.partial": (
         "Paiement partiel : le reste de la facture demeure dû",

@@ -25,6 +25,7 @@ from qrecon.matcher.core.evidence import (
     CP_EXACT,
     CP_FUZZY,
     CP_IBAN,
+    CP_TRUNCATED,
     REF_EXACT,
     REF_FUZZY,
     REF_PARTIAL,
@@ -56,6 +57,8 @@ _PAYOUT_WORDS = frozenset(
     {"STRIPE", "PAYPAL", "SUMUP", "ADYEN", "PAYPLUG", "MOLLIE", "PAYOUT", "PAYOUTS", "LYDIA"}
 )
 _WORD = re.compile(r"[A-Z]+")
+# Qonto's operation types of a transfer received through SWIFT (not SEPA)
+INTERNATIONAL_TRANSFERS = frozenset({"swift_income"})
 _LEVEL_FEATURES = {
     REF_PAYREF: "ref_payment_reference",
     REF_EXACT: "ref_exact",
@@ -68,11 +71,17 @@ _LEVEL_REASONS = {
     REF_FUZZY: "reference.invoice_number.fuzzy",
     REF_PARTIAL: "reference.invoice_number.partial",
 }
-_CP_FEATURES = {CP_IBAN: "cp_iban", CP_EXACT: "cp_exact", CP_ALIAS: "cp_alias"}
+_CP_FEATURES = {
+    CP_IBAN: "cp_iban",
+    CP_EXACT: "cp_exact",
+    CP_ALIAS: "cp_alias",
+    CP_TRUNCATED: "cp_truncated",
+}
 _CP_REASONS = {
     CP_IBAN: "counterparty.iban",
     CP_EXACT: "counterparty.name.exact",
     CP_ALIAS: "counterparty.alias",
+    CP_TRUNCATED: "counterparty.name.truncated",
 }
 _FIT_FEATURES = {
     "exact": "amount_exact",
@@ -221,6 +230,9 @@ def score(cfg: EngineConfig, ev: Evidence, c: Proposal) -> None:
     cp = ev.cp_hits.get(c.name)
     cp_strong = _counterparty(cfg, ev, c, cp, f)
     _amount(c, len(c.entries) - len(positives), ref_level, cp, f)
+    if c.fit == "fee" and ev.tx.operation_type in INTERNATIONAL_TRANSFERS:
+        f["amount_fee_international"] = 1.0
+        c.reasons.append("amount.fee_international")
     if any(e.invoice.issue_date > ev.issued_by for e in c.entries):
         f["date_future"] = 1.0
         c.blocked = True
