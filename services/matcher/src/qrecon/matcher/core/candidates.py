@@ -52,6 +52,9 @@ class Proposal:
     total: int  # sum of the items' residuals seen from the transaction (sign applied)
     tie: bool = False
     tie_unsettled: bool = False  # every equal invoice is claimed by a pending suggestion
+    # found by a subset search over only part of the counterparty's open items (the oldest):
+    # another combination of the same amount may exist among the others
+    bounded: bool = False
     score: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
     blocked: bool = False
@@ -400,6 +403,7 @@ class _PartySearch:
             pool = [i for i, v in enumerate(values) if v <= amount + tolerance]
             if sum(values[i] for i in pool) < amount:
                 pool = []
+        bounded = len(pool) > cfg.max_subset_items  # not every combination is searched
         pool, named = self._named_first(pool)
         pool_values = [values[i] for i in pool]
         solutions = find_subsets(
@@ -417,7 +421,9 @@ class _PartySearch:
             fits = [(combo, fit) for combo, fit in fits if fit == "exact"]
         for combo, fit in fits[: cfg.max_subset_solutions]:
             if fit in ("exact", "fee"):
-                self._make([pool[j] for j in combo], fit)
+                found = self._make([pool[j] for j in combo], fit)
+                if bounded and len(found.entries) > 1:
+                    found.bounded = True
         return bool(fits)
 
     def _competing_groups(self) -> None:

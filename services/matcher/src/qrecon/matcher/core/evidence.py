@@ -199,10 +199,13 @@ def _reference_hits(
         for invoice_id in book.ids_by_payref(token):
             hit(invoice_id, REF_PAYREF)
     # invoice numbers by their digits (exact when long enough)
+    glued = refs.glued
     for key, prefix in refs.keys.items():
         ids = book.ids_by_digit_key(key)
         if not ids or len(ids) > cfg.reference_max_fanout:  # type: ignore[arg-type]
             continue
+        if key in glued and book.ids_by_digit_key(glued[key]):
+            continue  # the number as written names an invoice: no need to cut it
         digits = len(key) - key.count("-")
         level = REF_EXACT if digits >= cfg.min_exact_key_digits else REF_PARTIAL
         for invoice_id in ids:

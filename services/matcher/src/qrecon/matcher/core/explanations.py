@@ -123,6 +123,12 @@ SENTENCES: dict[str, tuple[str, str]] = {
         "An international (SWIFT) transfer: intermediary banks often deduct fees from it, "
         "unlike a SEPA transfer, credited in full",
     ),
+    "amount.subset_search_bounded": (
+        "Ce client a trop de factures ouvertes pour examiner toutes les combinaisons : "
+        "une autre de ce montant n'est pas exclue",
+        "This customer has too many open invoices to examine every combination: another "
+        "one of this amount cannot be ruled out",
+    ),
     "amount.partial": (
         "Paiement partiel : le reste de la facture demeure dû",
         "Partial payment: the rest of the invoice is still due",

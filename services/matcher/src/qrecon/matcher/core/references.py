@@ -98,6 +98,10 @@ class ReferenceQuery:
     rf_valid: list[str] = field(default_factory=list)
     rf_invalid: list[str] = field(default_factory=list)
     number_like: bool = False  # a number that is not a date (an invoice number not recognised?)
+    # a key read by cutting a glued number along a learned pattern -> the key of the whole
+    # number as written: moot when that one names an invoice ("FAC202504-1154" is not
+    # "2025-4" and "1154")
+    glued: dict[str, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -171,6 +175,8 @@ def read_references(
         query.rf_valid.extend(part.rf_valid)
         query.rf_invalid.extend(part.rf_invalid)
         query.number_like = query.number_like or part.number_like
+        for key, whole in part.glued.items():
+            query.glued.setdefault(key, whole)
     return query
 
 
@@ -235,9 +241,15 @@ def _read_text(raw: str, patterns: tuple[tuple[int, ...], ...]) -> ReferenceQuer
                         pos += length
                     cuts.append(strip_zeros(group[pos:]))
                     key = "-".join(cuts)
+                    whole = "-".join(stripped)
+                    if key not in query.keys:
+                        query.glued[key] = whole
                     _add(query, key, prefix if i == 0 else "")
                     query.digit_strings.append("".join(cuts))
                     # a glued number followed by more groups ("2025123-2")
                     if i + 1 < n:
-                        _add(query, key + "-" + "-".join(stripped[i + 1 : i + 2]), "")
+                        longer = key + "-" + "-".join(stripped[i + 1 : i + 2])
+                        if longer not in query.keys:
+                            query.glued[longer] = whole
+                        _add(query, longer, "")
     return query

@@ -419,9 +419,14 @@ def _decisiveness(
             # equal invoices and a number in the text that names none of them: ask
             c.decisive = False
             c.reasons.append("reference.unrecognised")
+        elif c.bounded and ref_level == 0:
+            # several invoices the text does not name, out of more open items than were
+            # searched: no competing combination can be ruled out
+            c.decisive = False
+            c.reasons.append("amount.subset_search_bounded")
         elif c.tie and c.tie_unsettled:
-            # equal invoices, one claimed by a suggestion awaiting review: which of
-            # them is still due is uncertain
+            # equal invoices, all claimed by suggestions awaiting review: which of them
+            # is still due is uncertain
             c.decisive = False
             c.reasons.append("amount.tie_unsettled")
     else:  # partial or overpaid: the reference and the payer must both be firm
