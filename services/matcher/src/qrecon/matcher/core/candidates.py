@@ -397,12 +397,11 @@ class _PartySearch:
             cfg.fee_tolerance_cents,
             int(amount * cfg.fee_tolerance_ratio / (1 - cfg.fee_tolerance_ratio)),
         )
-        if any(v < 0 for v in values):
-            pool = list(range(len(values)))
-        else:  # without credit notes, an item larger than the payment cannot be part of it
-            pool = [i for i, v in enumerate(values) if v <= amount + tolerance]
-            if sum(values[i] for i in pool) < amount:
-                pool = []
+        # an item larger than the payment and every credit note together cannot be part of it
+        cap = amount + tolerance - sum(v for v in values if v < 0)
+        pool = [i for i, v in enumerate(values) if v <= cap]
+        if sum(values[i] for i in pool if values[i] > 0) < amount:
+            pool = []
         bounded = len(pool) > cfg.max_subset_items  # not every combination is searched
         pool, named = self._named_first(pool)
         pool_values = [values[i] for i in pool]

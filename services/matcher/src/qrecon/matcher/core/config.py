@@ -72,7 +72,7 @@ class EngineConfig:
     competitor_margin: float = 2.0
     # Bounded subset-sum over one counterparty's open items (oldest first).
     max_subset_size: int = 4
-    max_subset_items: int = 20
+    max_subset_items: int = 28
     max_subset_solutions: int = 6
     # Counterparty names (rapidfuzz similarity 0..100).
     name_min_score: float = 80.0
