@@ -52,6 +52,8 @@ class Proposal:
     total: int  # sum of the items' residuals seen from the transaction (sign applied)
     tie: bool = False
     tie_unsettled: bool = False  # every equal invoice is claimed by a pending suggestion
+    # several items, some of them the oldest of equal ones the text does not tell apart
+    twins_left: bool = False
     # found by a subset search over only part of the counterparty's open items (the oldest):
     # another combination of the same amount may exist among the others
     bounded: bool = False
@@ -423,6 +425,7 @@ class _PartySearch:
                 found = self._make([pool[j] for j in combo], fit)
                 if bounded and len(found.entries) > 1:
                     found.bounded = True
+                found.twins_left = found.twins_left or _twins_left(pool_values, combo, named)
         return bool(fits)
 
     def _competing_groups(self) -> None:
@@ -452,6 +455,14 @@ class _PartySearch:
             if value > self.amount:
                 self._make([i], "partial")
                 break
+
+
+def _twins_left(values: list[int], combo: tuple[int, ...], named: int) -> bool:
+    """Whether an item of ``combo`` not named (index >= ``named``) has an equal one left out
+    (the subset search keeps the oldest of equal values)."""
+    chosen = set(combo)
+    taken = {values[j] for j in combo if j >= named}
+    return any(values[j] in taken for j in range(named, len(values)) if j not in chosen)
 
 
 # ---------------------------------------------------------------------- allocations

@@ -395,6 +395,8 @@ def _amount(
     if c.tie:
         f["amount_tie"] = 1.0
         reasons.append("amount.tie_oldest_first")
+    elif c.twins_left:
+        reasons.append("amount.tie_oldest_first")
     if ref_level == 0 and cp is None:
         f["amount_only"] = 1.0
         reasons.append("amount.only")
