@@ -30,6 +30,7 @@ from qrecon.matcher.core.evidence import (
     CP_FUZZY,
     REF_EXACT,
     REF_FUZZY,
+    REF_PARTIAL,
     Evidence,
     RefHit,
     typo_hits,
@@ -209,6 +210,8 @@ def usable_items(ev: Evidence, name: str, kind: str, *, refund: bool = False) ->
         ev.tx.currency
     }:
         items = [entry for entry in items if _usable(ev, entry)]
+    if ev.refs.weak_keys:
+        _name_last_digits(ev, items)
     if ev.refs.digit_strings:
         if name not in ev.exactly_named:
             _name_typos(ev, items)
@@ -217,6 +220,17 @@ def usable_items(ev: Evidence, name: str, kind: str, *, refund: bool = False) ->
             # settled invoice: a payment made twice is not a typo)
             _name_typos(ev, [e for e in items if abs(e.residual) == ev.amount])
     return _in_preference_order(ev, name, items, latest_issue)
+
+
+def _name_last_digits(ev: Evidence, items: list[BookEntry]) -> None:
+    """A short number ("68 + 42") that ends too many invoices of the book to name any
+    still names, among this counterparty's items, those whose number it ends."""
+    weak = ev.refs.weak_keys
+    hits = ev.ref_hits
+    for e in items:
+        key = e.last_key
+        if key is not None and len(key) >= 2 and key in weak and e.id not in hits:
+            hits[e.id] = RefHit(REF_PARTIAL)
 
 
 def _named_fit(ev: Evidence, items: list[BookEntry]) -> bool:

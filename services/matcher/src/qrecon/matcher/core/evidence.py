@@ -208,12 +208,16 @@ def _reference_hits(
             continue  # the number as written names an invoice: no need to cut it
         digits = len(key) - key.count("-")
         level = REF_EXACT if digits >= cfg.min_exact_key_digits else REF_PARTIAL
-        for invoice_id in ids:
-            entry = book.entry(invoice_id)
-            same_prefix = bool(
-                prefix and entry is not None and entry.prefix and prefix == entry.prefix
-            )
-            hit(invoice_id, level, same_prefix)
+        entries = [(invoice_id, book.entry(invoice_id)) for invoice_id in ids]
+        prefixed = {
+            invoice_id
+            for invoice_id, entry in entries
+            if prefix and entry is not None and entry.prefix and prefix == entry.prefix
+        }
+        for invoice_id, _ in entries:
+            # "FAC-2025-00540" names FAC-2025-00540, not F2025-0540 (the same digits)
+            named_level = level if not prefixed or invoice_id in prefixed else REF_PARTIAL
+            hit(invoice_id, named_level, invoice_id in prefixed)
     # a year and a group read as a date ("2025-12"), and weak keys (the last group of
     # digits): partial evidence, that tells equal amounts apart
     for key in refs.date_keys:

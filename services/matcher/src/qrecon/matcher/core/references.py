@@ -117,6 +117,8 @@ def _date_like(groups: list[str]) -> bool:
     years = 0
     for g in groups:
         if len(g) <= 2:
+            if int(g) > 31:  # no day nor month: "44 / 25" are two numbers
+                return False
             continue
         if _is_year(g) or (len(g) in (6, 8) and _is_year(g[-4:]) and 1 <= int(g[-6:-4]) <= 12):
             years += 1  # a year, MMYYYY or DDMMYYYY
