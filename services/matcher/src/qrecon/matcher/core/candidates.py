@@ -215,7 +215,7 @@ def usable_items(ev: Evidence, name: str, kind: str, *, refund: bool = False) ->
     if ev.refs.digit_strings:
         if name not in ev.exactly_named:
             _name_typos(ev, items)
-        elif not ev.closed_ref_ids and not _named_fit(ev, items):
+        elif not _names_settled(ev, name) and not _named_fit(ev, items):
             # another reading: a typo of an invoice that fits (not when the text names a
             # settled invoice: a payment made twice is not a typo)
             _name_typos(ev, [e for e in items if abs(e.residual) == ev.amount])
@@ -231,6 +231,15 @@ def _name_last_digits(ev: Evidence, items: list[BookEntry]) -> None:
         key = e.last_key
         if key is not None and len(key) >= 2 and key in weak and e.id not in hits:
             hits[e.id] = RefHit(REF_PARTIAL)
+
+
+def _names_settled(ev: Evidence, name: str) -> bool:
+    """Whether the text names exactly a settled invoice of this counterparty."""
+    for invoice_id in ev.closed_ref_ids:
+        entry = ev.book.entry(invoice_id)
+        if entry is not None and entry.party == name:
+            return True
+    return False
 
 
 def _named_fit(ev: Evidence, items: list[BookEntry]) -> bool:
