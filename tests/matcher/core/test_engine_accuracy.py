@@ -242,9 +242,30 @@ def test_a_subset_found_among_part_of_many_open_items_is_not_decisive(make: Make
     assert make.allocated(result) == {"INV-0001": 100001, "INV-0002": 100002, "INV-0003": 100003}
 
 
+def test_several_round_amounts_adding_up_are_a_suggestion(make: Make, run: Any) -> None:
+    """120 000 + 120 000 + 240 000 cents = 4 800 EUR: round amounts add up by coincidence
+    (a prepayment of an invoice still to come); odd amounts that add up do not."""
+    book = make.book(
+        make.invoice("FAC-2025-0625", DUPONT, 120000, issue="2025-02-18"),
+        make.invoice("FAC-2025-0683", DUPONT, 120000, issue="2025-02-24"),
+        make.invoice("FAC-2025-0935", DUPONT, 240000, issue="2025-03-13"),
+    )
+    result = run(make.tx(480000, label="MAISON DUPONT SARL", iban=IBAN_DUPONT), book)
+    assert result.status == "suggested"
+    assert "amount.round_subset" in result.reasons
+    odd = make.book(
+        make.invoice("FAC-2025-0625", DUPONT, 120017, issue="2025-02-18"),
+        make.invoice("FAC-2025-0683", DUPONT, 120350, issue="2025-02-24"),
+        make.invoice("FAC-2025-0935", DUPONT, 240410, issue="2025-03-13"),
+    )
+    tx = make.tx(120017 + 120350 + 240410, label="MAISON DUPONT SARL", iban=IBAN_DUPONT)
+    assert run(tx, odd).status == "auto_matched"
+
+
 def test_every_new_reason_has_a_french_and_an_english_sentence() -> None:
     for code in (
         "amount.fee_international",
+        "amount.round_subset",
         "amount.subset_search_bounded",
         "counterparty.name.truncated",
     ):

@@ -74,6 +74,11 @@ class EngineConfig:
     max_subset_size: int = 4
     max_subset_items: int = 28
     max_subset_solutions: int = 6
+    # A subset of at least this many invoices the text does not name, all of round amounts
+    # (multiples of round_amount_cents), is not decisive: with round amounts, sums
+    # coincide easily (another combination, a prepayment of an invoice not yet issued).
+    round_subset_min_items: int = 3
+    round_amount_cents: int = 10000
     # Counterparty names (rapidfuzz similarity 0..100).
     name_min_score: float = 80.0
     name_auto_min_score: float = 90.0

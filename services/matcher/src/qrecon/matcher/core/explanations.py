@@ -123,6 +123,12 @@ SENTENCES: dict[str, tuple[str, str]] = {
         "An international (SWIFT) transfer: intermediary banks often deduct fees from it, "
         "unlike a SEPA transfer, credited in full",
     ),
+    "amount.round_subset": (
+        "Plusieurs factures aux montants ronds : une autre combinaison, ou un acompte sur une "
+        "facture à venir, peut aussi donner ce montant",
+        "Several invoices of round amounts: another combination, or a prepayment of an "
+        "invoice still to come, can add up to this amount too",
+    ),
     "amount.subset_search_bounded": (
         "Ce client a trop de factures ouvertes pour examiner toutes les combinaisons : "
         "une autre de ce montant n'est pas exclue",

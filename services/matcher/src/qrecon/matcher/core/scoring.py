@@ -402,6 +402,14 @@ def _amount(
         reasons.append("amount.only")
 
 
+def _round_subset(cfg: EngineConfig, c: Proposal) -> bool:
+    """Several invoices, all of round amounts (see ``EngineConfig.round_subset_min_items``)."""
+    unit = cfg.round_amount_cents
+    return len(c.entries) >= cfg.round_subset_min_items and all(
+        e.residual % unit == 0 for e in c.entries
+    )
+
+
 def _decisiveness(
     cfg: EngineConfig,
     ev: Evidence,
@@ -421,6 +429,9 @@ def _decisiveness(
             # equal invoices and a number in the text that names none of them: ask
             c.decisive = False
             c.reasons.append("reference.unrecognised")
+        elif ref_level == 0 and _round_subset(cfg, c):
+            c.decisive = False
+            c.reasons.append("amount.round_subset")
         elif c.bounded and ref_level == 0:
             # several invoices the text does not name, out of more open items than were
             # searched: no competing combination can be ruled out
