@@ -13,8 +13,9 @@
   names is always searched.
 * A payment the named invoice does not fit, and one typo away from another invoice of
   exactly that amount, is a question, not a partial payment.
-* Money: a fee deducted from a SWIFT transfer is expected (a SEPA transfer is credited in
-  full); a subset of unnamed invoices found among part of the customer's items only is
+* Money: a fee deducted from a SWIFT transfer is expected; a SEPA transfer is credited in
+  full, so short of the invoices and naming none it is a question; a subset of unnamed
+  invoices found among part of the customer's items only, or of round amounts only, is
   not decisive.
 * Names: a payer's name that is the start of exactly one counterparty's name is that
   counterparty's (``counterparty.name.truncated``).
@@ -189,6 +190,11 @@ def test_a_fee_deducted_from_a_swift_transfer_is_expected(make: Make, run: Any) 
     assert "amount.fee_international" in swift.reasons
     assert sepa.confidence < swift.confidence
     assert "amount.fee_international" not in sepa.reasons
+    # a SEPA transfer is credited in full: short, and naming no invoice, it is a question
+    assert sepa.status == "suggested"
+    assert "amount.shortfall_not_international" in sepa.reasons
+    named = run(make.tx(142000, label="WALKER DESIGN", reference="F2025-0875"), book)
+    assert named.status == "auto_matched"
 
 
 def test_a_payer_name_cut_short_is_the_counterparty_it_starts(make: Make, run: Any) -> None:
@@ -243,8 +249,8 @@ def test_a_subset_found_among_part_of_many_open_items_is_not_decisive(make: Make
 
 
 def test_several_round_amounts_adding_up_are_a_suggestion(make: Make, run: Any) -> None:
-    """120 000 + 120 000 + 240 000 cents = 4 800 EUR: round amounts add up by coincidence
-    (a prepayment of an invoice still to come); odd amounts that add up do not."""
+    """1 200 + 1 200 + 2 400 EUR: round amounts add up by coincidence (a prepayment of an
+    invoice still to come); odd amounts that add up do not."""
     book = make.book(
         make.invoice("FAC-2025-0625", DUPONT, 120000, issue="2025-02-18"),
         make.invoice("FAC-2025-0683", DUPONT, 120000, issue="2025-02-24"),
@@ -266,6 +272,7 @@ def test_every_new_reason_has_a_french_and_an_english_sentence() -> None:
     for code in (
         "amount.fee_international",
         "amount.round_subset",
+        "amount.shortfall_not_international",
         "amount.subset_search_bounded",
         "counterparty.name.truncated",
     ):

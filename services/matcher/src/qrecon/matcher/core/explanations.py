@@ -123,6 +123,12 @@ SENTENCES: dict[str, tuple[str, str]] = {
         "An international (SWIFT) transfer: intermediary banks often deduct fees from it, "
         "unlike a SEPA transfer, credited in full",
     ),
+    "amount.shortfall_not_international": (
+        "Un virement SEPA est crédité en entier : sans référence à la facture, un montant "
+        "inférieur n'est sans doute pas dû à des frais bancaires",
+        "A SEPA transfer is credited in full: with no reference to the invoice, a smaller "
+        "amount is unlikely to be a bank fee",
+    ),
     "amount.round_subset": (
         "Plusieurs factures aux montants ronds : une autre combinaison, ou un acompte sur une "
         "facture à venir, peut aussi donner ce montant",
