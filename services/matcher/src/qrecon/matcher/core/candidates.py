@@ -13,7 +13,7 @@ debit), candidates over its open items, in this order:
 4. a partial payment of the oldest item larger than the payment;
 
 and, when nothing else exists, invoices of exactly this amount anywhere (``amount.only``).
-``allocate`` turns a candidate into allocations and a residual (see ``engine``).
+``allocate`` (module ``allocation``) turns a candidate into allocations and a residual.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from qrecon.common.schemas import Allocation
+from qrecon.matcher.core.allocation import allocate
 from qrecon.matcher.core.book import BookEntry
 from qrecon.matcher.core.config import EngineConfig
 from qrecon.matcher.core.evidence import (
@@ -486,45 +486,3 @@ def _twins_left(values: list[int], combo: tuple[int, ...], named: int) -> bool:
     chosen = set(combo)
     taken = {values[j] for j in combo if j >= named}
     return any(values[j] in taken for j in range(named, len(values)) if j not in chosen)
-
-
-# ---------------------------------------------------------------------- allocations
-def allocate(c: Proposal, amount: int) -> tuple[list[Allocation], int]:
-    """Allocations in each invoice's sign, and the residual (see the ``engine`` doc)."""
-    if c.fit in ("exact", "fee", "over"):
-        out = [
-            Allocation.model_construct(
-                invoice_id=e.id, invoice_number=e.invoice.number, amount_cents=e.residual
-            )
-            for e in c.entries
-        ]
-        return out, amount - c.total
-    return _allocate_partial(c, amount)
-
-
-def _allocate_partial(c: Proposal, amount: int) -> tuple[list[Allocation], int]:
-    """Net what reduces the amount due (credit notes) first, then oldest first."""
-    remaining = amount
-    parts: dict[str, int] = {}
-    for e in c.entries:
-        effective = c.sign * e.residual
-        if effective < 0:
-            parts[e.id] = effective
-            remaining -= effective
-    for e in c.entries:
-        effective = c.sign * e.residual
-        if effective > 0 and remaining > 0:
-            take = min(effective, remaining)
-            parts[e.id] = take
-            remaining -= take
-    out: list[Allocation] = []
-    for e in c.entries:
-        if parts.get(e.id):
-            out.append(
-                Allocation.model_construct(
-                    invoice_id=e.id,
-                    invoice_number=e.invoice.number,
-                    amount_cents=c.sign * parts[e.id],
-                )
-            )
-    return out, remaining

@@ -33,7 +33,15 @@ How a decision is made
    payment); otherwise ``suggested`` above ``suggest_threshold``; otherwise ``unmatched``.
    A close competitor shares the probability (``scoring.share``); two structurally
    different readings that fit exactly with no reference to tell them apart add
-   ``competitor.equal_explanation``.
+   ``competitor.equal_explanation``. Candidates that differ only by interchangeable
+   invoices (same counterparty and amount, not told apart by the text) are one reading,
+   not competitors: the oldest due are taken (``amount.tie_oldest_first``). Evidence is
+   not decisive when it cannot rule out another reading: an invoice-shaped number naming
+   none of equal invoices (``reference.unrecognised``), a SEPA transfer short of invoices
+   it does not name (``amount.shortfall_not_international``), unnamed invoices of round
+   amounts only (``amount.round_subset``) or found among part of many open items
+   (``amount.subset_search_bounded``), equal invoices all claimed by pending suggestions
+   (``amount.tie_unsettled``).
 
 The result
 ----------
