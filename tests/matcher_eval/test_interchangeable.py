@@ -86,3 +86,55 @@ def test_score_uses_the_equivalence_only_when_given_one() -> None:
     ]
     assert by_id["auto_precision"] == 0.0
     assert equivalent["auto_precision"] == 1.0
+
+
+def _result(tx: str, status: str, allocations: dict[str, int]) -> MatchResult:
+    return MatchResult.model_validate(
+        {
+            "transaction_id": tx,
+            "transaction_version": "2025-03-20T10:00:00Z",
+            "status": status,
+            "allocations": [
+                Allocation(invoice_id=i, invoice_number=i, amount_cents=a)
+                for i, a in allocations.items()
+            ],
+            "residual_cents": 0,
+            "confidence": 0.99,
+            "reasons": [],
+            "matcher_version": "test",
+            "decided_at": "2025-03-20T10:00:00Z",
+        }
+    )
+
+
+def test_what_is_still_open_counts_in_each_book() -> None:
+    """An invoice of 72,000 half paid by an instalment is, for the rest of its life, a
+    twin of the customer's invoices of 36,000; and when the engine took one twin where
+    the customer paid another, each book keeps its own open amounts."""
+    invoices = [
+        _invoice("big", "FAC-2025-0201", "Dupont SARL", 72000),
+        _invoice("a", "FAC-2025-0202", "Dupont SARL", 36000),
+        _invoice("b", "FAC-2025-0203", "Dupont SARL", 36000),
+    ]
+    transactions = [
+        {"id": f"t{n}", "reference": None, "label": "DUPONT SARL", "status": "completed"}
+        for n in range(4)
+    ]
+    truth = [{"big": 36000}, {"a": 36000}, {"big": 36000}, {"b": 36000}]
+    got = [{"big": 36000}, {"big": 36000}, {"a": 36000}, {"b": 36000}]
+    labels = [
+        Label(
+            n,
+            f"t{n}",
+            "name_amount",
+            True,
+            [{"invoice_id": i, "amount_cents": a} for i, a in paid.items()],
+            0,
+        )
+        for n, paid in enumerate(truth)
+    ]
+    results = [_result(f"t{n}", "auto_matched", g) for n, g in enumerate(got)]
+    overall = score(labels, results, equivalence=Equivalence(invoices, transactions)).as_dict()[
+        "overall"
+    ]
+    assert overall["auto_precision"] == 1.0

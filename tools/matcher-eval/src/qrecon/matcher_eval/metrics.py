@@ -1,8 +1,10 @@
 """Scoring MatchResults against labels: per case and overall.
 
 An allocation is right when it allocates what the label says, up to *interchangeable*
-invoices: open items of the same counterparty, kind and currency, of the same amount and
-allocated in full the same way, that the transaction's text does not tell apart (no
+invoices: open items of the same counterparty, kind and currency, with the same amount
+still open (the invoice's amount less what earlier lines paid: in the real books for the
+label's invoice, in the engine's for the one it took) and the same amount allocated, that
+the transaction's text does not tell apart (no
 number in it that is, ends, or is one typo away from either invoice's number). Which of
 such twins a payment settles is an accounting policy (the engine takes the oldest due,
 ``amount.tie_oldest_first``), not a fact the bank data holds: the customer's balance, each
@@ -130,6 +132,26 @@ class Equivalence:
             str(row["id"]): " ".join(str(row[k]) for k in _TEXT_FIELDS if row.get(k))
             for row in transactions
         }
+        self._completed = {
+            str(row["id"]) for row in transactions if row.get("status", "completed") == "completed"
+        }
+        # invoice id -> what the labels (really), and the engine's automatic decisions,
+        # settled so far
+        self._paid: tuple[dict[str, int], dict[str, int]] = ({}, {})
+
+    def settle(self, transaction_id: str, truth: dict[str, int], applied: dict[str, int]) -> None:
+        """Record, in order, what a line really paid (its label) and what the engine
+        applied to its book (an automatic decision's allocations): an invoice's open amount
+        at a later line is its amount less what earlier lines paid, in each of the two
+        books (the engine's may have taken one twin where the customer paid another)."""
+        if transaction_id in self._completed:
+            for invoice_id, amount in truth.items():
+                self._paid[0][invoice_id] = self._paid[0].get(invoice_id, 0) + amount
+        for invoice_id, amount in applied.items():
+            self._paid[1][invoice_id] = self._paid[1].get(invoice_id, 0) + amount
+
+    def _open(self, invoice: dict[str, Any], book: int) -> int:
+        return int(invoice["amount_cents"]) - self._paid[book].get(str(invoice["id"]), 0)
 
     def _named(self, invoice: dict[str, Any], numbers: list[str], digits: str) -> bool:
         """Whether the text could be naming this invoice (its number, its last group of
@@ -179,7 +201,7 @@ class Equivalence:
                         invoice["counterparty_name"],
                         invoice["kind"],
                         invoice["currency"],
-                        invoice["amount_cents"],
+                        self._open(invoice, side),
                         amount,
                     )
                 )
@@ -210,6 +232,8 @@ def score(
             correct = bool(truth) and got == truth
         else:
             correct = bool(truth) and equivalence.same(label.transaction_id, truth, got)
+            applied = got if result.status == "auto_matched" else {}
+            equivalence.settle(label.transaction_id, truth, applied)
         if label.matchable:
             stats.matchable += 1
         if result.status == "auto_matched":
