@@ -124,10 +124,10 @@ SENTENCES: dict[str, tuple[str, str]] = {
         "unlike a SEPA transfer, credited in full",
     ),
     "amount.shortfall_not_international": (
-        "Un virement SEPA est crédité en entier : sans référence à la facture, un montant "
-        "inférieur n'est sans doute pas dû à des frais bancaires",
-        "A SEPA transfer is credited in full: with no reference to the invoice, a smaller "
-        "amount is unlikely to be a bank fee",
+        "Un virement SEPA est crédité en entier : un montant inférieur aux factures n'est "
+        "pas dû à des frais bancaires (acompte, retenue, autre dette ?)",
+        "A SEPA transfer is credited in full: short of the invoices, it is no bank fee (an "
+        "instalment, a deduction, another debt?)",
     ),
     "amount.round_subset": (
         "Plusieurs factures aux montants ronds : une autre combinaison, ou un acompte sur une "

@@ -429,13 +429,9 @@ def _decisiveness(
             # equal invoices and a number in the text that names none of them: ask
             c.decisive = False
             c.reasons.append("reference.unrecognised")
-        elif (
-            c.fit == "fee"
-            and ref_level < REF_EXACT
-            and ev.tx.operation_type not in INTERNATIONAL_TRANSFERS
-        ):
-            # a SEPA transfer is credited in full: short of the invoices with no reference
-            # naming them, it is more likely something else (a prepayment, another debt)
+        elif c.fit == "fee" and ev.tx.operation_type not in INTERNATIONAL_TRANSFERS:
+            # a SEPA transfer is credited in full: short of the invoices, it is no bank fee
+            # but something else (an instalment, a deduction, a prepayment): ask
             c.decisive = False
             c.reasons.append("amount.shortfall_not_international")
         elif ref_level == 0 and _round_subset(cfg, c):
