@@ -312,9 +312,10 @@ class _PartySearch:
     def run(self, search: bool) -> None:
         """``search`` allows the subset-sum (for a counterparty the evidence points to firmly)."""
         decided_by_reference = self._named_by_reference(search)
-        if self._single_exact():
+        single = self._single_exact()
+        if single is not None:
             if search and not decided_by_reference:
-                self._competing_groups()
+                self._competing_groups(single)
             return
         if not search or decided_by_reference:
             return
@@ -322,21 +323,22 @@ class _PartySearch:
             return
         self._partial()
 
-    def _named_first(self, indices: list[int]) -> tuple[list[int], int]:
-        """At most ``max_subset_items`` of ``indices`` for a subset search (``_pool``),
+    def _named_first(self, indices: list[int], limit: int = 0) -> tuple[list[int], int]:
+        """At most ``limit`` (``max_subset_items``) of ``indices`` for a subset search,
         the items the text names (at any level, a partial number too) first and always
         kept, the rest after, each part in its order (oldest first): a number in the text
         decides between equal amounts before any date does, and an invoice it names is
         searched however many older ones are open. Also returns how many are named."""
-        cfg, values = self.cfg, self.values
+        values = self.values
+        limit = limit or self.cfg.max_subset_items
         hits = self.ev.ref_hits
         items = self.items
         named = [i for i in indices if items[i].id in hits] if hits else []
         if not named:
-            return _pool(cfg.max_subset_items, indices, values), 0
-        named = named[: cfg.max_subset_items]
+            return _pool(limit, indices, values), 0
+        named = named[:limit]
         rest = [i for i in indices if items[i].id not in hits]
-        return named + _pool(cfg.max_subset_items - len(named), rest, values), len(named)
+        return named + _pool(limit - len(named), rest, values), len(named)
 
     def _make(self, indices: Sequence[int], fit: str, tie: bool = False) -> Proposal:
         chosen = tuple(self.items[i] for i in indices)
@@ -393,16 +395,15 @@ class _PartySearch:
             if chosen_fit in ("exact", "fee"):
                 self._make(indices, chosen_fit)
 
-    def _single_exact(self) -> bool:
-        """2. One invoice of exactly this amount (the oldest of equal ones)."""
+    def _single_exact(self) -> Proposal | None:
+        """2. One invoice of exactly this amount (the oldest of equal ones), if any."""
         exact = [i for i, v in enumerate(self.values) if v == self.amount]
         if not exact:
-            return False
+            return None
         hits = self.ev.ref_hits
         named = [i for i in exact if self.items[i].id in hits]
         if len(named) == 1:  # the text tells the equal invoices apart
-            self._make(named, "exact")
-            return True
+            return self._make(named, "exact")
         exact = named or exact
         oldest = self._make([exact[0]], "exact", tie=len(exact) > 1)
         book = self.ev.book
@@ -411,7 +412,7 @@ class _PartySearch:
             # taken is claimed only when all are, and then which is still due is uncertain.
             # One claimed while another is free is no doubt: they are interchangeable.
             oldest.tie_unsettled = book.reserved_by_others(self.items[exact[0]].id, self.ev.tx.id)
-        return True
+        return oldest
 
     def _subset_sums(self) -> bool:
         """3. Several invoices (credit notes netted), exact then within the fee tolerance.
@@ -451,15 +452,18 @@ class _PartySearch:
                 found.twins_left = found.twins_left or _twins_left(pool_values, combo, named)
         return bool(fits)
 
-    def _competing_groups(self) -> None:
+    def _competing_groups(self, single: Proposal) -> None:
         """2b. Beside a single invoice of exactly this amount, two or more other invoices
         that add up to it exactly: another reading of the same payment (competing
-        explanations; the scores and ``scoring.competitor`` weigh them)."""
+        explanations; the scores and ``scoring.competitor`` weigh them). Searched over up
+        to ``max_competing_items`` items; beyond, ``single`` is marked ``bounded``."""
         cfg, values, amount = self.cfg, self.values, self.amount
         pool = [i for i, v in enumerate(values) if 0 < v < amount]
         if len(pool) < 2 or sum(values[i] for i in pool) < amount:
             return
-        pool, named = self._named_first(pool)
+        if len(pool) > cfg.max_competing_items:
+            single.bounded = True
+        pool, named = self._named_first(pool, cfg.max_competing_items)
         pool_values = [values[i] for i in pool]
         for combo in find_subsets(
             pool_values,

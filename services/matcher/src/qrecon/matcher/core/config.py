@@ -73,6 +73,9 @@ class EngineConfig:
     # Bounded subset-sum over one counterparty's open items (oldest first).
     max_subset_size: int = 4
     max_subset_items: int = 28
+    # Beside one invoice of the exact amount, groups of others adding up to it are searched
+    # among this many items; a customer with more leaves the single reading undecided.
+    max_competing_items: int = 80
     max_subset_solutions: int = 6
     # A subset of at least this many invoices the text does not name, all of round amounts
     # (multiples of round_amount_cents), is not decisive: with round amounts, sums

@@ -438,8 +438,8 @@ def _decisiveness(
             c.decisive = False
             c.reasons.append("amount.round_subset")
         elif c.bounded and ref_level == 0:
-            # several invoices the text does not name, out of more open items than were
-            # searched: no competing combination can be ruled out
+            # invoices the text does not name, out of more open items than were searched:
+            # no competing combination can be ruled out
             c.decisive = False
             c.reasons.append("amount.subset_search_bounded")
         elif c.tie and c.tie_unsettled:
