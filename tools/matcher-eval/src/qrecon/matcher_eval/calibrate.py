@@ -22,6 +22,7 @@ from dataclasses import replace
 from qrecon.common.schemas import Invoice, QontoTransaction
 from qrecon.matcher.core import EngineConfig, InvoiceBook, MatchingEngine
 from qrecon.matcher_eval.generator import generate
+from qrecon.matcher_eval.metrics import Equivalence, allocation_map
 
 Pair = tuple[float, bool]  # best candidate's score, correct
 
@@ -36,21 +37,24 @@ def collect(seeds: Sequence[int], transactions: int, config: EngineConfig) -> li
     for seed in seeds:
         dataset = generate(seed, transactions)
         book = InvoiceBook(Invoice.model_validate(row) for row in dataset.invoices)
+        equivalence = Equivalence(dataset.invoices, dataset.transactions)  # as evaluate scores
         for raw, label in zip(dataset.transactions, dataset.labels, strict=True):
             tx = QontoTransaction.model_validate(raw)
             explanation = engine.explain(tx, book)
             result = explanation.result
+            truth = label.truth_map()
             if explanation.candidates:
                 best = explanation.candidates[0]
                 got: dict[str, int] = {}
                 for a in best.allocations:
                     got[a.invoice_id] = got.get(a.invoice_id, 0) + a.amount_cents
-                truth = label.truth_map()
-                correct = bool(truth) and got == truth
+                correct = bool(truth) and equivalence.same(tx.id, truth, got)
                 # an automatic decision on a transaction that should not be automatic is wrong
                 if result.status == "auto_matched" and not label.matchable:
                     correct = False
                 pairs.append((best.score, correct))
+            applied = allocation_map(result) if result.status == "auto_matched" else {}
+            equivalence.settle(tx.id, truth, applied)
             book.unreserve(tx.id)  # carry residuals as match does (reconcile)
             if result.status == "auto_matched" and result.allocations:
                 book.allocate(result.allocations)

@@ -19,7 +19,7 @@ from qrecon.matcher.core import InvoiceBook
 from qrecon.matcher_eval.baseline import run_baseline
 from qrecon.matcher_eval.dataset import Dataset
 from qrecon.matcher_eval.generator import generate
-from qrecon.matcher_eval.metrics import score
+from qrecon.matcher_eval.metrics import Equivalence, score
 
 TUNING_SEEDS = (1, 2, 3, 4, 5)  # the engine's thresholds were fitted on these (calibrate.py)
 HELD_OUT_SEEDS = (1001, 1002)
@@ -31,7 +31,8 @@ def evaluate_dataset(dataset: Dataset, *, baseline: bool = True) -> dict[str, An
     started = time.perf_counter()
     results = list(run_match(invoices, transactions))
     elapsed = time.perf_counter() - started
-    report = score(dataset.labels, results)
+    equivalence = Equivalence(dataset.invoices, dataset.transactions)
+    report = score(dataset.labels, results, equivalence=equivalence)
     out: dict[str, Any] = {
         "seed": dataset.seed,
         "held_out": dataset.seed not in TUNING_SEEDS,
@@ -43,7 +44,7 @@ def evaluate_dataset(dataset: Dataset, *, baseline: bool = True) -> dict[str, An
     if baseline:
         book = InvoiceBook(invoices)
         base_results = list(run_baseline(book, transactions))
-        out["baseline"] = score(dataset.labels, base_results).as_dict()
+        out["baseline"] = score(dataset.labels, base_results, equivalence=equivalence).as_dict()
     return out
 
 

@@ -1,10 +1,25 @@
-"""Scoring MatchResults against labels: per case and overall."""
+"""Scoring MatchResults against labels: per case and overall.
+
+An allocation is right when it allocates what the label says, up to *interchangeable*
+invoices: open items of the same counterparty, kind and currency, with the same amount
+still open (the invoice's amount less what earlier lines paid: in the real books for the
+label's invoice, in the engine's for the one it took) and the same amount allocated, that
+the transaction's text does not tell apart (no
+number in it that is, ends, or is one typo away from either invoice's number). Which of
+such twins a payment settles is an accounting policy (the engine takes the oldest due,
+``amount.tie_oldest_first``), not a fact the bank data holds: the customer's balance, each
+invoice's amount and what stays open are the same either way. Without ``invoices`` the
+comparison is by invoice id only.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from rapidfuzz.distance import OSA
 
 from qrecon.common.schemas import MatchResult
 from qrecon.matcher.core import EngineConfig
@@ -94,13 +109,115 @@ def allocation_map(result: MatchResult) -> dict[str, int]:
     return out
 
 
+_DIGITS = re.compile(r"[0-9]+")
+_TEXT_FIELDS = ("reference", "label", "note")
+
+
+def _tail(number: str) -> str:
+    """The last group of digits of an invoice number, without leading zeros."""
+    groups = _DIGITS.findall(number)
+    return groups[-1].lstrip("0") if groups else ""
+
+
+class Equivalence:
+    """Whether a result's allocations equal the label's, up to interchangeable invoices
+    (see the module doc). ``invoices``: the dataset's invoice rows; ``transactions``: its
+    transaction rows (their text tells invoices apart)."""
+
+    def __init__(
+        self, invoices: Sequence[dict[str, Any]], transactions: Sequence[dict[str, Any]]
+    ) -> None:
+        self._invoices = {str(row["id"]): row for row in invoices}
+        self._texts = {
+            str(row["id"]): " ".join(str(row[k]) for k in _TEXT_FIELDS if row.get(k))
+            for row in transactions
+        }
+        self._completed = {
+            str(row["id"]) for row in transactions if row.get("status", "completed") == "completed"
+        }
+        # invoice id -> what the labels (really), and the engine's automatic decisions,
+        # settled so far
+        self._paid: tuple[dict[str, int], dict[str, int]] = ({}, {})
+
+    def settle(self, transaction_id: str, truth: dict[str, int], applied: dict[str, int]) -> None:
+        """Record, in order, what a line really paid (its label) and what the engine
+        applied to its book (an automatic decision's allocations): an invoice's open amount
+        at a later line is its amount less what earlier lines paid, in each of the two
+        books (the engine's may have taken one twin where the customer paid another)."""
+        if transaction_id in self._completed:
+            for invoice_id, amount in truth.items():
+                self._paid[0][invoice_id] = self._paid[0].get(invoice_id, 0) + amount
+        for invoice_id, amount in applied.items():
+            self._paid[1][invoice_id] = self._paid[1].get(invoice_id, 0) + amount
+
+    def _open(self, invoice: dict[str, Any], book: int) -> int:
+        return int(invoice["amount_cents"]) - self._paid[book].get(str(invoice["id"]), 0)
+
+    def _named(self, invoice: dict[str, Any], numbers: list[str], digits: str) -> bool:
+        """Whether the text could be naming this invoice (its number, its last group of
+        digits, or one typo away from either)."""
+        full = "".join(_DIGITS.findall(str(invoice.get("number") or "")))
+        tail = _tail(str(invoice.get("number") or ""))
+        if full and full in digits:
+            return True
+        reference = invoice.get("payment_reference")
+        if reference and "".join(_DIGITS.findall(str(reference))) in digits:
+            return True
+        for number in numbers:
+            stripped = number.lstrip("0")
+            if len(stripped) < 2 or not tail:
+                continue
+            if stripped == tail or stripped.endswith(tail):
+                return True
+            if len(stripped) >= 3 and tail.endswith(stripped):
+                return True
+            # typos as the engine reads them: in numbers of five digits or more
+            if min(len(stripped), len(full)) >= 5 and OSA.distance(stripped, full) <= 1:
+                return True
+            if min(len(stripped), len(tail)) >= 5 and OSA.distance(stripped, tail) <= 1:
+                return True
+        return False
+
+    def same(self, transaction_id: str, truth: dict[str, int], got: dict[str, int]) -> bool:
+        if got == truth:
+            return True
+        if not truth or set(got.values()) - set(truth.values()):
+            return False
+        missing = {k: v for k, v in truth.items() if got.get(k) != v}
+        extra = {k: v for k, v in got.items() if truth.get(k) != v}
+        if len(missing) != len(extra):
+            return False
+        text = self._texts.get(transaction_id, "")
+        numbers = _DIGITS.findall(text)
+        digits = "".join(numbers)
+        keys: list[list[tuple[Any, ...]]] = [[], []]
+        for side, part in ((0, missing), (1, extra)):
+            for invoice_id, amount in part.items():
+                invoice = self._invoices.get(invoice_id)
+                if invoice is None or self._named(invoice, numbers, digits):
+                    return False
+                keys[side].append(
+                    (
+                        invoice["counterparty_name"],
+                        invoice["kind"],
+                        invoice["currency"],
+                        self._open(invoice, side),
+                        amount,
+                    )
+                )
+        return sorted(keys[0]) == sorted(keys[1])
+
+
 def score(
     labels: Sequence[Label],
     results: Sequence[MatchResult],
     threshold: float = EngineConfig().auto_threshold,
+    *,
+    equivalence: Equivalence | None = None,
 ) -> Report:
     """Compare results (one per line, in order) with the labels of the same lines;
-    ``threshold``: the auto threshold whose precision the reliability table reports."""
+    ``threshold``: the auto threshold whose precision the reliability table reports;
+    ``equivalence``: counts interchangeable invoices as the same (else ids must match)."""
     if len(labels) != len(results):
         raise ValueError(f"{len(labels)} labels but {len(results)} results")
     report = Report()
@@ -110,7 +227,13 @@ def score(
         stats = report.cases.setdefault(label.case, CaseStats(label.case))
         stats.n += 1
         truth = label.truth_map()
-        correct = bool(truth) and allocation_map(result) == truth
+        got = allocation_map(result)
+        if equivalence is None:
+            correct = bool(truth) and got == truth
+        else:
+            correct = bool(truth) and equivalence.same(label.transaction_id, truth, got)
+            applied = got if result.status == "auto_matched" else {}
+            equivalence.settle(label.transaction_id, truth, applied)
         if label.matchable:
             stats.matchable += 1
         if result.status == "auto_matched":

@@ -13,7 +13,7 @@ debit), candidates over its open items, in this order:
 4. a partial payment of the oldest item larger than the payment;
 
 and, when nothing else exists, invoices of exactly this amount anywhere (``amount.only``).
-``allocate`` turns a candidate into allocations and a residual (see ``engine``).
+``allocate`` (module ``allocation``) turns a candidate into allocations and a residual.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from qrecon.common.schemas import Allocation
+from qrecon.matcher.core.allocation import allocate
 from qrecon.matcher.core.book import BookEntry
 from qrecon.matcher.core.config import EngineConfig
 from qrecon.matcher.core.evidence import (
     CP_FUZZY,
     REF_EXACT,
     REF_FUZZY,
+    REF_PARTIAL,
     Evidence,
     RefHit,
     typo_hits,
@@ -51,7 +52,12 @@ class Proposal:
     fit: str  # exact | fee | partial | over
     total: int  # sum of the items' residuals seen from the transaction (sign applied)
     tie: bool = False
-    tie_unsettled: bool = False  # one of the equal invoices is claimed by a pending suggestion
+    tie_unsettled: bool = False  # every equal invoice is claimed by a pending suggestion
+    # several items, some of them the oldest of equal ones the text does not tell apart
+    twins_left: bool = False
+    # found by a subset search over only part of the counterparty's open items (the oldest):
+    # another combination of the same amount may exist among the others
+    bounded: bool = False
     score: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
     blocked: bool = False
@@ -59,6 +65,10 @@ class Proposal:
     reasons: list[str] = field(default_factory=list)
 
     ids: frozenset[str] = frozenset()  # set by the collector (dedup key)
+    # The reading up to interchangeable invoices (set by ``scoring.score``): two candidates
+    # of the same shape allocate the same amounts to the same counterparty, differing only
+    # by equal invoices the text does not tell apart. None: never the same as another.
+    shape: tuple[Any, ...] | None = None
 
     def sort_key(self) -> tuple[Any, ...]:
         return (-self.score, len(self.entries), [e.order for e in self.entries])
@@ -101,10 +111,9 @@ def fit_of(cfg: EngineConfig, total: int, amount: int) -> str | None:
     return "over"
 
 
-def _pool(cfg: EngineConfig, indices: list[int], values: list[int]) -> list[int]:
-    """At most max_subset_items indices for a subset search: every credit note (they
-    are few and change what adds up), then the oldest invoices."""
-    limit = cfg.max_subset_items
+def _pool(limit: int, indices: list[int], values: list[int]) -> list[int]:
+    """At most ``limit`` indices for a subset search: every credit note (they are few and
+    change what adds up), then the oldest invoices."""
     if len(indices) <= limit:
         return indices
     negatives = [i for i in indices if values[i] < 0][: limit // 2]
@@ -201,9 +210,45 @@ def usable_items(ev: Evidence, name: str, kind: str, *, refund: bool = False) ->
         ev.tx.currency
     }:
         items = [entry for entry in items if _usable(ev, entry)]
-    if ev.refs.digit_strings and name not in ev.exactly_named:
-        _name_typos(ev, items)
+    if ev.refs.weak_keys:
+        _name_last_digits(ev, items)
+    if ev.refs.digit_strings:
+        if name not in ev.exactly_named:
+            _name_typos(ev, items)
+        elif not _names_settled(ev, name) and not _named_fit(ev, items):
+            # another reading: a typo of an invoice that fits (not when the text names a
+            # settled invoice: a payment made twice is not a typo)
+            _name_typos(ev, [e for e in items if abs(e.residual) == ev.amount])
     return _in_preference_order(ev, name, items, latest_issue)
+
+
+def _name_last_digits(ev: Evidence, items: list[BookEntry]) -> None:
+    """A short number ("68 + 42") that ends too many invoices of the book to name any
+    still names, among this counterparty's items, those whose number it ends."""
+    weak = ev.refs.weak_keys
+    hits = ev.ref_hits
+    for e in items:
+        key = e.last_key
+        if key is not None and len(key) >= 2 and key in weak and e.id not in hits:
+            hits[e.id] = RefHit(REF_PARTIAL)
+
+
+def _names_settled(ev: Evidence, name: str) -> bool:
+    """Whether the text names exactly a settled invoice of this counterparty."""
+    for invoice_id in ev.closed_ref_ids:
+        entry = ev.book.entry(invoice_id)
+        if entry is not None and entry.party == name:
+            return True
+    return False
+
+
+def _named_fit(ev: Evidence, items: list[BookEntry]) -> bool:
+    """Whether the invoices the text names exactly pay the amount (alone or together):
+    when they do not, a number one typo away from an invoice of exactly the amount may be
+    the one meant."""
+    hits = ev.ref_hits
+    named = [abs(e.residual) for e in items if e.id in hits and hits[e.id].level >= REF_EXACT]
+    return ev.amount in named or sum(named) == ev.amount
 
 
 def _name_typos(ev: Evidence, items: list[BookEntry]) -> None:
@@ -267,9 +312,10 @@ class _PartySearch:
     def run(self, search: bool) -> None:
         """``search`` allows the subset-sum (for a counterparty the evidence points to firmly)."""
         decided_by_reference = self._named_by_reference(search)
-        if self._single_exact():
+        single = self._single_exact()
+        if single is not None:
             if search and not decided_by_reference:
-                self._competing_groups()
+                self._competing_groups(single)
             return
         if not search or decided_by_reference:
             return
@@ -277,18 +323,22 @@ class _PartySearch:
             return
         self._partial()
 
-    def _named_first(self, indices: list[int]) -> list[int]:
-        """``indices`` with the items the text names (at any level, a partial number
-        too) first, the rest after, each part in its order (oldest first): a number in
-        the text decides between equal amounts before any date does."""
+    def _named_first(self, indices: list[int], limit: int = 0) -> tuple[list[int], int]:
+        """At most ``limit`` (``max_subset_items``) of ``indices`` for a subset search,
+        the items the text names (at any level, a partial number too) first and always
+        kept, the rest after, each part in its order (oldest first): a number in the text
+        decides between equal amounts before any date does, and an invoice it names is
+        searched however many older ones are open. Also returns how many are named."""
+        values = self.values
+        limit = limit or self.cfg.max_subset_items
         hits = self.ev.ref_hits
-        if not hits:
-            return indices
         items = self.items
-        named = [i for i in indices if items[i].id in hits]
+        named = [i for i in indices if items[i].id in hits] if hits else []
         if not named:
-            return indices
-        return named + [i for i in indices if items[i].id not in hits]
+            return _pool(limit, indices, values), 0
+        named = named[:limit]
+        rest = [i for i in indices if items[i].id not in hits]
+        return named + _pool(limit - len(named), rest, values), len(named)
 
     def _make(self, indices: Sequence[int], fit: str, tie: bool = False) -> Proposal:
         chosen = tuple(self.items[i] for i in indices)
@@ -328,7 +378,7 @@ class _PartySearch:
     ) -> None:
         """The named items plus a few others that make the amount (exact or fee-short)."""
         cfg, values, amount = self.cfg, self.values, self.amount
-        rest = self._named_first(_pool(cfg, rest, values))
+        rest, named = self._named_first(rest)
         rest_values = [values[i] for i in rest]
         need = amount - total
         for combo in find_subsets(
@@ -337,6 +387,7 @@ class _PartySearch:
             need + fee_range(cfg, total + max(0, need)),
             max_size=room,
             limit=cfg.max_subset_solutions,
+            named=named,
         ):
             indices = sorted([*referenced, *(rest[j] for j in combo)])
             chosen_total = sum(values[i] for i in indices)
@@ -344,26 +395,24 @@ class _PartySearch:
             if chosen_fit in ("exact", "fee"):
                 self._make(indices, chosen_fit)
 
-    def _single_exact(self) -> bool:
-        """2. One invoice of exactly this amount (the oldest of equal ones)."""
+    def _single_exact(self) -> Proposal | None:
+        """2. One invoice of exactly this amount (the oldest of equal ones), if any."""
         exact = [i for i, v in enumerate(self.values) if v == self.amount]
         if not exact:
-            return False
+            return None
         hits = self.ev.ref_hits
         named = [i for i in exact if self.items[i].id in hits]
         if len(named) == 1:  # the text tells the equal invoices apart
-            self._make(named, "exact")
-            return True
+            return self._make(named, "exact")
         exact = named or exact
         oldest = self._make([exact[0]], "exact", tie=len(exact) > 1)
         book = self.ev.book
         if oldest.tie and book.has_reservations:
-            # one of the equal invoices is claimed by a suggestion awaiting review
-            tx_id = self.ev.tx.id
-            oldest.tie_unsettled = any(
-                book.reserved_by_others(self.items[i].id, tx_id) for i in exact
-            )
-        return True
+            # Equal invoices claimed by suggestions awaiting review come last: the one
+            # taken is claimed only when all are, and then which is still due is uncertain.
+            # One claimed while another is free is no doubt: they are interchangeable.
+            oldest.tie_unsettled = book.reserved_by_others(self.items[exact[0]].id, self.ev.tx.id)
+        return oldest
 
     def _subset_sums(self) -> bool:
         """3. Several invoices (credit notes netted), exact then within the fee tolerance.
@@ -374,13 +423,13 @@ class _PartySearch:
             cfg.fee_tolerance_cents,
             int(amount * cfg.fee_tolerance_ratio / (1 - cfg.fee_tolerance_ratio)),
         )
-        if any(v < 0 for v in values):
-            pool = list(range(len(values)))
-        else:  # without credit notes, an item larger than the payment cannot be part of it
-            pool = [i for i, v in enumerate(values) if v <= amount + tolerance]
-            if sum(values[i] for i in pool) < amount:
-                pool = []
-        pool = self._named_first(_pool(cfg, pool, values))
+        # an item larger than the payment and every credit note together cannot be part of it
+        cap = amount + tolerance - sum(v for v in values if v < 0)
+        pool = [i for i, v in enumerate(values) if v <= cap]
+        if sum(values[i] for i in pool if values[i] > 0) < amount:
+            pool = []
+        bounded = len(pool) > cfg.max_subset_items  # not every combination is searched
+        pool, named = self._named_first(pool)
         pool_values = [values[i] for i in pool]
         solutions = find_subsets(
             pool_values,
@@ -388,6 +437,7 @@ class _PartySearch:
             amount + tolerance,
             max_size=cfg.max_subset_size,
             limit=2 * cfg.max_subset_solutions,
+            named=named,
         )
         fits = [
             (combo, fit_of(cfg, sum(pool_values[j] for j in combo), amount)) for combo in solutions
@@ -396,18 +446,24 @@ class _PartySearch:
             fits = [(combo, fit) for combo, fit in fits if fit == "exact"]
         for combo, fit in fits[: cfg.max_subset_solutions]:
             if fit in ("exact", "fee"):
-                self._make([pool[j] for j in combo], fit)
+                found = self._make([pool[j] for j in combo], fit)
+                if bounded and len(found.entries) > 1:
+                    found.bounded = True
+                found.twins_left = found.twins_left or _twins_left(pool_values, combo, named)
         return bool(fits)
 
-    def _competing_groups(self) -> None:
+    def _competing_groups(self, single: Proposal) -> None:
         """2b. Beside a single invoice of exactly this amount, two or more other invoices
         that add up to it exactly: another reading of the same payment (competing
-        explanations; the scores and ``scoring.competitor`` weigh them)."""
+        explanations; the scores and ``scoring.competitor`` weigh them). Searched over up
+        to ``max_competing_items`` items; beyond, ``single`` is marked ``bounded``."""
         cfg, values, amount = self.cfg, self.values, self.amount
         pool = [i for i, v in enumerate(values) if 0 < v < amount]
         if len(pool) < 2 or sum(values[i] for i in pool) < amount:
             return
-        pool = self._named_first(_pool(cfg, pool, values))
+        if len(pool) > cfg.max_competing_items:
+            single.bounded = True
+        pool, named = self._named_first(pool, cfg.max_competing_items)
         pool_values = [values[i] for i in pool]
         for combo in find_subsets(
             pool_values,
@@ -416,6 +472,7 @@ class _PartySearch:
             max_size=cfg.max_subset_size,
             min_size=2,
             limit=cfg.max_subset_solutions,
+            named=named,
         ):
             self._make([pool[j] for j in combo], "exact")
 
@@ -427,43 +484,9 @@ class _PartySearch:
                 break
 
 
-# ---------------------------------------------------------------------- allocations
-def allocate(c: Proposal, amount: int) -> tuple[list[Allocation], int]:
-    """Allocations in each invoice's sign, and the residual (see the ``engine`` doc)."""
-    if c.fit in ("exact", "fee", "over"):
-        out = [
-            Allocation.model_construct(
-                invoice_id=e.id, invoice_number=e.invoice.number, amount_cents=e.residual
-            )
-            for e in c.entries
-        ]
-        return out, amount - c.total
-    return _allocate_partial(c, amount)
-
-
-def _allocate_partial(c: Proposal, amount: int) -> tuple[list[Allocation], int]:
-    """Net what reduces the amount due (credit notes) first, then oldest first."""
-    remaining = amount
-    parts: dict[str, int] = {}
-    for e in c.entries:
-        effective = c.sign * e.residual
-        if effective < 0:
-            parts[e.id] = effective
-            remaining -= effective
-    for e in c.entries:
-        effective = c.sign * e.residual
-        if effective > 0 and remaining > 0:
-            take = min(effective, remaining)
-            parts[e.id] = take
-            remaining -= take
-    out: list[Allocation] = []
-    for e in c.entries:
-        if parts.get(e.id):
-            out.append(
-                Allocation.model_construct(
-                    invoice_id=e.id,
-                    invoice_number=e.invoice.number,
-                    amount_cents=c.sign * parts[e.id],
-                )
-            )
-    return out, remaining
+def _twins_left(values: list[int], combo: tuple[int, ...], named: int) -> bool:
+    """Whether an item of ``combo`` not named (index >= ``named``) has an equal one left out
+    (the subset search keeps the oldest of equal values)."""
+    chosen = set(combo)
+    taken = {values[j] for j in combo if j >= named}
+    return any(values[j] in taken for j in range(named, len(values)) if j not in chosen)

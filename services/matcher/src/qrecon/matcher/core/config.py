@@ -26,17 +26,24 @@ class Weights:
     ref_unlisted_item: float = -1.0  # per invoice of the candidate not named, others being
     ref_elsewhere_same: float = -4.0  # the text names another invoice of this counterparty
     ref_elsewhere_other: float = -1.5  # ... of another counterparty
+    # the text gives a number by its last digits that names another open invoice of this
+    # counterparty, none of the candidate's ("FACT 1046 ET 1096" and 1096 not taken)
+    ref_partial_elsewhere: float = -2.5
     ref_unread: float = 0.0  # the text has a number that names no invoice
     # counterparty
     cp_iban: float = 5.0
     cp_exact: float = 4.5
     cp_alias: float = 4.5
+    cp_truncated: float = 4.5  # the payer's name is the start of the counterparty's
     cp_fuzzy: float = 4.0  # x (similarity - name_min_score) / (100 - name_min_score)
     cp_conflict: float = -2.0  # the payer is clearly another known counterparty
     cp_unknown: float = 0.0  # a payer name or IBAN that matches no counterparty
     # amount
     amount_exact: float = 3.5
     amount_fee: float = 2.7
+    # ... on an international (SWIFT) transfer, where intermediary banks deduct fees; a
+    # SEPA transfer is credited in full (Regulation (EU) 260/2012, PSD2 art. 81)
+    amount_fee_international: float = 0.8
     amount_partial: float = -1.0
     amount_over: float = -1.5
     amount_subset_item: float = -0.25  # x (invoices - 1)
@@ -65,11 +72,24 @@ class EngineConfig:
     competitor_margin: float = 2.0
     # Bounded subset-sum over one counterparty's open items (oldest first).
     max_subset_size: int = 4
-    max_subset_items: int = 20
+    max_subset_items: int = 28
+    # Beside one invoice of the exact amount, groups of others adding up to it are searched
+    # among this many items; a customer with more leaves the single reading undecided.
+    max_competing_items: int = 80
     max_subset_solutions: int = 6
+    # A subset of at least this many invoices the text does not name, all of round amounts
+    # (multiples of round_amount_cents), is not decisive: with round amounts, sums
+    # coincide easily (another combination, a prepayment of an invoice not yet issued).
+    # On tuning seeds 1-5 (10,000 transactions each) such subsets were right 96% of the
+    # time, against 99.9% for subsets of other amounts.
+    round_subset_min_items: int = 2
+    round_amount_cents: int = 10000
     # Counterparty names (rapidfuzz similarity 0..100).
     name_min_score: float = 80.0
     name_auto_min_score: float = 90.0
+    # A payer's name (letters only) this long that starts exactly one similar counterparty
+    # name is that counterparty's, cut ("TOTALENERGIES": Total Energies Marketing France).
+    name_truncated_min_letters: int = 8
     max_name_candidates: int = 4
     name_word_max_fanout: int = 200  # ignore name words shared by more counterparties
     # Candidates on amount alone (no reference, no counterparty): only when this few.

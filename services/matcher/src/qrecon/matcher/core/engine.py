@@ -33,7 +33,15 @@ How a decision is made
    payment); otherwise ``suggested`` above ``suggest_threshold``; otherwise ``unmatched``.
    A close competitor shares the probability (``scoring.share``); two structurally
    different readings that fit exactly with no reference to tell them apart add
-   ``competitor.equal_explanation``.
+   ``competitor.equal_explanation``. Candidates that differ only by interchangeable
+   invoices (same counterparty and amount, not told apart by the text) are one reading,
+   not competitors: the oldest due are taken (``amount.tie_oldest_first``). Evidence is
+   not decisive when it cannot rule out another reading: an invoice-shaped number naming
+   none of equal invoices (``reference.unrecognised``), a SEPA transfer short of invoices
+   it does not name (``amount.shortfall_not_international``), unnamed invoices of round
+   amounts only (``amount.round_subset``) or found among part of many open items
+   (``amount.subset_search_bounded``), equal invoices all claimed by pending suggestions
+   (``amount.tie_unsettled``).
 
 The result
 ----------
@@ -92,9 +100,11 @@ from qrecon.matcher.core.scoring import (
     confidence,
     equal_explanation,
     noise,
+    same_reading,
     score,
     share,
     status_of,
+    twins,
 )
 
 __all__ = ["Candidate", "Explanation", "MatchingEngine", "transaction_date"]
@@ -220,6 +230,8 @@ class MatchingEngine:
         if close:  # the readings within the margin share the probability
             best_confidence *= share(cfg, best, candidates[1:])
         reasons = [*pre, *best.reasons, *self._warnings(ev, best, close)]
+        if twins(best, candidates[1:]):  # the oldest of interchangeable invoices is taken
+            reasons.append("amount.tie_oldest_first")
         if close and equal_explanation(cfg, best, candidates[1:]):
             reasons.append("competitor.equal_explanation")
         status = status_of(cfg, best, best_confidence, capped=gate.capped, close=close)  # 5.
@@ -241,8 +253,8 @@ class MatchingEngine:
         cfg = self.config
         out: list[Alternative] = []
         for c in candidates:
-            if c is best or c.ids == best.ids:
-                continue
+            if c is best or same_reading(best, c):
+                continue  # the same reading (over interchangeable invoices or not)
             confidence_ = confidence(cfg, c.score)
             if confidence_ < cfg.suggest_threshold:
                 break  # best first: the rest are less credible still

@@ -44,6 +44,7 @@ __all__ = [
     "CP_EXACT",
     "CP_FUZZY",
     "CP_IBAN",
+    "CP_TRUNCATED",
     "REF_EXACT",
     "REF_FUZZY",
     "REF_PARTIAL",
@@ -63,7 +64,8 @@ SIMILAR_CACHE_SIZE = 65536
 # Reference evidence levels, strongest first.
 REF_PAYREF, REF_EXACT, REF_FUZZY, REF_PARTIAL = 4, 3, 2, 1
 CP_IBAN, CP_EXACT, CP_ALIAS, CP_FUZZY = "iban", "exact", "alias", "fuzzy"
-STRONG_CP = frozenset({CP_IBAN, CP_EXACT, CP_ALIAS})
+CP_TRUNCATED = "truncated"  # the payer's name is the start of the counterparty's
+STRONG_CP = frozenset({CP_IBAN, CP_EXACT, CP_ALIAS, CP_TRUNCATED})
 
 COUNTERPARTY_NAME_FIELDS = (
     "counterparty_name",
@@ -197,18 +199,25 @@ def _reference_hits(
         for invoice_id in book.ids_by_payref(token):
             hit(invoice_id, REF_PAYREF)
     # invoice numbers by their digits (exact when long enough)
+    glued = refs.glued
     for key, prefix in refs.keys.items():
         ids = book.ids_by_digit_key(key)
         if not ids or len(ids) > cfg.reference_max_fanout:  # type: ignore[arg-type]
             continue
+        if key in glued and book.ids_by_digit_key(glued[key]):
+            continue  # the number as written names an invoice: no need to cut it
         digits = len(key) - key.count("-")
         level = REF_EXACT if digits >= cfg.min_exact_key_digits else REF_PARTIAL
-        for invoice_id in ids:
-            entry = book.entry(invoice_id)
-            same_prefix = bool(
-                prefix and entry is not None and entry.prefix and prefix == entry.prefix
-            )
-            hit(invoice_id, level, same_prefix)
+        entries = [(invoice_id, book.entry(invoice_id)) for invoice_id in ids]
+        prefixed = {
+            invoice_id
+            for invoice_id, entry in entries
+            if prefix and entry is not None and entry.prefix and prefix == entry.prefix
+        }
+        for invoice_id, _ in entries:
+            # "FAC-2025-00540" names FAC-2025-00540, not F2025-0540 (the same digits)
+            named_level = level if not prefixed or invoice_id in prefixed else REF_PARTIAL
+            hit(invoice_id, named_level, invoice_id in prefixed)
     # a year and a group read as a date ("2025-12"), and weak keys (the last group of
     # digits): partial evidence, that tells equal amounts apart
     for key in refs.date_keys:
@@ -315,11 +324,32 @@ def _add_similar_counterparties(
             if name not in observed and score > fuzzy.get(name, 0.0):
                 fuzzy[name] = score
     ranked = sorted(fuzzy.items(), key=lambda kv: (-kv[1], kv[0]))
+    truncated = _truncated_name(cfg, book, observed, fuzzy)
     for name, score in ranked[: cfg.max_name_candidates]:
+        level = CP_TRUNCATED if name == truncated else CP_FUZZY
         for party in book.parties_of(name):
             if party not in cp_hits:
                 # the same letters spaced differently ("SWISSLIFE", "Swiss Life"): exact
-                cp_hits[party] = CpHit(CP_EXACT if score >= 100.0 else CP_FUZZY, score)
+                cp_hits[party] = CpHit(CP_EXACT if score >= 100.0 else level, score)
+
+
+def _truncated_name(
+    cfg: EngineConfig, book: InvoiceBook, observed: dict[str, str], similar: dict[str, float]
+) -> str | None:
+    """The one similar name the payer's name is the start of, letter for letter and long
+    enough ("TOTALENERGIES" for "Total Energies Marketing France"): a bank cuts names, a
+    creditor signs with its trade name. None when no name, or several, start so."""
+    starts = [
+        compact for compact in observed.values() if len(compact) >= cfg.name_truncated_min_letters
+    ]
+    if not starts:
+        return None
+    found = [
+        name
+        for name in similar
+        if any(book.name_compact_of(name).startswith(start) for start in starts)
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def similar_names(

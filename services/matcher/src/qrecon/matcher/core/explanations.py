@@ -100,6 +100,10 @@ SENTENCES: dict[str, tuple[str, str]] = {
         "Le nom du payeur ressemble à celui du client",
         "The payer's name resembles the counterparty's",
     ),
+    "counterparty.name.truncated": (
+        "Le nom du payeur est le début du nom de la contrepartie (nom coupé ou commercial)",
+        "The payer's name is the start of the counterparty's name (cut, or a trade name)",
+    ),
     "counterparty.alias": (
         "Ce payeur a déjà été rattaché à ce client par un relecteur",
         "A reviewer already linked this payer to this counterparty",
@@ -124,6 +128,30 @@ SENTENCES: dict[str, tuple[str, str]] = {
     "amount.fee_shortfall": (
         "Il manque {fee} : des frais bancaires retenus par la banque du payeur",
         "{fee} short: a bank fee deducted by the payer's bank",
+    ),
+    "amount.fee_international": (
+        "Virement international (SWIFT) : des frais d'intermédiaires y sont souvent retenus, "
+        "contrairement à un virement SEPA, crédité en entier",
+        "An international (SWIFT) transfer: intermediary banks often deduct fees from it, "
+        "unlike a SEPA transfer, credited in full",
+    ),
+    "amount.shortfall_not_international": (
+        "Un virement SEPA est crédité en entier : un montant inférieur aux factures n'est "
+        "pas dû à des frais bancaires (acompte, retenue, autre dette ?)",
+        "A SEPA transfer is credited in full: short of the invoices, it is no bank fee (an "
+        "instalment, a deduction, another debt?)",
+    ),
+    "amount.round_subset": (
+        "Plusieurs factures aux montants ronds : une autre combinaison, ou un acompte sur une "
+        "facture à venir, peut aussi donner ce montant",
+        "Several invoices of round amounts: another combination, or a prepayment of an "
+        "invoice still to come, can add up to this amount too",
+    ),
+    "amount.subset_search_bounded": (
+        "Ce client a trop de factures ouvertes pour examiner toutes les combinaisons : "
+        "une autre de ce montant n'est pas exclue",
+        "This customer has too many open invoices to examine every combination: another "
+        "one of this amount cannot be ruled out",
     ),
     "amount.partial": (
         "Paiement partiel : le reste de la facture demeure dû",

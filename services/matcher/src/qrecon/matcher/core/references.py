@@ -36,6 +36,11 @@ _CHAIN = re.compile(
 _GROUP_SPLIT = re.compile(r"\s?[._/-]\s?|\s")
 _RF_START = re.compile(r"RF\s?\d\d")
 MAX_CHAIN_GROUPS = 4
+# Words an invoice number is written after ("FACT 2025-0123", "INV 123")
+INVOICE_WORDS = frozenset(
+    {"F", "FA", "FAC", "FACT", "FACTS", "FACTURE", "FACTURES", "FCT", "INV", "INVOICE"}
+)
+_LIST_WORDS = frozenset({"", "ET", "AND", "PLUS"})  # "2633, 2634", "2080 ET 1996"
 MIN_GLUED_DIGITS = 5  # a shorter group is not cut along a numbering pattern
 MIN_TYPO_DIGITS = 5  # shorter numbers are not compared for typos
 
@@ -93,6 +98,10 @@ class ReferenceQuery:
     rf_valid: list[str] = field(default_factory=list)
     rf_invalid: list[str] = field(default_factory=list)
     number_like: bool = False  # a number that is not a date (an invoice number not recognised?)
+    # a key read by cutting a glued number along a learned pattern -> the key of the whole
+    # number as written: moot when that one names an invoice ("FAC202504-1154" is not
+    # "2025-4" and "1154")
+    glued: dict[str, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -108,6 +117,8 @@ def _date_like(groups: list[str]) -> bool:
     years = 0
     for g in groups:
         if len(g) <= 2:
+            if int(g) > 31:  # no day nor month: "44 / 25" are two numbers
+                return False
             continue
         if _is_year(g) or (len(g) in (6, 8) and _is_year(g[-4:]) and 1 <= int(g[-6:-4]) <= 12):
             years += 1  # a year, MMYYYY or DDMMYYYY
@@ -166,6 +177,8 @@ def read_references(
         query.rf_valid.extend(part.rf_valid)
         query.rf_invalid.extend(part.rf_invalid)
         query.number_like = query.number_like or part.number_like
+        for key, whole in part.glued.items():
+            query.glued.setdefault(key, whole)
     return query
 
 
@@ -173,6 +186,7 @@ def read_references(
 def _read_text(raw: str, patterns: tuple[tuple[int, ...], ...]) -> ReferenceQuery:
     query = ReferenceQuery()
     previous: list[str] = []  # the last multi-group number, for "2025-123 ET 124"
+    listed = False  # a number (not a date) was read before: a list of numbers
     if raw:
         text = fold(raw)
         text = _O_IN_DIGITS.sub("0", text)
@@ -188,12 +202,17 @@ def _read_text(raw: str, patterns: tuple[tuple[int, ...], ...]) -> ReferenceQuer
             groups = _GROUP_SPLIT.split(chain.group(2))[: MAX_CHAIN_GROUPS * 2]
             stripped = [strip_zeros(g) for g in groups]
             n = len(groups)
-            if _date_like(groups):
+            if _date_like(groups) and not (
+                n == 1 and ((listed and prefix in _LIST_WORDS) or prefix in INVOICE_WORDS)
+            ):
                 # "ECH 09/02/2025", "MARS 2025": a date names no invoice; but "2025-12"
-                # may be FAC-2025-0012 written without its zeros
+                # may be FAC-2025-0012 written without its zeros. A lone number that
+                # could be a year is a number when it follows another ("FACT 2080 ET
+                # 1996") or a word for invoice ("FACTURE 2024").
                 if n == 2:
                     query.date_keys["-".join(stripped)] = None
                 continue
+            listed = True
             query.digit_strings.append("".join(stripped))
             query.digit_strings.append("".join(groups))
             if sum(map(len, stripped)) >= 4:
@@ -224,9 +243,15 @@ def _read_text(raw: str, patterns: tuple[tuple[int, ...], ...]) -> ReferenceQuer
                         pos += length
                     cuts.append(strip_zeros(group[pos:]))
                     key = "-".join(cuts)
+                    whole = "-".join(stripped)
+                    if key not in query.keys:
+                        query.glued[key] = whole
                     _add(query, key, prefix if i == 0 else "")
                     query.digit_strings.append("".join(cuts))
                     # a glued number followed by more groups ("2025123-2")
                     if i + 1 < n:
-                        _add(query, key + "-" + "-".join(stripped[i + 1 : i + 2]), "")
+                        longer = key + "-" + "-".join(stripped[i + 1 : i + 2])
+                        if longer not in query.keys:
+                            query.glued[longer] = whole
+                        _add(query, longer, "")
     return query

@@ -25,6 +25,7 @@ from qrecon.matcher.core.evidence import (
     CP_EXACT,
     CP_FUZZY,
     CP_IBAN,
+    CP_TRUNCATED,
     REF_EXACT,
     REF_FUZZY,
     REF_PARTIAL,
@@ -33,16 +34,19 @@ from qrecon.matcher.core.evidence import (
     Evidence,
 )
 from qrecon.matcher.core.normalize import fold
+from qrecon.matcher.core.references import INVOICE_WORDS
 
 __all__ = [
     "competitor",
     "confidence",
     "equal_explanation",
     "noise",
+    "same_reading",
     "score",
     "share",
     "sigmoid",
     "status_of",
+    "twins",
 ]
 
 _SALARY_WORDS = frozenset(
@@ -53,6 +57,8 @@ _PAYOUT_WORDS = frozenset(
     {"STRIPE", "PAYPAL", "SUMUP", "ADYEN", "PAYPLUG", "MOLLIE", "PAYOUT", "PAYOUTS", "LYDIA"}
 )
 _WORD = re.compile(r"[A-Z]+")
+# Qonto's operation types of a transfer received through SWIFT (not SEPA)
+INTERNATIONAL_TRANSFERS = frozenset({"swift_income"})
 _LEVEL_FEATURES = {
     REF_PAYREF: "ref_payment_reference",
     REF_EXACT: "ref_exact",
@@ -65,11 +71,17 @@ _LEVEL_REASONS = {
     REF_FUZZY: "reference.invoice_number.fuzzy",
     REF_PARTIAL: "reference.invoice_number.partial",
 }
-_CP_FEATURES = {CP_IBAN: "cp_iban", CP_EXACT: "cp_exact", CP_ALIAS: "cp_alias"}
+_CP_FEATURES = {
+    CP_IBAN: "cp_iban",
+    CP_EXACT: "cp_exact",
+    CP_ALIAS: "cp_alias",
+    CP_TRUNCATED: "cp_truncated",
+}
 _CP_REASONS = {
     CP_IBAN: "counterparty.iban",
     CP_EXACT: "counterparty.name.exact",
     CP_ALIAS: "counterparty.alias",
+    CP_TRUNCATED: "counterparty.name.truncated",
 }
 _FIT_FEATURES = {
     "exact": "amount_exact",
@@ -121,14 +133,25 @@ def confidence(cfg: EngineConfig, score_: float) -> float:
 def competitor(cfg: EngineConfig, best: Proposal, others: list[Proposal]) -> bool:
     """Whether a different candidate scores within ``competitor_margin`` of the best."""
     margin = cfg.competitor_margin
-    best_ids = best.ids
     for other in others:
         if other.score < best.score - margin:
             return False
-        if other.ids == best_ids:
+        if same_reading(best, other):
             continue
         return True
     return False
+
+
+def same_reading(best: Proposal, other: Proposal) -> bool:
+    """The same invoices, or the same reading up to interchangeable invoices (``shape``):
+    equal amounts of one counterparty that nothing in the text tells apart, of which the
+    oldest due are taken (an accounting policy, not a competing explanation)."""
+    return other.ids == best.ids or (best.shape is not None and other.shape == best.shape)
+
+
+def twins(best: Proposal, others: list[Proposal]) -> bool:
+    """Whether another candidate is the same reading over other, interchangeable invoices."""
+    return any(other.ids != best.ids and same_reading(best, other) for other in others)
 
 
 def share(cfg: EngineConfig, best: Proposal, others: list[Proposal]) -> float:
@@ -141,7 +164,7 @@ def share(cfg: EngineConfig, best: Proposal, others: list[Proposal]) -> float:
     for other in others:
         if other.score < floor:
             break
-        if other.ids != best.ids:
+        if not same_reading(best, other):
             total += math.exp(a * (other.score - best.score))
     return 1.0 / total
 
@@ -197,13 +220,19 @@ def score(cfg: EngineConfig, ev: Evidence, c: Proposal) -> None:
     f: dict[str, float] = {}
     positives = [e for e in c.entries if c.sign * e.residual > 0]
     ref_level = _reference(ev, c, positives, f)
-    _named_elsewhere(ev, c, ref_level, f)
+    if ref_level != REF_FUZZY:  # a typo's reading explains the number it is a typo of
+        _named_elsewhere(ev, c, ref_level, f)
+    if ref_level < REF_FUZZY:
+        _partially_named_elsewhere(ev, c, f)
     unread = ref_level == 0 and ev.refs.number_like and ev.tx.operation_type != "direct_debit"
     if unread:
         f["ref_unread"] = 1.0
     cp = ev.cp_hits.get(c.name)
     cp_strong = _counterparty(cfg, ev, c, cp, f)
     _amount(c, len(c.entries) - len(positives), ref_level, cp, f)
+    if c.fit == "fee" and ev.tx.operation_type in INTERNATIONAL_TRANSFERS:
+        f["amount_fee_international"] = 1.0
+        c.reasons.append("amount.fee_international")
     if any(e.invoice.issue_date > ev.issued_by for e in c.entries):
         f["date_future"] = 1.0
         c.blocked = True
@@ -213,7 +242,37 @@ def score(cfg: EngineConfig, ev: Evidence, c: Proposal) -> None:
     c.features = f
     w = cfg.weights
     c.score = w.bias + sum(getattr(w, name) * value for name, value in f.items())
-    _decisiveness(cfg, ev, c, ref_level, cp, cp_strong, unread)
+    ambiguous = unread and _invoice_shaped_unread(ev, c)
+    _decisiveness(cfg, ev, c, ref_level, cp, cp_strong, ambiguous)
+    if not ambiguous:
+        c.shape = _shape(ev, c)
+
+
+def _shape(ev: Evidence, c: Proposal) -> tuple[object, ...]:
+    """The candidate's reading up to interchangeable invoices: its counterparty, kind,
+    direction and fit, the invoices the text names (by id) and the amounts and currencies
+    of the others (see ``Proposal.shape``)."""
+    hits = ev.ref_hits
+    named = frozenset(e.id for e in c.entries if e.id in hits)
+    amounts = sorted((e.residual, e.invoice.currency) for e in c.entries if e.id not in hits)
+    return (c.name, c.kind, c.sign, c.fit, named, tuple(amounts))
+
+
+def _invoice_shaped_unread(ev: Evidence, c: Proposal) -> bool:
+    """Whether the text has a number shaped like the candidate's invoice numbers (their
+    prefix or a word for invoice, or several groups of digits without a prefix) that names
+    none of them: it may
+    name an invoice the book does not know, so equal invoices cannot be told apart. A
+    customer's order number, a mandate or a client number ("CDE 81941", "RUM 4012",
+    "CLIENT 1959") names no invoice and tells none apart."""
+    prefixes = {e.prefix for e in c.entries if e.prefix}
+    for key, prefix in ev.refs.keys.items():
+        if prefix:
+            if prefix in prefixes or prefix in INVOICE_WORDS:
+                return True
+        elif "-" in key:
+            return True
+    return False
 
 
 def _reference(ev: Evidence, c: Proposal, positives: list[BookEntry], f: dict[str, float]) -> int:
@@ -268,6 +327,28 @@ def _named_elsewhere(ev: Evidence, c: Proposal, ref_level: int, f: dict[str, flo
         c.reasons.append("reference.points_elsewhere")
 
 
+def _partially_named_elsewhere(ev: Evidence, c: Proposal, f: dict[str, float]) -> None:
+    """A number given by its last digits names open invoices of this counterparty and the
+    candidate takes none of them: it leaves part of the text unexplained."""
+    hits = ev.ref_hits
+    if not ev.refs.weak_keys or not any(h.level == REF_PARTIAL for h in hits.values()):
+        return
+    book, chosen = ev.book, c.ids
+    for key in ev.refs.weak_keys:
+        named = [
+            invoice_id
+            for invoice_id in book.ids_by_last_key(key)
+            if invoice_id in hits
+            and (entry := book.entry(invoice_id)) is not None
+            and entry.is_open
+            and entry.party == c.name
+        ]
+        if named and not chosen.intersection(named):
+            f["ref_partial_elsewhere"] = 1.0
+            c.reasons.append("reference.points_elsewhere")
+            return
+
+
 def _counterparty(
     cfg: EngineConfig, ev: Evidence, c: Proposal, cp: CpHit | None, f: dict[str, float]
 ) -> bool:
@@ -314,9 +395,19 @@ def _amount(
     if c.tie:
         f["amount_tie"] = 1.0
         reasons.append("amount.tie_oldest_first")
+    elif c.twins_left:
+        reasons.append("amount.tie_oldest_first")
     if ref_level == 0 and cp is None:
         f["amount_only"] = 1.0
         reasons.append("amount.only")
+
+
+def _round_subset(cfg: EngineConfig, c: Proposal) -> bool:
+    """Several invoices, all of round amounts (see ``EngineConfig.round_subset_min_items``)."""
+    unit = cfg.round_amount_cents
+    return len(c.entries) >= cfg.round_subset_min_items and all(
+        e.residual % unit == 0 for e in c.entries
+    )
 
 
 def _decisiveness(
@@ -328,7 +419,8 @@ def _decisiveness(
     cp_strong: bool,
     unread: bool,
 ) -> None:
-    """Decisive: a reference, or a known payer, with an amount that fits."""
+    """Decisive: a reference, or a known payer, with an amount that fits. ``unread``: the
+    text has an invoice-shaped number that names none of the candidate's invoices."""
     if c.fit in ("exact", "fee"):
         c.decisive = (
             ref_level >= REF_EXACT or cp_strong or (ref_level == REF_FUZZY and cp is not None)
@@ -337,9 +429,22 @@ def _decisiveness(
             # equal invoices and a number in the text that names none of them: ask
             c.decisive = False
             c.reasons.append("reference.unrecognised")
+        elif c.fit == "fee" and ev.tx.operation_type not in INTERNATIONAL_TRANSFERS:
+            # a SEPA transfer is credited in full: short of the invoices, it is no bank fee
+            # but something else (an instalment, a deduction, a prepayment): ask
+            c.decisive = False
+            c.reasons.append("amount.shortfall_not_international")
+        elif ref_level == 0 and _round_subset(cfg, c):
+            c.decisive = False
+            c.reasons.append("amount.round_subset")
+        elif c.bounded and ref_level == 0:
+            # invoices the text does not name, out of more open items than were searched:
+            # no competing combination can be ruled out
+            c.decisive = False
+            c.reasons.append("amount.subset_search_bounded")
         elif c.tie and c.tie_unsettled:
-            # equal invoices, one claimed by a suggestion awaiting review: which of
-            # them is still due is uncertain
+            # equal invoices, all claimed by suggestions awaiting review: which of them
+            # is still due is uncertain
             c.decisive = False
             c.reasons.append("amount.tie_unsettled")
     else:  # partial or overpaid: the reference and the payer must both be firm

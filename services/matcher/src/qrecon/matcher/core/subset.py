@@ -26,14 +26,16 @@ def find_subsets(
     max_size: int,
     min_size: int = 1,
     limit: int = 8,
+    named: int = 0,
 ) -> list[tuple[int, ...]]:
     """Index tuples of at most ``max_size`` values whose sum lies in ``[lo, hi]``.
 
     ``values`` are in priority order (oldest first) and may be negative (credit notes).
     Solutions come smallest first, then lexicographically by index, i.e. oldest first;
     solutions with the same multiset of values as an earlier one (interchangeable
-    invoices) are dropped, so the oldest of equal invoices is the one kept. At most
-    ``limit`` solutions are returned.
+    invoices) are dropped, so the oldest of equal invoices is the one kept; the first
+    ``named`` values (those the text names) are never interchangeable: a solution with
+    other named values is kept. At most ``limit`` solutions are returned.
 
     Every sorted index tuple S of size s splits uniquely into a head (its first
     ceil(s/2) indices) and a tail (the rest, all greater than the head's last index); heads
@@ -76,9 +78,9 @@ def find_subsets(
                 break
     found.sort(key=lambda c: (len(c), c))
     unique: list[tuple[int, ...]] = []
-    seen: set[tuple[int, ...]] = set()
+    seen: set[tuple[tuple[int, int], ...]] = set()
     for combo in found:
-        signature = tuple(sorted(values[i] for i in combo))
+        signature = tuple(sorted((values[i], i if i < named else -1) for i in combo))
         if signature in seen:
             continue
         seen.add(signature)
