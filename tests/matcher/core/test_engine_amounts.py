@@ -108,6 +108,35 @@ def test_a_duplicate_payment_is_never_allocated_to_the_paid_invoice(make: Make, 
     assert "reference.invoice_closed" in result.reasons
 
 
+def test_a_paid_invoice_named_with_the_payments_amount_makes_a_fuzzy_reading_a_question(
+    make: Make, run: Any
+) -> None:
+    """The payer paid "FACTURE N° 2024919" (2024-0919, settled, 3,600.00) again; another
+    Lambert's open 2024-0914 of the same amount is one typo away. Likely a second payment
+    of the settled invoice: a person decides, whatever else fits."""
+    book = make.book(
+        make.invoice("2024-0914", "Atelier Lambert SAS", 360000, issue="2024-11-06"),
+        make.invoice("2024-0919", "Ets Lambert SAS", 360000, issue="2024-11-19", status="paid"),
+    )
+    result = run(make.tx(360000, label="VIR SEPA SAS ETS LAMBERT FACTURE N° 2024919"), book)
+    assert result.status != "auto_matched"
+    assert "reference.invoice_closed" in result.reasons
+    assert "duplicate.suspected" in result.reasons
+
+
+def test_a_paid_invoice_named_with_another_amount_leaves_the_typo_reading_decisive(
+    make: Make, run: Any
+) -> None:
+    """A typo of an open invoice's number that happens to be a settled invoice of another
+    amount is no second payment: the typo's reading stands."""
+    book = make.book(
+        make.invoice("FAC-2025-0914", "Maison Dupont SARL", 360000, issue="2025-01-06"),
+        make.invoice("FAC-2025-0919", "Maison Dupont SARL", 125000, status="paid"),
+    )
+    result = run(make.tx(360000, label="MAISON DUPONT SARL", reference="FAC-2025-0919"), book)
+    assert "duplicate.suspected" not in result.reasons
+
+
 def test_debits_pay_payables_and_credits_receivables(make: Make, run: Any) -> None:
     book = make.book(
         make.invoice("INV-00981", "Imprimerie Martin SARL", 45600, kind="payable"),

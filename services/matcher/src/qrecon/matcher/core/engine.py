@@ -229,12 +229,19 @@ class MatchingEngine:
         close = competitor(cfg, best, candidates[1:])
         if close:  # the readings within the margin share the probability
             best_confidence *= share(cfg, best, candidates[1:])
-        reasons = [*pre, *best.reasons, *self._warnings(ev, best, close)]
+        warnings = self._warnings(ev, best, close)
+        reasons = [*pre, *best.reasons, *warnings]
         if twins(best, candidates[1:]):  # the oldest of interchangeable invoices is taken
             reasons.append("amount.tie_oldest_first")
         if close and equal_explanation(cfg, best, candidates[1:]):
             reasons.append("competitor.equal_explanation")
-        status = status_of(cfg, best, best_confidence, capped=gate.capped, close=close)  # 5.
+        # The text names a settled invoice of the same party and amount, and the proposal
+        # is another invoice: most likely that invoice paid twice, so a person decides.
+        duplicate = "reference.invoice_closed" in warnings and _paid_twice(ev, best, book)
+        if duplicate:
+            reasons.append("duplicate.suspected")
+        capped = gate.capped or duplicate
+        status = status_of(cfg, best, best_confidence, capped=capped, close=close)  # 5.
         return self._explained(
             tx,
             stamp,
@@ -340,3 +347,14 @@ class MatchingEngine:
             decided_at=decided_at,
             alternatives=[],
         )
+
+
+def _paid_twice(ev: Evidence, best: Proposal, book: InvoiceBook) -> bool:
+    """A settled invoice the text names is of the proposal's party and of the payment's
+    amount: the payment is likely that invoice's second payment, whatever else fits."""
+    amount = abs(ev.tx.amount_cents)
+    for invoice_id in ev.closed_ref_ids:
+        entry = book.entry(invoice_id)
+        if entry is not None and abs(entry.invoice.amount_cents) == amount:
+            return True
+    return False
