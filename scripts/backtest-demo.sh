@@ -6,14 +6,4 @@
 # them at the end if it did). Arguments go to `qrecon-stack backtest-demo` (--start DATE,
 # --seed N, --out FILE).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-UV="$(scripts/ensure-uv.sh)"
-$UV sync --locked --quiet
-mkdir -p .run
-STARTED="$ROOT/.run/backtest-demo-started.$$"
-: > "$STARTED"
-trap 'infra/down.sh --only-from "$STARTED" >&2 || true' EXIT
-eval "$(infra/up.sh --record "$STARTED")"
-export KAFKA_BOOTSTRAP_SERVERS DATABASE_URL
-$UV run qrecon-stack backtest-demo "$@"
+DEMO_COMMAND=backtest-demo exec "$(dirname "${BASH_SOURCE[0]}")/demo.sh" "$@"

@@ -21,36 +21,14 @@ from qrecon.common.schemas import MatchResult
 from qrecon.matcher.__main__ import build_parser
 from qrecon.matcher.cli.match import parse_scoped, write_results, write_results_binary
 
-INVOICE = {
-    "id": "i1",
-    "number": "FAC-2025-0001",
-    "kind": "receivable",
-    "counterparty_name": "Maison Dupont SARL",
-    "counterparty_iban": None,
-    "amount_cents": 100000,
-    "currency": "EUR",
-    "issue_date": "2025-03-01",
-    "due_date": "2025-03-31",
-    "status": "open",
-    "payment_reference": None,
-}
+from . import lines
+from .lines import INVOICES
+
+INVOICE = INVOICES[0]
 
 
 def qonto_tx(tx_id: str, amount: str, reference: str | None, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": tx_id,
-        "amount": amount,
-        "currency": "EUR",
-        "side": "credit",
-        "operation_type": "income",
-        "status": "completed",
-        "label": "MAISON DUPONT",
-        "reference": reference,
-        "settled_at": "2025-03-20T10:00:00.000Z",
-        "updated_at": "2025-03-20T10:00:01.000Z",
-        "subject_type": "Income",
-        **extra,
-    }
+    return lines.qonto_tx(tx_id, amount, "MAISON DUPONT", reference, **extra)
 
 
 def line(row: dict[str, Any]) -> bytes:

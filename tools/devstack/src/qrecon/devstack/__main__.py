@@ -30,6 +30,16 @@ ROOT = Path(__file__).resolve().parents[5]
 RUN_DIR = ROOT / ".run"
 
 
+def month_to_play(args: argparse.Namespace) -> date:
+    """``--start``, else the 30 days ending today. The one place the harness reads today's
+    date: a person running ``make demo`` or ``make up`` wants to see their recent month;
+    tests and replays always pass ``--start`` (the date is printed for that)."""
+    from qrecon.devstack.run import recent_month_start
+
+    start: date = args.start or recent_month_start(datetime.now(UTC).date())
+    return start
+
+
 def _infra() -> tuple[str, str]:
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     database = os.environ.get("DATABASE_URL", "postgresql://qrecon:qrecon@127.0.0.1:15432/qrecon")
@@ -48,7 +58,7 @@ async def _fresh_database(admin_dsn: str, name: str) -> str:
 
 def demo(args: argparse.Namespace) -> int:
     from qrecon.devstack.demo import run_demo
-    from qrecon.devstack.run import PlayOptions, recent_month_start
+    from qrecon.devstack.run import PlayOptions
 
     kafka, database = _infra()
     run_id = time.strftime("%Y%m%d%H%M%S")
@@ -65,7 +75,7 @@ def demo(args: argparse.Namespace) -> int:
         stack.stop_all()
     # A person running the demo wants bank dates as recent as live ones; the date is
     # chosen here, at the entry point, and printed so a run can be replayed with --start.
-    start = args.start or recent_month_start(datetime.now(UTC).date())
+    start = month_to_play(args)
     print(f"demo: playing the 30 days from {start.isoformat()} (replay with --start)")
     options = PlayOptions(
         seed=args.seed,
@@ -79,11 +89,11 @@ def demo(args: argparse.Namespace) -> int:
 
 def backtest_demo(args: argparse.Namespace) -> int:
     from qrecon.devstack.backtest_demo import run_backtest_demo
-    from qrecon.devstack.run import PlayOptions, recent_month_start
+    from qrecon.devstack.run import PlayOptions
 
     kafka, database = _infra()
     db = asyncio.run(_fresh_database(database, "qrecon_backtest_demo"))
-    start = args.start or recent_month_start(datetime.now(UTC).date())
+    start = month_to_play(args)
     options = PlayOptions(
         seed=args.seed,
         month_seconds=args.month_seconds,
@@ -105,7 +115,7 @@ def up(args: argparse.Namespace) -> int:
     emulator (as ``make demo`` does) and leaves everything running; ``--empty`` skips it.
     """
     from qrecon.devstack.demo import run_demo
-    from qrecon.devstack.run import PlayOptions, recent_month_start
+    from qrecon.devstack.run import PlayOptions
 
     kafka, database = _infra()
     path = RUN_DIR / "stack"
@@ -119,7 +129,7 @@ def up(args: argparse.Namespace) -> int:
     if already_up or args.empty:
         stack.start_all()
     else:
-        start = args.start or recent_month_start(datetime.now(UTC).date())
+        start = month_to_play(args)
         print(f"up: playing the 30 days from {start.isoformat()} (replay with --start)")
         options = PlayOptions(
             seed=args.seed, month_seconds=args.month_seconds, drop=0.1, start=start
